@@ -1,0 +1,1 @@
+"""Local Salesforce Marketing Cloud emulator for tests, demos and benchmarks."""
