@@ -1,0 +1,232 @@
+"""Where every record ended up: counts, dead letters, progress and the summary (SPEC §6)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from target_sfmc.transport import ApiStats, encode_json
+
+LOGGER = logging.getLogger("target-sfmc.summary")
+PROGRESS_INTERVAL_SECONDS = 10.0
+
+
+@dataclass
+class StreamTally:
+    """Outcome counts of one stream.
+
+    ``read + fanout == written + merged + skipped + rejected + pending`` always holds:
+    ``fanout`` counts the extra deliveries of Segment tracks sent to two destinations.
+    """
+
+    read: int = 0
+    fanout: int = 0
+    written: int = 0
+    merged: int = 0
+    rejected: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def accounted(self) -> int:
+        """Deliveries with a final outcome."""
+        return self.written + self.merged + self.rejected + sum(self.skipped.values())
+
+    def describe(self) -> str:
+        """One line for the log."""
+        skipped = ", ".join(f"{reason}={n}" for reason, n in sorted(self.skipped.items()))
+        pending = self.read + self.fanout - self.accounted
+        text = (
+            f"read={self.read} written={self.written} merged={self.merged} "
+            f"skipped={sum(self.skipped.values())}"
+            f"{f' ({skipped})' if skipped else ''} rejected={self.rejected}"
+        )
+        if self.fanout:
+            text += f" extra_deliveries={self.fanout}"
+        if pending:
+            text += f" unconfirmed={pending}"
+        return text
+
+
+class DeadLetterWriter:
+    """Appends one JSON line per skipped or rejected row; safe to call from many threads."""
+
+    def __init__(self, path: str) -> None:
+        """Open (append) the dead-letter file.
+
+        Args:
+            path: File path.
+        """
+        self.path = path
+        self._lock = threading.Lock()
+        parent = os.path.dirname(os.path.abspath(path))  # noqa: PTH100, PTH120
+        os.makedirs(parent, exist_ok=True)  # noqa: PTH103
+        self._file = open(path, "ab")  # noqa: SIM115, PTH123
+
+    def write(self, entries: list[dict[str, Any]]) -> None:
+        """Write entries and make them durable before returning.
+
+        Args:
+            entries: Dead-letter entries.
+        """
+        if not entries:
+            return
+        data = b"".join(encode_json(entry) + b"\n" for entry in entries)
+        with self._lock:
+            self._file.write(data)
+            self._file.flush()
+            os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        """Close the file."""
+        with self._lock:
+            self._file.close()
+
+
+class RunReport:
+    """Thread-safe accounting of the whole run."""
+
+    def __init__(self, stats: ApiStats, dead_letter_path: str | None) -> None:
+        """Create the report.
+
+        Args:
+            stats: The client's request counters.
+            dead_letter_path: Optional dead-letter file.
+        """
+        self.stats = stats
+        self.started = time.monotonic()
+        self.streams: dict[str, StreamTally] = {}
+        self._lock = threading.Lock()
+        self.dead_letters = DeadLetterWriter(dead_letter_path) if dead_letter_path else None
+        self._warned: set[tuple[str, str]] = set()
+        self._stop = threading.Event()
+        self._progress_thread: threading.Thread | None = None
+
+    def tally(self, stream: str) -> StreamTally:
+        """The tally of a stream (created on first use)."""
+        with self._lock:
+            return self.streams.setdefault(stream, StreamTally())
+
+    def count(self, stream: str, **changes: int) -> None:
+        """Add to a stream's counters.
+
+        Args:
+            stream: Stream name.
+            **changes: Counter name -> increment (read, fanout, written, merged, rejected).
+        """
+        with self._lock:
+            tally = self.streams.setdefault(stream, StreamTally())
+            for name, value in changes.items():
+                setattr(tally, name, getattr(tally, name) + value)
+
+    def count_skip(self, stream: str, reason: str, n: int = 1) -> None:
+        """Count skipped deliveries."""
+        with self._lock:
+            self.streams.setdefault(stream, StreamTally()).skipped[reason] += n
+
+    def warn_once(self, stream: str, key: str, message: str, *args: Any) -> None:
+        """Log a warning the first time only.
+
+        Args:
+            stream: Stream name.
+            key: Identity of the warning.
+            message: Log format string.
+            *args: Log arguments.
+        """
+        with self._lock:
+            if (stream, key) in self._warned:
+                return
+            self._warned.add((stream, key))
+        LOGGER.warning(message, *args)
+
+    def dead_letter(self, entries: list[dict[str, Any]]) -> None:
+        """Write dead-letter entries when a dead-letter file is configured."""
+        if self.dead_letters is not None:
+            self.dead_letters.write(entries)
+
+    @staticmethod
+    def dead_letter_entry(
+        stream: str,
+        destination: str | None,
+        reason: str,
+        row: dict[str, Any],
+        message: str = "",
+        error_code: Any = None,
+    ) -> dict[str, Any]:
+        """Build one dead-letter line (SPEC §6).
+
+        Returns:
+            The entry.
+        """
+        return {
+            "stream": stream,
+            "data_extension_key": destination,
+            "reason": reason,
+            "error_code": error_code,
+            "message": message,
+            "row": row,
+            "record_time": dt.datetime.now(dt.UTC).isoformat(),
+        }
+
+    def totals(self) -> StreamTally:
+        """Sum over all streams."""
+        total = StreamTally()
+        with self._lock:
+            for tally in self.streams.values():
+                total.read += tally.read
+                total.fanout += tally.fanout
+                total.written += tally.written
+                total.merged += tally.merged
+                total.rejected += tally.rejected
+                total.skipped.update(tally.skipped)
+        return total
+
+    def start_progress(self) -> None:
+        """Log progress every 10 s from a background thread until :meth:`stop_progress`."""
+        if self._progress_thread is not None:
+            return
+        self._progress_thread = threading.Thread(
+            target=self._progress_loop, name="target-sfmc-progress", daemon=True
+        )
+        self._progress_thread.start()
+
+    def stop_progress(self) -> None:
+        """Stop the progress thread."""
+        self._stop.set()
+
+    def _progress_loop(self) -> None:
+        while not self._stop.wait(PROGRESS_INTERVAL_SECONDS):
+            total = self.totals()
+            elapsed = max(time.monotonic() - self.started, 1e-9)
+            LOGGER.info(
+                "Progress: %d records read, %d rows confirmed by SFMC, %.0f rows/s, %d API calls.",
+                total.read,
+                total.written,
+                total.written / elapsed,
+                self.stats.calls,
+            )
+
+    def log_summary(self, *, failed: bool) -> None:
+        """Log the per-stream and total summary (also after a failure)."""
+        self.stop_progress()
+        elapsed = time.monotonic() - self.started
+        with self._lock:
+            streams = dict(self.streams)
+        for name, tally in sorted(streams.items()):
+            LOGGER.info("Summary for stream '%s': %s", name, tally.describe())
+        LOGGER.info(
+            "Summary%s: %s api_calls=%d retries=%d throttled_429=%d elapsed=%.1fs",
+            " (run failed)" if failed else "",
+            self.totals().describe(),
+            self.stats.calls,
+            self.stats.retries,
+            self.stats.throttled,
+            elapsed,
+        )
+        if self.dead_letters is not None:
+            self.dead_letters.close()

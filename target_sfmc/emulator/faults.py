@@ -1,0 +1,211 @@
+"""Fault configuration and seedable fault decisions.
+
+Request-level faults (500, 503, 429, dropped connection) draw from one shared RNG in arrival
+order. Async-job faults (whole job in ``Error``, deadlocked rows) draw from a per-job RNG derived
+from the seed and the job's submission number, so a job's outcome does not depend on how
+concurrent requests interleave.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from enum import Enum
+from typing import Any
+
+_RATE_KEYS = (
+    "error_500",
+    "error_503",
+    "error_429",
+    "drop_connection",
+    "async_error",
+    "async_deadlock",
+)
+
+
+@dataclass(frozen=True)
+class FaultConfig:
+    """What the emulator should get wrong, and how often.
+
+    Attributes:
+        error_500: Share of SFMC requests answered 500.
+        error_503: Share answered 503 (errorcode 50300, ``Retry-After: 1``).
+        error_429: Share answered 429 (errorcode 50100, ``Retry-After: 1``).
+        drop_connection: Share of requests whose connection is closed without an answer.
+        latency_ms: Extra delay added to every SFMC request.
+        token_expiry_s: Tokens stop working this many seconds after issue (early expiry).
+        async_error: Share of async jobs that end in ``Error`` with no rows applied.
+        async_deadlock: Share of async rows that end as deadlock victims (not applied).
+        fault_token_endpoint: Whether 5xx/429/drop faults also hit the token endpoints.
+        seed: RNG seed; None for non-reproducible draws.
+    """
+
+    error_500: float = 0.0
+    error_503: float = 0.0
+    error_429: float = 0.0
+    drop_connection: float = 0.0
+    latency_ms: int = 0
+    token_expiry_s: float | None = None
+    async_error: float = 0.0
+    async_deadlock: float = 0.0
+    fault_token_endpoint: bool = False
+    seed: int | None = None
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any] | None) -> FaultConfig:
+        """Validate and build a config.
+
+        Args:
+            raw: Fault settings by attribute name (all optional); None for no faults.
+
+        Returns:
+            The config.
+
+        Raises:
+            ValueError: On an unknown key or an out-of-range value.
+        """
+        if raw is None:
+            return cls()
+        if not isinstance(raw, Mapping):
+            raise ValueError("Fault config must be an object.")
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise ValueError(
+                f"Unknown fault setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}."
+            )
+        values: dict[str, Any] = {}
+        for key in _RATE_KEYS:
+            if key in raw:
+                rate = raw[key]
+                if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 1:
+                    raise ValueError(f"Fault {key} must be a number between 0 and 1, got {rate!r}.")
+                values[key] = float(rate)
+        if "latency_ms" in raw:
+            latency = raw["latency_ms"]
+            if isinstance(latency, bool) or not isinstance(latency, int | float) or latency < 0:
+                raise ValueError(f"Fault latency_ms must be >= 0, got {latency!r}.")
+            values["latency_ms"] = int(latency)
+        if raw.get("token_expiry_s") is not None:
+            expiry = raw["token_expiry_s"]
+            if isinstance(expiry, bool) or not isinstance(expiry, int | float) or expiry < 0:
+                raise ValueError(f"Fault token_expiry_s must be >= 0, got {expiry!r}.")
+            values["token_expiry_s"] = float(expiry)
+        if "fault_token_endpoint" in raw:
+            values["fault_token_endpoint"] = bool(raw["fault_token_endpoint"])
+        if raw.get("seed") is not None:
+            seed = raw["seed"]
+            if isinstance(seed, bool) or not isinstance(seed, int):
+                raise ValueError(f"Fault seed must be an integer, got {seed!r}.")
+            values["seed"] = seed
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the config as a JSON-serialisable dict.
+
+        Returns:
+            Every setting by name.
+        """
+        return asdict(self)
+
+
+class RequestFault(Enum):
+    """Outcome of the per-request fault draw."""
+
+    NONE = "none"
+    DROP = "drop"
+    ERROR_500 = "error_500"
+    ERROR_503 = "error_503"
+    ERROR_429 = "error_429"
+
+
+@dataclass(frozen=True)
+class JobFaults:
+    """Faults decided for one async job at submission.
+
+    Attributes:
+        error: The whole job ends in ``Error`` and applies nothing.
+        deadlock_rate: Share of the job's rows that deadlock.
+        rng: RNG for the per-row deadlock draws.
+    """
+
+    error: bool
+    deadlock_rate: float
+    rng: random.Random
+
+
+class FaultInjector:
+    """Thread-safe fault decisions for a `FaultConfig`.
+
+    Args:
+        config: Initial configuration.
+    """
+
+    def __init__(self, config: FaultConfig | None = None) -> None:
+        """Start with the given (or an empty) configuration."""
+        self._lock = threading.Lock()
+        self._config = FaultConfig()
+        self._rng = random.Random()  # noqa: S311 - fault simulation, not cryptography
+        self._jobs = 0
+        self.configure(config or FaultConfig())
+
+    @property
+    def config(self) -> FaultConfig:
+        """The active configuration."""
+        return self._config
+
+    def configure(self, config: FaultConfig) -> None:
+        """Replace the configuration and reseed.
+
+        Args:
+            config: New configuration.
+        """
+        with self._lock:
+            self._config = config
+            self._rng = random.Random(config.seed)  # noqa: S311
+            self._jobs = 0
+
+    def decide_request(self, *, token_endpoint: bool) -> tuple[RequestFault, bool]:
+        """Draw the fault for one SFMC request.
+
+        Args:
+            token_endpoint: Whether the request is for a token endpoint.
+
+        Returns:
+            ``(fault, apply_first)``; ``apply_first`` says, for a dropped connection, whether the
+            request is processed before the connection is closed.
+        """
+        cfg = self._config
+        if token_endpoint and not cfg.fault_token_endpoint:
+            return RequestFault.NONE, False
+        if not (cfg.drop_connection or cfg.error_500 or cfg.error_503 or cfg.error_429):
+            return RequestFault.NONE, False
+        with self._lock:
+            rng = self._rng
+            if cfg.drop_connection and rng.random() < cfg.drop_connection:
+                return RequestFault.DROP, rng.random() < 0.5  # noqa: PLR2004
+            if cfg.error_500 and rng.random() < cfg.error_500:
+                return RequestFault.ERROR_500, False
+            if cfg.error_503 and rng.random() < cfg.error_503:
+                return RequestFault.ERROR_503, False
+            if cfg.error_429 and rng.random() < cfg.error_429:
+                return RequestFault.ERROR_429, False
+        return RequestFault.NONE, False
+
+    def decide_job(self) -> JobFaults:
+        """Decide the faults of a newly submitted async job.
+
+        Returns:
+            The job's faults, with its own RNG for row-level draws.
+        """
+        with self._lock:
+            cfg = self._config
+            self._jobs += 1
+            if cfg.seed is None:
+                rng = random.Random()  # noqa: S311
+            else:
+                rng = random.Random(f"{cfg.seed}:job:{self._jobs}")  # noqa: S311
+        error = bool(cfg.async_error) and rng.random() < cfg.async_error
+        return JobFaults(error=error, deadlock_rate=cfg.async_deadlock, rng=rng)

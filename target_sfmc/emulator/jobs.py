@@ -1,0 +1,228 @@
+"""Async DE requests: a queue of jobs that move from ``Pending`` to ``Complete``/``Error``.
+
+A job becomes due ``delay`` seconds after submission. Due jobs are processed strictly in
+submission order, exactly once, either by the background worker or lazily by whoever asks about
+a job (status, results, inspection) first — so results never depend on timing.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from target_sfmc.emulator.faults import JobFaults
+from target_sfmc.emulator.rows import CompiledDataExtension, RowWriter
+
+logger = logging.getLogger(__name__)
+
+PENDING = "Pending"
+COMPLETE = "Complete"
+ERROR = "Error"
+
+
+def sfmc_timestamp(moment: datetime) -> str:
+    """Format a timestamp the way the async API does (no zone, fractional seconds).
+
+    Args:
+        moment: An aware or naive datetime.
+
+    Returns:
+        For example ``2017-10-27T16:00:38.980``.
+    """
+    return moment.replace(tzinfo=None).isoformat(timespec="milliseconds")
+
+
+@dataclass
+class AsyncJob:
+    """One submitted async insert/upsert request.
+
+    Attributes:
+        request_id: The id returned at submission.
+        cde: Target DE.
+        insert: True for insert (POST), False for upsert (PUT).
+        faults: Fault decisions made at submission.
+        seq: Submission number.
+        due: `time.monotonic` time after which the job is processed.
+        items: Submitted rows (released after processing).
+        count: Number of submitted rows.
+        call_time: Submission time (UTC).
+        status: ``Pending``, ``Complete`` or ``Error``.
+        pickup_time: When processing started.
+        completion_time: When processing ended.
+        results: One result item per submitted row after processing.
+        has_errors: Whether any row (or the job) failed.
+    """
+
+    request_id: str
+    cde: CompiledDataExtension
+    insert: bool
+    faults: JobFaults
+    seq: int
+    due: float
+    items: list[dict[str, Any]] | None
+    count: int
+    call_time: datetime = field(default_factory=lambda: datetime.now(UTC))
+    status: str = PENDING
+    pickup_time: datetime | None = None
+    completion_time: datetime | None = None
+    results: list[dict[str, Any]] = field(default_factory=list)
+    has_errors: bool = False
+
+
+class AsyncJobQueue:
+    """Holds async jobs and processes them when due.
+
+    Args:
+        writer: Applies rows.
+        delay_s: Seconds between submission and processing.
+    """
+
+    def __init__(self, writer: RowWriter, delay_s: float) -> None:
+        """Create an empty queue (the worker starts with `start`)."""
+        self.writer = writer
+        self.delay_s = delay_s
+        self._jobs: dict[str, AsyncJob] = {}
+        self._pending: deque[AsyncJob] = deque()
+        self._seq = 0
+        self._cond = threading.Condition()
+        self._process_lock = threading.Lock()
+        self._stopping = False
+        self._worker: threading.Thread | None = None
+
+    def submit(
+        self,
+        cde: CompiledDataExtension,
+        items: list[dict[str, Any]],
+        *,
+        insert: bool,
+        faults: JobFaults,
+    ) -> AsyncJob:
+        """Queue a job.
+
+        Args:
+            cde: Target DE.
+            items: Flat rows.
+            insert: Insert (True) or upsert (False).
+            faults: The job's fault decisions.
+
+        Returns:
+            The pending job.
+        """
+        with self._cond:
+            self._seq += 1
+            job = AsyncJob(
+                request_id=str(uuid.uuid4()),
+                cde=cde,
+                insert=insert,
+                faults=faults,
+                seq=self._seq,
+                due=time.monotonic() + self.delay_s,
+                items=items,
+                count=len(items),
+            )
+            self._jobs[job.request_id] = job
+            self._pending.append(job)
+            self._cond.notify_all()
+        return job
+
+    def get(self, request_id: str) -> AsyncJob | None:
+        """Return a job after processing everything that is due.
+
+        Args:
+            request_id: Id from submission.
+
+        Returns:
+            The job, or None if unknown.
+        """
+        self.process_due()
+        with self._cond:
+            return self._jobs.get(request_id)
+
+    def process_due(self, now: float | None = None) -> int:
+        """Process every due job in submission order.
+
+        Args:
+            now: `time.monotonic` time; defaults to the current time.
+
+        Returns:
+            How many jobs were processed by this call.
+        """
+        done = 0
+        with self._process_lock:
+            at = time.monotonic() if now is None else now
+            while True:
+                with self._cond:
+                    if not self._pending or self._pending[0].due > at:
+                        return done
+                    job = self._pending.popleft()
+                self._run(job)
+                done += 1
+
+    def _run(self, job: AsyncJob) -> None:
+        job.pickup_time = datetime.now(UTC)
+        items = job.items or []
+        try:
+            results, has_errors = self.writer.apply_async(
+                job.cde, items, insert=job.insert, faults=job.faults
+            )
+        except Exception:
+            logger.exception("Async job %s failed inside the emulator", job.request_id)
+            results, has_errors = [], True
+            job.status = ERROR
+        else:
+            job.status = ERROR if job.faults.error else COMPLETE
+        job.results = results
+        job.has_errors = has_errors
+        job.items = None
+        job.completion_time = datetime.now(UTC)
+
+    def pending_count(self) -> int:
+        """Return how many jobs are still pending.
+
+        Returns:
+            The number of pending jobs.
+        """
+        with self._cond:
+            return len(self._pending)
+
+    def start(self) -> None:
+        """Start the background worker (idempotent)."""
+        with self._cond:
+            if self._worker is not None:
+                return
+            self._stopping = False
+            self._worker = threading.Thread(
+                target=self._work, name="sfmc-emulator-async", daemon=True
+            )
+            self._worker.start()
+
+    def stop(self) -> None:
+        """Stop the background worker; pending jobs stay queued."""
+        with self._cond:
+            worker = self._worker
+            self._stopping = True
+            self._cond.notify_all()
+        if worker is not None:
+            worker.join(timeout=5)
+        with self._cond:
+            self._worker = None
+
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                if self._stopping:
+                    return
+                if not self._pending:
+                    self._cond.wait()
+                    continue
+                wait = self._pending[0].due - time.monotonic()
+                if wait > 0:
+                    self._cond.wait(timeout=wait)
+                    continue
+            self.process_due()

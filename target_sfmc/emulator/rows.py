@@ -1,0 +1,430 @@
+"""Row semantics shared by the synchronous (hub) and asynchronous DE endpoints.
+
+Rules, as SFMC applies them:
+
+- column names match case-insensitively; unknown columns are ignored, but a row naming no known
+  column is an error ("At least one existing field is required in the values property");
+- every primary-key column needs a non-null value (sync: in ``keys``; async: in the flat item);
+- values are checked against their column's type (`validation`);
+- a new row needs every non-nullable column; an existing row (same primary key; Text keys
+  compare case-insensitively) has the provided columns updated and the others kept;
+- the sync rowset applies rows in order up to the first failing one (not atomic);
+- async rows succeed or fail independently.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from target_sfmc.emulator.faults import JobFaults
+from target_sfmc.emulator.schema import DataExtension, Field
+from target_sfmc.emulator.store import Store
+from target_sfmc.emulator.validation import (
+    REASON_NOT_NULL,
+    Validator,
+    column_message,
+    compile_validator,
+    normalize_key_value,
+)
+
+NO_FIELDS_MESSAGE = "At least one existing field is required in the values property"
+MISSING_KEYS_MESSAGE = "Cannot locate the existing record. Required keys are missing."
+DEADLOCK_MESSAGE = (
+    "Transaction (Process ID 6840) was deadlocked on lock resources with another process and "
+    "has been chosen as the deadlock victim. Rerun the transaction."
+)
+JOB_ERROR_MESSAGE = "An error occurred while processing the request. No rows were saved."
+ASYNC_ROW_ERROR_CODE = 2
+ASYNC_COLUMN_ERROR_CODE = 70001
+
+UPSERTED_ITEM: dict[str, Any] = {"message": "Upserted DataExtensionObject", "status": "OK"}
+INSERTED_ITEM: dict[str, Any] = {"message": "Inserted DataExtensionObject", "status": "OK"}
+DEADLOCK_ITEM: dict[str, Any] = {
+    "errorCode": ASYNC_ROW_ERROR_CODE,
+    "message": DEADLOCK_MESSAGE,
+    "status": "Error",
+}
+JOB_ERROR_ITEM: dict[str, Any] = {
+    "errorCode": ASYNC_ROW_ERROR_CODE,
+    "message": JOB_ERROR_MESSAGE,
+    "status": "Error",
+}
+
+_KEY_SEPARATOR = "\x1f"
+
+
+class IssueKind(Enum):
+    """Kinds of row problems."""
+
+    NO_FIELDS = "no_fields"
+    MISSING_KEY = "missing_key"
+    INVALID = "invalid"
+    NOT_NULL = "not_null"
+
+
+@dataclass(frozen=True)
+class RowIssue:
+    """One problem with one row.
+
+    Attributes:
+        kind: What is wrong.
+        column: Canonical column name ('' for `IssueKind.NO_FIELDS`).
+        reason: Tail of the SFMC column message (a `validation.REASON_*` constant).
+    """
+
+    kind: IssueKind
+    column: str = ""
+    reason: str = ""
+
+    @property
+    def message(self) -> str:
+        """SFMC's (sync API) message for the problem."""
+        if self.kind is IssueKind.NO_FIELDS:
+            return NO_FIELDS_MESSAGE
+        return column_message(self.column, self.reason)
+
+    def async_error(self) -> dict[str, Any]:
+        """Return the entry for an async result item's ``errors`` list.
+
+        Returns:
+            ``{"errorMessage", "name", "errorCode"}`` with the column name lower-cased.
+        """
+        if self.kind is IssueKind.NO_FIELDS:
+            text = NO_FIELDS_MESSAGE
+        elif self.kind in {IssueKind.MISSING_KEY, IssueKind.NOT_NULL}:
+            text = f"Column [{self.column.lower()}] {REASON_NOT_NULL}"
+        else:
+            text = self.message
+        return {
+            "errorMessage": text,
+            "name": self.column.lower(),
+            "errorCode": ASYNC_COLUMN_ERROR_CODE,
+        }
+
+
+class UnknownPrimaryKeyError(Exception):
+    """A sync row's ``keys`` names a column that is not a primary key of the DE.
+
+    Args:
+        name: The name as sent.
+    """
+
+    def __init__(self, name: str) -> None:
+        """Remember the offending name."""
+        super().__init__(f"Primary key '{name}' does not exist.")
+        self.name = name
+
+
+def async_error_item(issues: Sequence[RowIssue]) -> dict[str, Any]:
+    """Build an async result item for a rejected row.
+
+    Args:
+        issues: The row's problems (at least one).
+
+    Returns:
+        ``{"errorCode": 2, "errors": [...], "message": ..., "status": "Error"}``.
+    """
+    if any(i.kind is IssueKind.MISSING_KEY for i in issues):
+        message = MISSING_KEYS_MESSAGE
+    else:
+        message = "; ".join(i.message for i in issues)
+    return {
+        "errorCode": ASYNC_ROW_ERROR_CODE,
+        "errors": [i.async_error() for i in issues],
+        "message": message,
+        "status": "Error",
+    }
+
+
+class CompiledDataExtension:
+    """A DE definition with its validators compiled, ready to check rows quickly.
+
+    Args:
+        de: The definition.
+    """
+
+    def __init__(self, de: DataExtension) -> None:
+        """Compile validators and lookup tables."""
+        self.de = de
+        self.primary_keys: list[Field] = de.primary_keys
+        self.primary_key_names = frozenset(f.name for f in self.primary_keys)
+        self.required: list[Field] = [f for f in de.fields if not f.nullable and not f.primary_key]
+        self.columns: dict[str, tuple[Field, Validator, bool]] = {
+            f.name: (f, compile_validator(f), f.type != "Text" or f.primary_key)
+            for f in de.fields
+        }
+        self._order = {f.name: i for i, f in enumerate(de.fields)}
+
+    def map_names(self, raw: dict[str, Any]) -> dict[str, Any]:
+        """Map client column names to canonical names, dropping unknown columns.
+
+        Args:
+            raw: Column -> value as sent.
+
+        Returns:
+            Canonical column -> value (a later case-variant of a name wins).
+        """
+        column = self.de.column
+        mapped: dict[str, Any] = {}
+        for name, value in raw.items():
+            found = column(name)
+            if found is not None:
+                mapped[found.name] = value
+        return mapped
+
+    def check(self, mapped: dict[str, Any], key_source: dict[str, Any]) -> list[RowIssue]:
+        """Check primary keys and column values of a mapped row.
+
+        Args:
+            mapped: Canonical column -> value.
+            key_source: Where primary-key values must come from (canonical names).
+
+        Returns:
+            The problems found, in column order of the row (keys first).
+        """
+        issues: list[RowIssue] = []
+        for pk in self.primary_keys:
+            value = key_source.get(pk.name)
+            if value is None or value == "":
+                issues.append(RowIssue(IssueKind.MISSING_KEY, pk.name, REASON_NOT_NULL))
+        columns = self.columns
+        for name, value in mapped.items():
+            fld, validator, empty_is_null = columns[name]
+            if value is None or (empty_is_null and value == ""):
+                if not fld.nullable and not fld.primary_key:
+                    issues.append(RowIssue(IssueKind.NOT_NULL, name, REASON_NOT_NULL))
+                continue
+            reason = validator(value)
+            if reason is not None:
+                issues.append(RowIssue(IssueKind.INVALID, name, reason))
+        return issues
+
+    def identity(self, mapped: dict[str, Any]) -> str:
+        """Return the primary-key identity of a valid row.
+
+        Args:
+            mapped: A row whose key values passed `check`.
+
+        Returns:
+            A string equal for rows SFMC treats as the same row (a fresh UUID for DEs without
+            primary keys, where every row is new).
+        """
+        pks = self.primary_keys
+        if not pks:
+            return uuid.uuid4().hex
+        if len(pks) == 1:
+            pk = pks[0]
+            value = mapped[pk.name]
+            if pk.type == "Text" and type(value) is str:
+                return value.rstrip(" ").casefold()
+            return normalize_key_value(pk, value)
+        return _KEY_SEPARATOR.join(normalize_key_value(pk, mapped[pk.name]) for pk in pks)
+
+    def ordered(self, row: dict[str, Any]) -> dict[str, Any]:
+        """Return a stored row with its columns in the DE's defined order.
+
+        Args:
+            row: A stored row.
+
+        Returns:
+            The same columns, ordered (columns no longer defined go last).
+        """
+        order = self._order
+        last = len(order)
+        return dict(sorted(row.items(), key=lambda kv: order.get(kv[0], last)))
+
+    def prepare_sync(
+        self, keys: dict[str, Any], values: dict[str, Any]
+    ) -> tuple[dict[str, Any], list[RowIssue]]:
+        """Map and check one hub row (``{"keys": …, "values": …}``).
+
+        Args:
+            keys: Primary-key values by column name.
+            values: Column values by column name.
+
+        Returns:
+            ``(mapped_row, issues)``.
+
+        Raises:
+            UnknownPrimaryKeyError: If ``keys`` names a column that is not a primary key.
+        """
+        mapped = self.map_names(values)
+        has_known_value = bool(mapped)
+        key_values: dict[str, Any] = {}
+        for name, value in keys.items():
+            found = self.de.column(name)
+            if found is None or not found.primary_key:
+                raise UnknownPrimaryKeyError(name)
+            key_values[found.name] = value
+        mapped.update(key_values)
+        issues = [] if has_known_value else [RowIssue(IssueKind.NO_FIELDS)]
+        issues.extend(self.check(mapped, key_values))
+        return mapped, issues
+
+
+@dataclass(frozen=True)
+class RowsetOutcome:
+    """Result of a sync rowset (or single-row) upsert.
+
+    Attributes:
+        applied: Rows written (the rows before the first failing one).
+        issues: Problems of the first failing row; empty when every row was written.
+        unknown_primary_key: Name from ``keys`` that is not a primary key, if that stopped it.
+    """
+
+    applied: int
+    issues: list[RowIssue]
+    unknown_primary_key: str | None = None
+
+
+class RowWriter:
+    """Applies rows to the store with SFMC's semantics.
+
+    Args:
+        store: Where rows live.
+    """
+
+    def __init__(self, store: Store) -> None:
+        """Bind to a store."""
+        self.store = store
+
+    @staticmethod
+    def _merge(
+        cde: CompiledDataExtension,
+        existing: dict[str, Any] | None,
+        mapped: dict[str, Any],
+    ) -> tuple[dict[str, Any] | None, list[RowIssue]]:
+        """Upsert one checked row into its current state.
+
+        Returns:
+            ``(new_row, [])`` or ``(None, issues)`` for a new row missing required columns.
+        """
+        if existing is None:
+            missing = [f for f in cde.required if f.name not in mapped]
+            if missing:
+                return None, [RowIssue(IssueKind.NOT_NULL, f.name, REASON_NOT_NULL) for f in missing]
+            return dict(mapped), []
+        row = dict(existing)
+        pk_names = cde.primary_key_names
+        for name, value in mapped.items():
+            if name not in pk_names:
+                row[name] = value
+        return row, []
+
+    def apply_rowset(
+        self, cde: CompiledDataExtension, rows: Sequence[tuple[dict[str, Any], dict[str, Any]]]
+    ) -> RowsetOutcome:
+        """Upsert hub rows in order, stopping at the first failing row.
+
+        Args:
+            cde: Target DE.
+            rows: ``(keys, values)`` pairs in request order.
+
+        Returns:
+            What was applied and why it stopped, if it did.
+        """
+        prepared: list[tuple[dict[str, Any], list[RowIssue]]] = []
+        unknown: str | None = None
+        for keys, values in rows:
+            try:
+                prepared.append(cde.prepare_sync(keys, values))
+            except UnknownPrimaryKeyError as exc:
+                unknown = exc.name
+                break
+        identities = [None if issues else cde.identity(mapped) for mapped, issues in prepared]
+        de_id = cde.de.id
+        with self.store.lock:
+            state = self.store.fetch_rows(de_id, [i for i in identities if i is not None])
+            dirty: dict[str, dict[str, Any]] = {}
+            applied = 0
+            failure: list[RowIssue] = []
+            for (mapped, issues), ident in zip(prepared, identities, strict=True):
+                if ident is None:
+                    failure = issues
+                    break
+                row, merge_issues = self._merge(cde, state.get(ident), mapped)
+                if row is None:
+                    failure = merge_issues
+                    break
+                state[ident] = dirty[ident] = row
+                applied += 1
+            self.store.write_rows(de_id, dirty.items())
+        if failure:
+            return RowsetOutcome(applied=applied, issues=failure)
+        return RowsetOutcome(applied=applied, issues=[], unknown_primary_key=unknown)
+
+    def apply_async(
+        self,
+        cde: CompiledDataExtension,
+        items: Sequence[dict[str, Any]],
+        *,
+        insert: bool,
+        faults: JobFaults,
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """Apply an async job's rows, each independently.
+
+        Args:
+            cde: Target DE.
+            items: Flat rows in submission order.
+            insert: True for insert (duplicate keys fail), False for upsert.
+            faults: The job's fault decisions.
+
+        Returns:
+            ``(result_items, has_errors)`` with one result item per submitted row, in order.
+        """
+        if faults.error:
+            return [JOB_ERROR_ITEM] * len(items), True
+        rng, deadlock_rate = faults.rng, faults.deadlock_rate
+        results: list[dict[str, Any] | None] = [None] * len(items)
+        pending: list[tuple[int, dict[str, Any], str]] = []
+        for index, item in enumerate(items):
+            if deadlock_rate and rng.random() < deadlock_rate:
+                results[index] = DEADLOCK_ITEM
+                continue
+            mapped = cde.map_names(item)
+            issues = cde.check(mapped, mapped)
+            if not mapped:
+                issues.insert(0, RowIssue(IssueKind.NO_FIELDS))
+            if issues:
+                results[index] = async_error_item(issues)
+                continue
+            pending.append((index, mapped, cde.identity(mapped)))
+        ok_item = INSERTED_ITEM if insert else UPSERTED_ITEM
+        de_id = cde.de.id
+        with self.store.lock:
+            state = self.store.fetch_rows(de_id, [ident for _, _, ident in pending])
+            dirty: dict[str, dict[str, Any]] = {}
+            for index, mapped, ident in pending:
+                existing = state.get(ident)
+                if insert and existing is not None:
+                    results[index] = self._duplicate_item(cde, mapped)
+                    continue
+                row, issues = self._merge(cde, existing, mapped)
+                if row is None:
+                    results[index] = async_error_item(issues)
+                    continue
+                state[ident] = dirty[ident] = row
+                results[index] = ok_item
+            self.store.write_rows(de_id, dirty.items())
+        final = [r if r is not None else JOB_ERROR_ITEM for r in results]
+        has_errors = any(r["status"] != "OK" for r in final)
+        return final, has_errors
+
+    @staticmethod
+    def _duplicate_item(cde: CompiledDataExtension, mapped: dict[str, Any]) -> dict[str, Any]:
+        de = cde.de
+        table = f"C{int(de.id[:6], 16) % 100000}"
+        values = ", ".join(str(mapped[pk.name]) for pk in cde.primary_keys)
+        return {
+            "errorCode": "UnexpectedError",
+            "message": (
+                f"Violation of PRIMARY KEY constraint 'PK_{table}_{de.id}'. Cannot insert "
+                f"duplicate key in object '{table}.{de.key}'. The duplicate key value is "
+                f"({values}).\r\nThe statement has been terminated."
+            ),
+            "status": "Error",
+        }

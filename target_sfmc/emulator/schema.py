@@ -1,0 +1,303 @@
+"""Data Extension definitions: fields, types and the definition file format.
+
+A definition looks like the entries of the emulator's DE file::
+
+    {"key": "IDENTIFY",
+     "fields": [{"name": "Contact Key", "type": "Text", "length": 254, "primary_key": true},
+                {"name": "Email", "type": "EmailAddress"}]}
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+#: Canonical SFMC field type names.
+FIELD_TYPES: tuple[str, ...] = (
+    "Text",
+    "Number",
+    "Decimal",
+    "Boolean",
+    "Date",
+    "EmailAddress",
+    "Phone",
+    "Locale",
+)
+_TYPE_BY_FOLDED = {name.casefold(): name for name in FIELD_TYPES}
+_TYPE_BY_FOLDED["email"] = "EmailAddress"
+
+DEFAULT_TEXT_LENGTH = 4000
+EMAIL_MAX_LENGTH = 254
+PHONE_MAX_LENGTH = 50
+LOCALE_MAX_LENGTH = 5
+DEFAULT_DECIMAL_PRECISION = 18
+DEFAULT_DECIMAL_SCALE = 2
+MAX_DECIMAL_PRECISION = 38
+
+_DE_NAMESPACE = uuid.UUID("6f1c3d52-3a8e-4c55-9d7e-2b1a0c5e9f10")
+
+
+class DefinitionError(ValueError):
+    """A Data Extension definition or definition file is invalid."""
+
+
+@dataclass(frozen=True)
+class Field:
+    """One Data Extension column.
+
+    Attributes:
+        name: Column name in its defined spelling.
+        type: Canonical SFMC type name (one of `FIELD_TYPES`).
+        length: Maximum length for text-like types, None for the others.
+        precision: Total digits for Decimal, None otherwise.
+        scale: Digits after the decimal point for Decimal, None otherwise.
+        primary_key: Whether the column is part of the primary key.
+        nullable: Whether the column accepts null (primary keys never do).
+    """
+
+    name: str
+    type: str
+    length: int | None = None
+    precision: int | None = None
+    scale: int | None = None
+    primary_key: bool = False
+    nullable: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the field in the definition-file format.
+
+        Returns:
+            A JSON-serialisable dict that `parse_field` reads back unchanged.
+        """
+        out: dict[str, Any] = {"name": self.name, "type": self.type}
+        if self.length is not None:
+            out["length"] = self.length
+        if self.precision is not None:
+            out["precision"] = self.precision
+            out["scale"] = self.scale
+        out["primary_key"] = self.primary_key
+        out["nullable"] = self.nullable
+        return out
+
+
+@dataclass
+class DataExtension:
+    """A Data Extension definition with case-insensitive column lookup.
+
+    Attributes:
+        key: External key (as defined).
+        fields: Columns in their defined order.
+        name: Display name (defaults to the key).
+        id: Stable UUID of the DE (derived from the key).
+    """
+
+    key: str
+    fields: list[Field]
+    name: str = ""
+    id: str = ""
+    _by_folded: dict[str, Field] = field(default_factory=dict, repr=False)
+    _memo: dict[str, Field | None] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        """Fill derived attributes and build the lookup tables."""
+        if not self.name:
+            self.name = self.key
+        if not self.id:
+            self.id = data_extension_id(self.key)
+        self._by_folded = {f.name.casefold(): f for f in self.fields}
+
+    @property
+    def primary_keys(self) -> list[Field]:
+        """Primary-key columns in defined order."""
+        return [f for f in self.fields if f.primary_key]
+
+    def column(self, name: str) -> Field | None:
+        """Resolve a column name case-insensitively.
+
+        Args:
+            name: Column name as sent by a client.
+
+        Returns:
+            The matching field, or None for an unknown column.
+        """
+        try:
+            return self._memo[name]
+        except KeyError:
+            found = self._by_folded.get(name.casefold()) if isinstance(name, str) else None
+            if len(self._memo) < 10_000:  # noqa: PLR2004 - bound the memo for hostile clients
+                self._memo[name] = found
+            return found
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the definition in the definition-file format.
+
+        Returns:
+            A JSON-serialisable dict accepted by `parse_data_extension`.
+        """
+        return {
+            "key": self.key,
+            "name": self.name,
+            "id": self.id,
+            "fields": [f.to_dict() for f in self.fields],
+        }
+
+
+def data_extension_id(key: str) -> str:
+    """Return the stable DE id (a UUID string) for an external key.
+
+    Args:
+        key: External key of the DE.
+
+    Returns:
+        A UUID derived from the case-folded key.
+    """
+    return str(uuid.uuid5(_DE_NAMESPACE, key.casefold()))
+
+
+def _positive_int(raw: Any, what: str) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int) or raw <= 0:
+        raise DefinitionError(f"{what} must be a positive integer, got {raw!r}.")
+    return raw
+
+
+def parse_field(raw: Any) -> Field:
+    """Parse one field definition.
+
+    Args:
+        raw: A dict with `name`, `type` and optional `length`, `precision`, `scale`,
+            `primary_key` and `nullable`.
+
+    Returns:
+        The parsed field with defaults applied.
+
+    Raises:
+        DefinitionError: If the definition is malformed.
+    """
+    if not isinstance(raw, dict):
+        raise DefinitionError(f"A field definition must be an object, got {raw!r}.")
+    name = raw.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise DefinitionError(f"A field needs a non-empty string 'name', got {name!r}.")
+    raw_type = raw.get("type", "Text")
+    ftype = _TYPE_BY_FOLDED.get(raw_type.casefold()) if isinstance(raw_type, str) else None
+    if ftype is None:
+        raise DefinitionError(
+            f"Field {name!r} has unknown type {raw_type!r}; expected one of {', '.join(FIELD_TYPES)}."
+        )
+    primary_key = bool(raw.get("primary_key", raw.get("isPrimaryKey", False)))
+    nullable = False if primary_key else bool(raw.get("nullable", raw.get("isNullable", True)))
+    length: int | None = None
+    precision: int | None = None
+    scale: int | None = None
+    if ftype == "Text":
+        length = _positive_int(raw.get("length", DEFAULT_TEXT_LENGTH), f"Field {name!r} length")
+    elif ftype == "EmailAddress":
+        length = _positive_int(raw.get("length", EMAIL_MAX_LENGTH), f"Field {name!r} length")
+    elif ftype == "Phone":
+        length = _positive_int(raw.get("length", PHONE_MAX_LENGTH), f"Field {name!r} length")
+    elif ftype == "Locale":
+        length = _positive_int(raw.get("length", LOCALE_MAX_LENGTH), f"Field {name!r} length")
+    elif ftype == "Decimal":
+        precision = _positive_int(
+            raw.get("precision", raw.get("length", DEFAULT_DECIMAL_PRECISION)),
+            f"Field {name!r} precision",
+        )
+        raw_scale = raw.get("scale", DEFAULT_DECIMAL_SCALE)
+        if isinstance(raw_scale, bool) or not isinstance(raw_scale, int) or raw_scale < 0:
+            raise DefinitionError(f"Field {name!r} scale must be a non-negative integer.")
+        if precision > MAX_DECIMAL_PRECISION or raw_scale > precision:
+            raise DefinitionError(
+                f"Field {name!r} needs precision <= {MAX_DECIMAL_PRECISION} and scale <= precision."
+            )
+        scale = raw_scale
+    return Field(
+        name=name,
+        type=ftype,
+        length=length,
+        precision=precision,
+        scale=scale,
+        primary_key=primary_key,
+        nullable=nullable,
+    )
+
+
+def parse_data_extension(raw: Any) -> DataExtension:
+    """Parse one Data Extension definition.
+
+    Args:
+        raw: A dict with `key` (or `customerKey`/`externalKey`), optional `name`, and `fields`.
+
+    Returns:
+        The parsed definition.
+
+    Raises:
+        DefinitionError: If the definition is malformed.
+    """
+    if not isinstance(raw, dict):
+        raise DefinitionError(f"A data extension definition must be an object, got {raw!r}.")
+    key = raw.get("key", raw.get("customerKey", raw.get("externalKey")))
+    if not isinstance(key, str) or not key.strip():
+        raise DefinitionError("A data extension needs a non-empty string 'key'.")
+    raw_fields = raw.get("fields")
+    if not isinstance(raw_fields, list) or not raw_fields:
+        raise DefinitionError(f"Data extension {key!r} needs a non-empty 'fields' list.")
+    fields = [parse_field(f) for f in raw_fields]
+    seen: set[str] = set()
+    for f in fields:
+        folded = f.name.casefold()
+        if folded in seen:
+            raise DefinitionError(f"Data extension {key!r} defines column {f.name!r} twice.")
+        seen.add(folded)
+    name = raw.get("name")
+    return DataExtension(key=key, fields=fields, name=name if isinstance(name, str) else "")
+
+
+@dataclass
+class DefinitionFile:
+    """Contents of an emulator definition file.
+
+    Attributes:
+        data_extensions: Raw DE definitions (validated).
+        event_definitions: Journey entry event definition keys.
+        inactive_contacts: Contact keys that journeys treat as inactive.
+    """
+
+    data_extensions: list[dict[str, Any]]
+    event_definitions: list[str]
+    inactive_contacts: list[str]
+
+
+def load_definition_file(path: str | Path) -> DefinitionFile:
+    """Read and validate a definition file.
+
+    Args:
+        path: JSON file with `data_extensions`, optional `event_definitions` and
+            `inactive_contacts`.
+
+    Returns:
+        The file's contents.
+
+    Raises:
+        DefinitionError: If the file is not valid JSON or has the wrong shape.
+    """
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise DefinitionError(f"Cannot read definition file {str(path)!r}: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise DefinitionError(f"Definition file {str(path)!r} must hold a JSON object.")
+    des = doc.get("data_extensions", [])
+    events = doc.get("event_definitions", [])
+    inactive = doc.get("inactive_contacts", [])
+    if not isinstance(des, list):
+        raise DefinitionError("'data_extensions' must be a list.")
+    if not isinstance(events, list) or not all(isinstance(e, str) for e in events):
+        raise DefinitionError("'event_definitions' must be a list of strings.")
+    if not isinstance(inactive, list) or not all(isinstance(c, str) for c in inactive):
+        raise DefinitionError("'inactive_contacts' must be a list of strings.")
+    for de in des:
+        parse_data_extension(de)
+    return DefinitionFile(data_extensions=des, event_definitions=events, inactive_contacts=inactive)

@@ -1,0 +1,326 @@
+"""Pure mapping rules from Singer records to SFMC attributes (SPEC §4).
+
+Nothing here does I/O: every function takes plain values and returns plain values,
+so the rules can be unit- and property-tested in isolation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import functools
+import json
+import math
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+# Segment's classic destination maps these context paths to fixed attribute names.
+CONTEXT_ATTRIBUTES: tuple[tuple[tuple[str, ...], str], ...] = tuple(
+    (tuple(path.split(".")), name)
+    for path, name in (
+        ("app.name", "App Name"),
+        ("app.version", "App Version"),
+        ("app.build", "App Build"),
+        ("campaign.name", "UTM Campaign"),
+        ("campaign.source", "UTM Source"),
+        ("campaign.medium", "UTM Medium"),
+        ("campaign.term", "UTM Term"),
+        ("campaign.content", "UTM Content"),
+        ("locale", "Locale"),
+        ("userAgent", "User Agent"),
+        ("ip", "IP Address"),
+        ("device.adTrackingEnabled", "Ad Tracking Enabled"),
+        ("device.manufacturer", "Device Manufacturer"),
+        ("device.model", "Device-model"),
+        ("device.name", "Device Name"),
+        ("device.type", "Device Type"),
+        ("network.bluetooth", "Bluetooth Enabled"),
+        ("network.carrier", "Network Carrier"),
+        ("network.cellular", "Cellular Enabled"),
+        ("network.wifi", "Wifi Enabled"),
+        ("screen.density", "Screen Density"),
+        ("screen.height", "Screen Height"),
+        ("screen.width", "Screen Width"),
+    )
+)
+
+CONTACT_KEY = "Contact Key"
+UUID_KEY = "Uuid"
+# Fixed namespace so that the same record always yields the same Uuid primary key.
+_RECORD_UUID_NAMESPACE = uuid.UUID("5b0d1f4e-7c59-4b8e-9f8e-3c1f2a6d9e10")
+
+
+class MappingError(ValueError):
+    """A record cannot be turned into an SFMC row (the row is rejected, not the run)."""
+
+
+def _needs_space(key: str, i: int) -> bool:
+    prev, char = key[i - 1], key[i]
+    if prev.islower() and char.isupper():
+        return True
+    if prev.isupper() and char.isupper() and i + 1 < len(key) and key[i + 1].islower():
+        return True
+    return (prev.isalpha() and char.isdigit()) or (prev.isdigit() and char.isalpha())
+
+
+def _capitalize_first(word: str) -> str:
+    first = word[0]
+    if not first.islower():
+        return word
+    upper = first.upper()
+    # Only a one-to-one upper-casing keeps the function idempotent ("ß" -> "SS" would not).
+    if len(upper) != 1 or not upper.isupper() or upper.isalpha() != first.isalpha():
+        return word
+    return upper + word[1:]
+
+
+@functools.lru_cache(maxsize=65536)
+def title_case(key: str) -> str:
+    """Convert an attribute name to SFMC Title Case the way Segment does (SPEC §4.1).
+
+    Args:
+        key: Source attribute name, e.g. ``firstName`` or ``first_name``.
+
+    Returns:
+        The Title Case name, e.g. ``First Name``.
+    """
+    spaced = [key[0]] if key else []
+    for i in range(1, len(key)):
+        if _needs_space(key, i):
+            spaced.append(" ")
+        spaced.append(key[i])
+    words = "".join(spaced).replace("_", " ").split()
+    return " ".join(_capitalize_first(word) for word in words)
+
+
+def clean_contact_key(value: Any) -> str | None:
+    """Return a usable Contact Key from one candidate value, or None.
+
+    Args:
+        value: A user id or email value as found in the record.
+
+    Returns:
+        The value as text without colons and surrounding white space, or None when empty.
+    """
+    if value is None or isinstance(value, (dict, list, bool)):
+        return None
+    text = str(value).replace(":", "").strip()
+    return text or None
+
+
+def contact_key(user_id: Any, email: Any) -> str | None:
+    """Contact Key = user id when present, else email (SPEC §4.2).
+
+    Args:
+        user_id: The record's user id, if any.
+        email: The record's email, if any.
+
+    Returns:
+        The Contact Key, or None when the record has neither.
+    """
+    return clean_contact_key(user_id) or clean_contact_key(email)
+
+
+def first_present(record: Mapping[str, Any], names: Sequence[str]) -> Any:
+    """Return the value of the first of ``names`` present (non-null) in ``record``.
+
+    Args:
+        record: A record.
+        names: Candidate field names in order of preference.
+
+    Returns:
+        The first non-null value, or None.
+    """
+    for name in names:
+        value = record.get(name)
+        if value is not None:
+            return value
+    return None
+
+
+def format_datetime(value: dt.datetime) -> str:
+    """ISO-8601 with an explicit offset; a naive value is taken as UTC.
+
+    Args:
+        value: A datetime.
+
+    Returns:
+        For example ``2020-05-30T13:30:00+00:00``.
+    """
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.isoformat()
+
+
+_DROP = object()
+
+
+def to_sfmc_value(value: Any) -> Any:
+    """Convert one record value to the value sent to SFMC (SPEC §4.3).
+
+    Args:
+        value: A record value as the SDK delivers it (Decimal, datetime, ...).
+
+    Returns:
+        The value to send, or the private drop marker for nulls and nested values.
+
+    Raises:
+        MappingError: For numbers JSON cannot carry (NaN, infinity).
+    """
+    if value is None or isinstance(value, (dict, list, tuple)):
+        return _DROP
+    if isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, decimal.Decimal):
+        if not value.is_finite():
+            raise MappingError("a number is not finite (NaN or infinity)")
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise MappingError("a number is not finite (NaN or infinity)")
+        return value
+    if isinstance(value, dt.datetime):
+        return format_datetime(value)
+    if isinstance(value, (dt.date, dt.time)):
+        return value.isoformat()
+    return str(value)
+
+
+def is_dropped(value: Any) -> bool:
+    """Tell whether :func:`to_sfmc_value` dropped a value.
+
+    Args:
+        value: A converted value.
+
+    Returns:
+        True for the drop marker.
+    """
+    return value is _DROP
+
+
+def context_attributes(context: Any) -> dict[str, Any]:
+    """Attributes taken from a Segment ``context`` object (SPEC §4.4).
+
+    Args:
+        context: The record's ``context`` value.
+
+    Returns:
+        Attribute name -> SFMC value, nulls and nested values left out.
+    """
+    if not isinstance(context, Mapping):
+        return {}
+    attributes: dict[str, Any] = {}
+    for path, name in CONTEXT_ATTRIBUTES:
+        node: Any = context
+        for part in path:
+            node = node.get(part) if isinstance(node, Mapping) else None
+            if node is None:
+                break
+        value = to_sfmc_value(node)
+        if not is_dropped(value):
+            attributes[name] = value
+    return attributes
+
+
+def map_attributes(
+    record: Mapping[str, Any],
+    context: Any = None,
+) -> dict[str, Any]:
+    """Title-case the attributes of one record and convert their values.
+
+    Args:
+        record: Traits or properties of one call (a flat record).
+        context: An optional Segment context object; its attributes lose name clashes.
+
+    Returns:
+        Title Case name -> SFMC value. Nulls and nested values are left out; when two
+        keys give the same name the later key wins.
+    """
+    attributes = context_attributes(context) if context is not None else {}
+    for key, raw in record.items():
+        value = to_sfmc_value(raw)
+        if not is_dropped(value):
+            attributes[title_case(key)] = value
+    return attributes
+
+
+def parse_primary_keys(spec: str | Iterable[str] | None) -> tuple[str, ...]:
+    """Parse a ``primary_keys`` setting into Title Case names.
+
+    Args:
+        spec: ``"Contact Key,Product Id"`` or a list of names.
+
+    Returns:
+        The names, trimmed and title-cased, empty entries removed.
+    """
+    if spec is None:
+        return ()
+    parts = spec.split(",") if isinstance(spec, str) else list(spec)
+    return tuple(title_case(part.strip()) for part in parts if part and part.strip())
+
+
+def primary_key_values(
+    attributes: Mapping[str, Any],
+    primary_keys: Sequence[str],
+) -> dict[str, Any]:
+    """Pick the primary-key values of a mapped row.
+
+    Args:
+        attributes: The mapped row.
+        primary_keys: Title Case primary-key names.
+
+    Returns:
+        Primary-key name -> value.
+
+    Raises:
+        MappingError: When a primary-key value is missing or empty.
+    """
+    keys: dict[str, Any] = {}
+    for name in primary_keys:
+        value = attributes.get(name)
+        if value is None or value == "":
+            raise MappingError(f"the row has no value for primary key '{name}'")
+        keys[name] = value
+    return keys
+
+
+def _canonical_default(value: Any) -> str:
+    if isinstance(value, dt.datetime):
+        return format_datetime(value)
+    if isinstance(value, (dt.date, dt.time)):
+        return value.isoformat()
+    return str(value)
+
+
+def record_uuid(record: Mapping[str, Any]) -> str:
+    """Deterministic UUIDv5 of a record's canonical JSON, for replay-safe Uuid keys.
+
+    Args:
+        record: The record as received.
+
+    Returns:
+        A UUID string that is the same every time the same record is loaded.
+    """
+    canonical = json.dumps(
+        record, sort_keys=True, separators=(",", ":"), default=_canonical_default
+    )
+    return str(uuid.uuid5(_RECORD_UUID_NAMESPACE, canonical))
+
+
+def segment_email(message: Mapping[str, Any]) -> Any:
+    """Email of a Segment message: traits, then context.traits, then properties.
+
+    Args:
+        message: A Segment message.
+
+    Returns:
+        The first email found, or None.
+    """
+    for path in (("traits",), ("context", "traits"), ("properties",)):
+        node: Any = message
+        for part in path:
+            node = node.get(part) if isinstance(node, Mapping) else None
+        if isinstance(node, Mapping) and node.get("email") is not None:
+            return node["email"]
+    return None

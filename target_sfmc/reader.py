@@ -1,0 +1,102 @@
+"""Singer input reader: msgspec speed, line numbers in errors, no record values in logs."""
+
+from __future__ import annotations
+
+import typing as t
+
+import msgspec
+from singer_sdk.contrib.msgspec import MsgSpecReader, decoder
+from singer_sdk.exceptions import (
+    InvalidInputLine,
+    InvalidRecord,
+    MissingKeyPropertiesError,
+    RecordsWithoutSchemaException,
+)
+
+from target_sfmc.errors import InputError
+
+_REQUIRED_KEYS = {
+    "SCHEMA": ("stream", "schema"),
+    "RECORD": ("stream", "record"),
+    "STATE": ("value",),
+}
+
+
+class LineNumberingReader(MsgSpecReader):
+    """Reads Singer messages and reports bad input by line number."""
+
+    line_number = 0
+
+    def deserialize_json(self, line: str) -> dict:
+        """Parse one line without ever logging its content.
+
+        Args:
+            line: One input line.
+
+        Returns:
+            The message.
+
+        Raises:
+            InputError: When the line is not a JSON object.
+        """
+        self.line_number += 1
+        try:
+            message = decoder.decode(line)
+        except msgspec.DecodeError as exc:
+            raise InputError(f"Input line {self.line_number} is not valid JSON ({exc}).") from None
+        if not isinstance(message, dict):
+            raise InputError(f"Input line {self.line_number} is not a JSON object.")
+        missing = [
+            key for key in _REQUIRED_KEYS.get(str(message.get("type")), ()) if key not in message
+        ]
+        if "type" not in message or missing:
+            raise InputError(
+                f"Input line {self.line_number} is not a valid Singer message "
+                f"(missing {', '.join(missing) or 'type'})."
+            )
+        return message
+
+    def process_lines(
+        self,
+        file_input: t.IO[str] | None,
+        callbacks: dict[str, t.Callable[[dict], None]],
+    ) -> t.Counter[str]:
+        """Process the input, naming the line of any bad message.
+
+        Args:
+            file_input: Input stream.
+            callbacks: Message handlers.
+
+        Returns:
+            Message counts by type.
+
+        Raises:
+            InputError: For malformed or out-of-order input.
+        """
+        try:
+            return super().process_lines(
+                t.cast("t.IO[str]", _non_blank(file_input or self.default_input)), callbacks
+            )
+        except (
+            InvalidInputLine,
+            InvalidRecord,
+            RecordsWithoutSchemaException,
+            MissingKeyPropertiesError,
+        ) as exc:
+            raise InputError(f"Input line {self.line_number}: {_safe_message(exc)}") from None
+
+
+def _non_blank(lines: t.Iterable[str]) -> t.Iterator[str]:
+    for line in lines:
+        if line.strip():
+            yield line
+
+
+def _safe_message(exc: Exception) -> str:
+    if isinstance(exc, InvalidRecord):
+        return f"a record does not match its stream's schema: {exc.error_message}"
+    if isinstance(exc, MissingKeyPropertiesError):
+        return "a record is missing one of its stream's key properties."
+    if isinstance(exc, InvalidInputLine):
+        return "the message is not valid (a SCHEMA needs 'properties')."
+    return str(exc)

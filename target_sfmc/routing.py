@@ -1,0 +1,264 @@
+"""Which SFMC destination each record goes to, and with which row (SPEC §3, §4). No I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from target_sfmc.mapping import (
+    CONTACT_KEY,
+    UUID_KEY,
+    MappingError,
+    clean_contact_key,
+    contact_key,
+    first_present,
+    map_attributes,
+    primary_key_values,
+    record_uuid,
+    segment_email,
+    title_case,
+)
+
+if TYPE_CHECKING:
+    from target_sfmc.settings import ConversionEvent, StreamSettings, TargetSettings
+
+MISSING_IDENTIFIER = "missing_identifier"
+UNMAPPED_EVENT = "unmapped_event"
+UNSUPPORTED_TYPE = "unsupported_type"
+UNCONFIGURED_STREAM = "unconfigured_stream"
+REJECTED = "rejected"
+
+
+@dataclass(slots=True)
+class DataExtensionRow:
+    """One row to upsert into a Data Extension."""
+
+    data_extension_key: str
+    keys: dict[str, Any]
+    values: dict[str, Any]
+    contact_key: str | None = None  # set when a Contact must exist before the row
+    records: int = 1  # source records merged into this row
+
+    @property
+    def primary_key(self) -> tuple[Any, ...]:
+        """The row's identity within its Data Extension."""
+        return tuple(self.keys.values())
+
+
+@dataclass(slots=True)
+class JourneyEvent:
+    """One Journey Builder entry event."""
+
+    event_definition_key: str
+    contact_key: str
+    data: dict[str, Any]
+
+
+@dataclass(slots=True)
+class Skipped:
+    """A record that is not sent, with the reason (never an error)."""
+
+    reason: str
+    row: dict[str, Any] = field(default_factory=dict)
+    destination: str | None = None
+
+
+@dataclass(slots=True)
+class Rejected:
+    """A record that cannot be mapped; handled by ``row_error_policy``."""
+
+    message: str
+    row: dict[str, Any] = field(default_factory=dict)
+    destination: str | None = None
+
+
+Outcome = DataExtensionRow | JourneyEvent | Skipped | Rejected
+Router = Callable[[Mapping[str, Any]], list[Outcome]]
+
+
+def _without(record: Mapping[str, Any], *names: str) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if k not in names}
+
+
+def _identify_row(
+    de_key: str | None, ck: str | None, attributes: dict[str, Any], *, create_contact: bool
+) -> Outcome:
+    if ck is None:
+        return Skipped(MISSING_IDENTIFIER, attributes, de_key)
+    if de_key is None:
+        return Skipped(UNMAPPED_EVENT, attributes, None)
+    attributes[CONTACT_KEY] = ck
+    return DataExtensionRow(
+        de_key, {CONTACT_KEY: ck}, attributes, contact_key=ck if create_contact else None
+    )
+
+
+def _track_row(
+    de_key: str,
+    ck: str | None,
+    attributes: dict[str, Any],
+    primary_keys: tuple[str, ...],
+    *,
+    uuid_key: bool,
+    message_id: Any,
+    record: Mapping[str, Any],
+) -> Outcome:
+    if ck is not None:
+        attributes[CONTACT_KEY] = ck
+    if uuid_key:
+        key_value = clean_contact_key(message_id) or record_uuid(record)
+        attributes[UUID_KEY] = key_value
+        return DataExtensionRow(de_key, {UUID_KEY: key_value}, attributes)
+    if ck is None and CONTACT_KEY in primary_keys:
+        return Skipped(MISSING_IDENTIFIER, attributes, de_key)
+    try:
+        keys = primary_key_values(attributes, primary_keys)
+    except MappingError as exc:
+        return Rejected(str(exc), attributes, de_key)
+    return DataExtensionRow(de_key, keys, attributes)
+
+
+def _audience_row(stream: StreamSettings, ck: str | None, record: Mapping[str, Any]) -> Outcome:
+    de_key = stream.data_extension_key or ""
+    audience = record.get(stream.audience_property)
+    member = record.get(stream.member_property)
+    if ck is None:
+        return Skipped(MISSING_IDENTIFIER, {}, de_key)
+    if not isinstance(audience, str) or not title_case(audience):
+        return Rejected(
+            f"the record has no audience name in '{stream.audience_property}'",
+            {CONTACT_KEY: ck},
+            de_key,
+        )
+    if isinstance(member, str) and member.strip().lower() in {"true", "false"}:
+        member = member.strip().lower() == "true"
+    if not isinstance(member, bool):
+        return Rejected(
+            f"the record's '{stream.member_property}' is not a boolean",
+            {CONTACT_KEY: ck},
+            de_key,
+        )
+    values = {CONTACT_KEY: ck, title_case(audience): member}
+    return DataExtensionRow(de_key, {CONTACT_KEY: ck}, values)
+
+
+def flat_router(
+    stream: StreamSettings, settings: TargetSettings, key_properties: list[str]
+) -> Router:
+    """Build the router of a flat stream (identify, track, api_event, audience).
+
+    Args:
+        stream: The stream's settings.
+        settings: The target settings.
+        key_properties: The stream's ``key_properties`` from its SCHEMA.
+
+    Returns:
+        A function mapping one record to its outcomes.
+    """
+    track_keys = stream.primary_keys or (
+        tuple(title_case(k) for k in key_properties) if key_properties else (CONTACT_KEY,)
+    )
+
+    def identity(record: Mapping[str, Any]) -> str | None:
+        return contact_key(
+            first_present(record, stream.user_id_properties), record.get(stream.email_property)
+        )
+
+    def route(record: Mapping[str, Any]) -> list[Outcome]:
+        ck = identity(record)
+        if stream.type == "audience":
+            return [_audience_row(stream, ck, record)]
+        attributes = map_attributes(_without(record, "context"), record.get("context"))
+        if stream.type == "identify":
+            return [
+                _identify_row(
+                    stream.data_extension_key,
+                    ck,
+                    attributes,
+                    create_contact=settings.create_contacts,
+                )
+            ]
+        if stream.type == "track":
+            return [
+                _track_row(
+                    stream.data_extension_key or "",
+                    ck,
+                    attributes,
+                    track_keys,
+                    uuid_key=stream.uuid_primary_key,
+                    message_id=first_present(record, stream.message_id_properties),
+                    record=record,
+                )
+            ]
+        if ck is None:
+            return [Skipped(MISSING_IDENTIFIER, attributes, stream.event_definition_key)]
+        return [JourneyEvent(stream.event_definition_key or "", ck, attributes)]
+
+    return route
+
+
+def _conversion_row(
+    conversion: ConversionEvent,
+    ck: str | None,
+    attributes: dict[str, Any],
+    message: Mapping[str, Any],
+) -> Outcome:
+    return _track_row(
+        conversion.data_extension_key,
+        ck,
+        attributes,
+        conversion.primary_keys,
+        uuid_key=conversion.uuid_primary_key,
+        message_id=first_present(message, ("messageId", "message_id")),
+        record=message,
+    )
+
+
+def segment_router(settings: TargetSettings) -> Router:
+    """Build the router of a Segment-format stream (SPEC §3, "Segment streams").
+
+    Args:
+        settings: The target settings.
+
+    Returns:
+        A function mapping one Segment message to its outcomes.
+    """
+
+    def route(message: Mapping[str, Any]) -> list[Outcome]:
+        kind = str(message.get("type") or "").lower()
+        user_id = first_present(message, ("userId", "user_id"))
+        ck = contact_key(user_id, segment_email(message))
+        context = message.get("context")
+        if kind == "identify":
+            traits = message.get("traits")
+            attributes = map_attributes(traits if isinstance(traits, Mapping) else {}, context)
+            return [
+                _identify_row(
+                    settings.identify_data_extension_key,
+                    ck,
+                    attributes,
+                    create_contact=settings.create_contacts,
+                )
+            ]
+        if kind != "track":
+            return [Skipped(UNSUPPORTED_TYPE, {}, None)]
+        event = str(message.get("event") or "").casefold()
+        properties = message.get("properties")
+        props = properties if isinstance(properties, Mapping) else {}
+        outcomes: list[Outcome] = []
+        conversion = settings.conversion_events.get(event)
+        if conversion is not None:
+            outcomes.append(
+                _conversion_row(conversion, ck, map_attributes(props, context), message)
+            )
+        definition = settings.api_events.get(event)
+        if definition is not None:
+            data = map_attributes(props, context)
+            if ck is None:
+                outcomes.append(Skipped(MISSING_IDENTIFIER, data, definition))
+            else:
+                outcomes.append(JourneyEvent(definition, ck, data))
+        return outcomes or [Skipped(UNMAPPED_EVENT, {}, None)]
+
+    return route

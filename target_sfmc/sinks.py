@@ -1,0 +1,396 @@
+"""Sinks: collect mapped rows per batch, load them, account for every record (SPEC §5, §6)."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import fastjsonschema
+from singer_sdk.exceptions import InvalidRecord
+from singer_sdk.sinks import BatchSink
+from singer_sdk.sinks.core import BaseJSONSchemaValidator
+
+from target_sfmc.accounting import RunReport
+from target_sfmc.client import SfmcClient
+from target_sfmc.errors import RowsRejectedError, TargetSfmcError
+from target_sfmc.loaders import (
+    ContactRegistry,
+    DataExtensionLoader,
+    JourneyEventLoader,
+    LoadResult,
+    Rejection,
+)
+from target_sfmc.routing import (
+    REJECTED,
+    UNCONFIGURED_STREAM,
+    DataExtensionRow,
+    JourneyEvent,
+    Rejected,
+    Router,
+    Skipped,
+    flat_router,
+    segment_router,
+)
+from target_sfmc.settings import STREAM_TYPES, TargetSettings
+
+if TYPE_CHECKING:
+    from singer_sdk import Target
+
+SYNC_BATCH_ROWS = 10_000
+ASYNC_BATCH_ROWS = 64_000
+_REJECTIONS_LOGGED_PER_BATCH = 5
+
+
+class FastJSONSchemaValidator(BaseJSONSchemaValidator):
+    """fastjsonschema with the SDK's semantics (no format checks, no defaults filled in)."""
+
+    def __init__(self, schema: dict[str, Any]) -> None:
+        """Compile the stream's schema once.
+
+        Args:
+            schema: The stream's JSON Schema.
+        """
+        super().__init__(schema)
+        # fastjsonschema knows drafts 4-7 only; the keywords taps use are the same.
+        compilable = {k: v for k, v in schema.items() if k != "$schema"}
+        self._validate = fastjsonschema.compile(compilable, use_formats=False, use_default=False)
+
+    def validate(self, record: dict[str, Any]) -> None:
+        """Validate one record; the error names the field, never its value.
+
+        Args:
+            record: The record.
+
+        Raises:
+            InvalidRecord: When the record does not match the schema.
+        """
+        try:
+            self._validate(record)
+        except fastjsonschema.JsonSchemaValueException as exc:
+            field_name = str(exc.name).removeprefix("data").lstrip(".") or "the record"
+            rule = f"the '{exc.rule}' rule" if exc.rule else "the rules"
+            raise InvalidRecord(
+                f"'{field_name}' does not satisfy {rule} of its schema", {}
+            ) from None
+
+
+@dataclass
+class LoadingRuntime:
+    """What every sink shares: settings, one client, one thread pool, one report."""
+
+    settings: TargetSettings
+    client: SfmcClient
+    executor: ThreadPoolExecutor
+    report: RunReport
+    contacts: ContactRegistry
+    events: JourneyEventLoader
+    batches_in_flight: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def create(cls, settings: TargetSettings, user_agent: str) -> LoadingRuntime:
+        """Build the shared runtime.
+
+        Args:
+            settings: Target settings.
+            user_agent: HTTP User-Agent.
+
+        Returns:
+            The runtime.
+        """
+        client = SfmcClient(settings.client, user_agent=user_agent)
+        executor = ThreadPoolExecutor(
+            max_workers=max(4, settings.client.max_concurrent_requests * 2),
+            thread_name_prefix="target-sfmc-request",
+        )
+        return cls(
+            settings=settings,
+            client=client,
+            executor=executor,
+            report=RunReport(client.stats, settings.dead_letter_path),
+            contacts=ContactRegistry(client, executor),
+            events=JourneyEventLoader(client, executor),
+        )
+
+    def batch_started(self) -> None:
+        """Note that a batch is being loaded (SIGTERM must not emit state now)."""
+        with self.lock:
+            self.batches_in_flight += 1
+
+    def batch_finished(self) -> None:
+        """Note that a batch finished loading, successfully or not."""
+        with self.lock:
+            self.batches_in_flight -= 1
+
+
+@dataclass
+class _Batch:
+    rows: dict[str, dict[tuple[Any, ...], DataExtensionRow]] = field(default_factory=dict)
+    events: dict[str, list[JourneyEvent]] = field(default_factory=dict)
+    rejected: list[Rejected] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+
+
+class SfmcSink(BatchSink):
+    """Loads one stream into SFMC; `process_batch` returns only once SFMC confirmed the rows."""
+
+    MAX_SIZE_DEFAULT = SYNC_BATCH_ROWS
+
+    def __init__(
+        self,
+        target: Target,
+        stream_name: str,
+        schema: dict,
+        key_properties: list[str] | None,
+    ) -> None:
+        """Create the sink and its router; unconfigured streams fail here, at their SCHEMA.
+
+        Args:
+            target: The target.
+            stream_name: Stream name after stream maps.
+            schema: Stream schema.
+            key_properties: Stream key properties.
+
+        Raises:
+            TargetSfmcError: When the stream has no configuration.
+        """
+        self.runtime: LoadingRuntime = target.runtime  # type: ignore[attr-defined]
+        settings = self.runtime.settings
+        stream = settings.streams.get(stream_name)
+        if stream is None:
+            raise TargetSfmcError(
+                f"Stream '{stream_name}' is not configured: add it under 'streams' with a 'type' "
+                f"({', '.join(STREAM_TYPES)}), or set 'ignore_unconfigured_streams' to true."
+            )
+        super().__init__(target, stream_name, schema, key_properties)
+        if settings.use_async_api:
+            self.MAX_SIZE_DEFAULT = ASYNC_BATCH_ROWS
+        self.router: Router = (
+            segment_router(settings)
+            if stream.type == "segment"
+            else flat_router(stream, settings, list(key_properties or []))
+        )
+        self.data_extensions = DataExtensionLoader(
+            self.runtime.client,
+            self.runtime.executor,
+            use_async_api=settings.use_async_api,
+            async_timeout_seconds=settings.async_timeout_seconds,
+            describe=lambda key: f"data extension '{key}' (stream '{stream_name}')",
+        )
+
+    def get_validator(self) -> BaseJSONSchemaValidator | None:
+        """Use a compiled validator; fall back to the SDK's for schemas it cannot compile.
+
+        Returns:
+            The validator, or None when validation is off.
+        """
+        if not self.validate_schema:
+            return None
+        try:
+            return FastJSONSchemaValidator(self.schema)
+        except fastjsonschema.JsonSchemaDefinitionException:
+            return super().get_validator()
+
+    def start_batch(self, context: dict) -> None:
+        """Open a new batch.
+
+        Args:
+            context: The SDK's batch context.
+        """
+        context["batch"] = _Batch()
+
+    def process_record(self, record: dict, context: dict) -> None:
+        """Map one record and add its rows to the batch (merging duplicate keys).
+
+        Args:
+            record: The record (validated, date-times parsed).
+            context: The SDK's batch context.
+        """
+        batch: _Batch = context["batch"]
+        outcomes = self.router(record)
+        report = self.runtime.report
+        report.count(self.stream_name, read=1, fanout=len(outcomes) - 1)
+        for outcome in outcomes:
+            if isinstance(outcome, DataExtensionRow):
+                rows = batch.rows.setdefault(outcome.data_extension_key, {})
+                existing = rows.get(outcome.primary_key)
+                if existing is None:
+                    rows[outcome.primary_key] = outcome
+                else:
+                    # Same result as sequential upserts: later values win, earlier columns stay.
+                    existing.values.update(outcome.values)
+                    existing.records += 1
+            elif isinstance(outcome, JourneyEvent):
+                batch.events.setdefault(outcome.event_definition_key, []).append(outcome)
+            elif isinstance(outcome, Skipped):
+                batch.skipped.append(outcome)
+            else:
+                batch.rejected.append(outcome)
+
+    def process_batch(self, context: dict) -> None:
+        """Load the batch; return only when SFMC confirmed or refused every row.
+
+        Args:
+            context: The SDK's batch context.
+
+        Raises:
+            RowsRejectedError: When rows were rejected and ``row_error_policy`` is ``fail``.
+        """
+        batch: _Batch | None = context.get("batch")
+        if batch is None:
+            return
+        self.runtime.batch_started()
+        try:
+            result = self._load(batch)
+        finally:
+            self.runtime.batch_finished()
+        self._account(batch, result)
+
+    def _load(self, batch: _Batch) -> LoadResult:
+        result = LoadResult()
+        for key, rows_by_key in batch.rows.items():
+            rows = list(rows_by_key.values())
+            rows, refused = self._ensure_contacts(rows)
+            result.rejected.extend(refused)
+            result.extend(self.data_extensions.load(key, rows))
+        for definition_key, events in batch.events.items():
+            result.extend(self.runtime.events.load(definition_key, events))
+        return result
+
+    def _ensure_contacts(
+        self, rows: list[DataExtensionRow]
+    ) -> tuple[list[DataExtensionRow], list[Rejection]]:
+        wanted = {row.contact_key for row in rows if row.contact_key is not None}
+        if not wanted:
+            return rows, []
+        failures = self.runtime.contacts.ensure(wanted)
+        if not failures:
+            return rows, []
+        kept = [row for row in rows if row.contact_key not in failures]
+        refused = [
+            Rejection(
+                row,
+                f"contact not created: {failures[row.contact_key].message_for_row}",
+                failures[row.contact_key].error_code,
+            )
+            for row in rows
+            if row.contact_key in failures
+        ]
+        return kept, refused
+
+    def _account(self, batch: _Batch, result: LoadResult) -> None:
+        report = self.runtime.report
+        stream = self.stream_name
+        written = merged = rejected = 0
+        for item in result.written:
+            written += 1
+            if isinstance(item, DataExtensionRow):
+                merged += item.records - 1
+        letters: list[dict[str, Any]] = []
+        for skip in batch.skipped:
+            report.count_skip(stream, skip.reason)
+            letters.append(
+                report.dead_letter_entry(stream, skip.destination, skip.reason, skip.row)
+            )
+        messages: list[str] = []
+        for refusal in batch.rejected:
+            rejected += 1
+            messages.append(refusal.message)
+            letters.append(
+                report.dead_letter_entry(
+                    stream, refusal.destination, REJECTED, refusal.row, refusal.message, "mapping"
+                )
+            )
+        for rejection in result.rejected:
+            item = rejection.item
+            if isinstance(item, DataExtensionRow):
+                rejected += item.records
+                destination, row = item.data_extension_key, {**item.values, **item.keys}
+            else:
+                rejected += 1
+                destination, row = (
+                    item.event_definition_key,
+                    {"ContactKey": item.contact_key, "Data": item.data},
+                )
+            messages.append(rejection.message)
+            letters.append(
+                report.dead_letter_entry(
+                    stream, destination, REJECTED, row, rejection.message, rejection.error_code
+                )
+            )
+        report.count(stream, written=written, merged=merged, rejected=rejected)
+        report.dead_letter(letters)
+        if not messages:
+            return
+        for message in messages[:_REJECTIONS_LOGGED_PER_BATCH]:
+            self.logger.warning("Row rejected: %s", message)
+        if not self.runtime.settings.skip_rejected_rows:
+            raise RowsRejectedError(
+                f"{len(messages)} row(s) of stream '{stream}' were rejected "
+                f"(first: {messages[0]}); "
+                "state was not advanced past them. Fix the data or Data Extension, or set "
+                "row_error_policy to 'skip'."
+            )
+
+
+class IgnoredStreamSink(BatchSink):
+    """Counts the records of a stream nobody configured (``ignore_unconfigured_streams``)."""
+
+    MAX_SIZE_DEFAULT = SYNC_BATCH_ROWS
+
+    def __init__(
+        self,
+        target: Target,
+        stream_name: str,
+        schema: dict,
+        key_properties: list[str] | None,
+    ) -> None:
+        """Create the sink.
+
+        Args:
+            target: The target.
+            stream_name: Stream name after stream maps.
+            schema: Stream schema.
+            key_properties: Stream key properties.
+        """
+        self.runtime: LoadingRuntime = target.runtime  # type: ignore[attr-defined]
+        super().__init__(target, stream_name, schema, key_properties)
+        self.runtime.report.warn_once(
+            stream_name,
+            UNCONFIGURED_STREAM,
+            "Stream '%s' is not configured; its records are skipped and counted.",
+            stream_name,
+        )
+
+    def get_validator(self) -> BaseJSONSchemaValidator | None:
+        """Records of an ignored stream are not validated.
+
+        Returns:
+            None.
+        """
+        return None
+
+    def process_record(self, record: dict, context: dict) -> None:  # noqa: ARG002
+        """Count the record as skipped.
+
+        Args:
+            record: The record.
+            context: The SDK's batch context.
+        """
+        report = self.runtime.report
+        report.count(self.stream_name, read=1)
+        report.count_skip(self.stream_name, UNCONFIGURED_STREAM)
+        if report.dead_letters is not None:
+            context.setdefault("letters", []).append(
+                report.dead_letter_entry(self.stream_name, None, UNCONFIGURED_STREAM, {})
+            )
+
+    def process_batch(self, context: dict) -> None:
+        """Write the batch's dead letters.
+
+        Args:
+            context: The SDK's batch context.
+        """
+        self.runtime.report.dead_letter(context.get("letters", []))

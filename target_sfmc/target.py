@@ -1,0 +1,180 @@
+"""TargetSfmc: settings, stream routing, state safety and the run summary."""
+
+from __future__ import annotations
+
+import sys
+import typing as t
+from importlib.metadata import PackageNotFoundError, version
+
+from singer_sdk import Target
+from singer_sdk.exceptions import (
+    ConfigValidationError,
+    InvalidInputLine,
+    InvalidRecord,
+    MissingKeyPropertiesError,
+    RecordsWithoutSchemaException,
+)
+from singer_sdk.helpers.capabilities import PluginCapabilities, TargetCapabilities
+from singer_sdk.plugin_base import PluginBase, _ConfigInput
+
+from target_sfmc.errors import InputError, TargetSfmcError
+from target_sfmc.reader import LineNumberingReader
+from target_sfmc.settings import CONFIG_SCHEMA, parse_settings
+from target_sfmc.sinks import IgnoredStreamSink, LoadingRuntime, SfmcSink
+from target_sfmc.transport import encode_json
+
+if t.TYPE_CHECKING:
+    from types import FrameType
+
+    from singer_sdk.sinks import Sink
+
+try:
+    __version__ = version("target-sfmc")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0"
+
+# The SDK drains (and emits STATE) every 5 minutes by default; a smaller replay window
+# after a crash costs nothing here because batches drain when full anyway.
+_MAX_DRAIN_AGE_MINUTES = 5.0
+
+
+class TargetSfmc(Target):
+    """Load any Singer tap's output into Salesforce Marketing Cloud.
+
+    Identify and Track Data Extensions, Contacts, Journey API events and audiences,
+    with Segment's Title Case and primary-key rules, through SFMC's sync rowset API or
+    its asynchronous Data Extension API.
+    """
+
+    name = "target-sfmc"
+    package_name = "target-sfmc"
+    config_jsonschema = CONFIG_SCHEMA
+    default_sink_class = SfmcSink
+    message_reader_class = LineNumberingReader
+    _MAX_RECORD_AGE_IN_MINUTES = _MAX_DRAIN_AGE_MINUTES
+
+    capabilities: t.ClassVar[list] = [
+        PluginCapabilities.ABOUT,
+        PluginCapabilities.STREAM_MAPS,
+        PluginCapabilities.FLATTENING,
+        PluginCapabilities.STRUCTURED_LOGGING,
+        TargetCapabilities.VALIDATE_RECORDS,
+    ]
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        """Create the target and check the settings no JSON Schema can check.
+
+        Args:
+            *args: Passed to :class:`singer_sdk.Target`.
+            **kwargs: Passed to :class:`singer_sdk.Target`.
+
+        Raises:
+            ConfigValidationError: With one sentence per problem.
+        """
+        super().__init__(*args, **kwargs)
+        settings, errors = parse_settings(self.config)
+        if errors:
+            raise ConfigValidationError("Config validation failed", errors=errors)
+        if self.config.get("load_method") not in {None, "upsert", "append-only"}:
+            self.logger.warning("load_method is ignored: SFMC loads are always upserts.")
+        self.runtime = LoadingRuntime.create(settings, user_agent=f"target-sfmc/{__version__}")
+        if (
+            settings.use_async_api
+            and self.config.get("do_not_create_or_update_contacts") is not True
+        ):
+            self.logger.info(
+                "use_async_api is on: the Contacts API is not called (SFMC batching rule)."
+            )
+        # Sinks share one limiter; a few draining at once keep it busy.
+        self.max_parallelism = 4
+
+    def get_sink_class(self, stream_name: str) -> type[Sink]:
+        """Pick the sink class of a stream.
+
+        Args:
+            stream_name: Stream name after stream maps.
+
+        Returns:
+            The loading sink, or the counting sink for ignored streams.
+        """
+        settings = self.runtime.settings
+        if stream_name not in settings.streams and settings.ignore_unconfigured_streams:
+            return IgnoredStreamSink
+        return SfmcSink
+
+    def _write_state_message(self, state: dict) -> None:
+        """Emit STATE; tap floats arrive as Decimal, which ``json.dumps`` cannot write.
+
+        Args:
+            state: The latest state.
+        """
+        sys.stdout.buffer.write(encode_json(state) + b"\n")
+        sys.stdout.flush()
+
+    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+        """On SIGTERM/SIGINT, never emit STATE for rows SFMC has not confirmed.
+
+        Args:
+            signum: Signal number.
+            frame: Current frame.
+        """
+        del frame
+        if self.runtime.batches_in_flight:
+            self.logger.error(
+                "Received signal %d while a batch was loading; exiting without emitting state "
+                "for unconfirmed rows.",
+                signum,
+            )
+        else:
+            self.logger.info("Received signal %d; loading what was read, then exiting.", signum)
+            self.drain_all(is_endofpipe=True)
+        raise SystemExit(128 + signum)
+
+    def shutdown(self) -> None:
+        """Release threads and connections."""
+        self.runtime.executor.shutdown(wait=True, cancel_futures=True)
+        self.runtime.client.transport.session.close()
+
+    @classmethod
+    def invoke(  # type: ignore[override]
+        cls,
+        *,
+        about: bool = False,
+        about_format: str | None = None,
+        config: t.Any = None,
+        file_input: t.IO[str] | None = None,
+    ) -> None:
+        """Run the target from the CLI, always ending with the summary.
+
+        Args:
+            about: Display package metadata and settings.
+            about_format: Format for ``--about``.
+            config: Config input from the CLI.
+            file_input: Optional input file instead of stdin.
+        """
+        PluginBase.invoke.__func__(cls, about=about, about_format=about_format)  # type: ignore[attr-defined]
+        cls.print_version(print_fn=cls.logger.info)
+        config = config or _ConfigInput()
+        target = cls(config=config.config, validate_config=True, parse_env_config=config.parse_env)
+        target.runtime.report.start_progress()
+        failed = True
+        try:
+            target.listen(file_input)
+            failed = False
+        except TargetSfmcError as exc:
+            target.logger.error("%s", exc)  # noqa: TRY400 - the sentence is the whole story
+            raise SystemExit(1) from None
+        except (
+            InvalidInputLine,
+            InvalidRecord,
+            RecordsWithoutSchemaException,
+            MissingKeyPropertiesError,
+        ) as exc:
+            target.logger.error("Bad input: %s", exc)  # noqa: TRY400
+            raise SystemExit(1) from None
+        finally:
+            target.runtime.report.log_summary(failed=failed)
+            target.shutdown()
+
+
+__all__ = ["InputError", "TargetSfmc"]
