@@ -9,22 +9,25 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qs, unquote
 
-from target_sfmc.emulator.faults import FaultInjector
 from target_sfmc.emulator.jobs import PENDING, AsyncJob, AsyncJobQueue, sfmc_timestamp
 from target_sfmc.emulator.rows import CompiledDataExtension, RowIssue, RowWriter
 from target_sfmc.emulator.schema import DataExtension, parse_data_extension
-from target_sfmc.emulator.store import Store
 from target_sfmc.emulator.tokens import TokenRegistry
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from target_sfmc.emulator.faults import FaultInjector
+    from target_sfmc.emulator.store import Store
 
 DOCS_URL = "https://developer.salesforce.com/docs/atlas.en-us.mc-apis.meta/mc-apis/error-handling.htm"
 OAUTH_DOCS_URL = "https://developer.salesforce.com/docs"
-TOKEN_SCOPE = (
+GRANTED_SCOPES = (
     "data_extensions_read data_extensions_write list_and_subscribers_read "
     "list_and_subscribers_write journeys_execute journeys_read"
 )
@@ -37,6 +40,18 @@ DEFAULT_ROWSET_PAGE_SIZE = 2500
 MAX_PAGE_SIZE = 32_000
 
 _EVENT_NAMESPACE = uuid.UUID("1d1f5c1e-8d8b-4f7e-9f65-3e4b0f6a2c71")
+
+
+class Headers(Protocol):
+    """Case-insensitive header lookup (``http.client.HTTPMessage`` or a plain dict)."""
+
+    def get(self, name: str, default: None = None, /) -> str | None:
+        """Return a header value or None."""
+        ...
+
+
+def _no_headers() -> dict[str, str]:
+    return {}
 
 
 @dataclass
@@ -55,7 +70,7 @@ class ApiRequest:
     method: str
     params: dict[str, str] = field(default_factory=dict)
     query: dict[str, str] = field(default_factory=dict)
-    headers: Mapping[str, str] = field(default_factory=dict)
+    headers: Headers = field(default_factory=_no_headers)
     body: bytes = b""
     base_url: str = ""
 
@@ -125,7 +140,7 @@ def _get_folded(obj: Mapping[str, Any], name: str) -> Any:
         return obj[name]
     folded = name.casefold()
     for key, value in obj.items():
-        if isinstance(key, str) and key.casefold() == folded:
+        if key.casefold() == folded:
             return value
     return None
 
@@ -360,7 +375,7 @@ class SfmcApi:
                 "access_token": self.tokens.issue(self.token_ttl),
                 "token_type": "Bearer",
                 "expires_in": self.token_ttl,
-                "scope": TOKEN_SCOPE,
+                "scope": GRANTED_SCOPES,
                 "soap_instance_url": base,
                 "rest_instance_url": base,
             },
@@ -386,7 +401,9 @@ class SfmcApi:
         if params.get("clientId") != self.client_id or params.get("clientSecret") != (
             self.client_secret
         ):
-            return ApiResponse(401, {"message": "Unauthorized", "errorcode": 1, "documentation": ""})
+            return ApiResponse(
+                401, {"message": "Unauthorized", "errorcode": 1, "documentation": ""}
+            )
         ttl = LEGACY_TOKEN_TTL if self.token_ttl == DEFAULT_TOKEN_TTL else self.token_ttl
         return ApiResponse(200, {"accessToken": self.tokens.issue(ttl), "expiresIn": ttl})
 
@@ -711,25 +728,11 @@ class SfmcApi:
         outcomes: list[dict[str, Any]] = []
         queued: list[tuple[str, str, Any, str]] = []
         for member in members:
-            raw_key = _get_folded(member, "contactKey") if isinstance(member, dict) else None
-            contact_key = _contact_key(raw_key)
-            data = _get_folded(member, "data") if isinstance(member, dict) else None
-            if contact_key is None:
-                outcomes.append(
-                    {"contactKey": raw_key, "errorcode": 10002, "message": "ContactKey is required."}
-                )
-            elif data is not None and not isinstance(data, dict):
-                outcomes.append(
-                    {"contactKey": contact_key, "errorcode": 10001, "message": "Data must be an object."}
-                )
-            elif contact_key in self.inactive_contacts:
-                outcomes.append(
-                    {"contactKey": contact_key, "errorcode": 30001, "message": self._inactive(contact_key)}
-                )
-            else:
-                instance_id = str(uuid.uuid4())
-                queued.append((contact_key, definition, data or {}, instance_id))
-                outcomes.append({"contactKey": contact_key, "eventInstanceId": instance_id})
+            outcome = self._member_outcome(member)
+            if "eventInstanceId" in outcome:
+                data = _get_folded(member, "data") or {}
+                queued.append((outcome["contactKey"], definition, data, outcome["eventInstanceId"]))
+            outcomes.append(outcome)
         self.store.add_events(queued)
         return ApiResponse(
             202,
@@ -740,6 +743,29 @@ class SfmcApi:
                 "members": outcomes,
             },
         )
+
+    def _member_outcome(self, member: Any) -> dict[str, Any]:
+        """Decide one async-event member: queued (with an instance id) or refused."""
+        if not isinstance(member, dict):
+            return {"contactKey": None, "errorcode": 10002, "message": "ContactKey is required."}
+        raw_key = _get_folded(member, "contactKey")
+        contact_key = _contact_key(raw_key)
+        if contact_key is None:
+            return {"contactKey": raw_key, "errorcode": 10002, "message": "ContactKey is required."}
+        data = _get_folded(member, "data")
+        if data is not None and not isinstance(data, dict):
+            return {
+                "contactKey": contact_key,
+                "errorcode": 10001,
+                "message": "Data must be an object.",
+            }
+        if contact_key in self.inactive_contacts:
+            return {
+                "contactKey": contact_key,
+                "errorcode": 30001,
+                "message": self._inactive(contact_key),
+            }
+        return {"contactKey": contact_key, "eventInstanceId": str(uuid.uuid4())}
 
     # -- reads -----------------------------------------------------------------------------
 

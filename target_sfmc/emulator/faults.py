@@ -25,6 +25,25 @@ _RATE_KEYS = (
 )
 
 
+def _number(raw: Any, key: str, upper: float | None = None) -> float:
+    """Validate a non-negative number (at most ``upper``)."""
+    if (
+        isinstance(raw, bool)
+        or not isinstance(raw, int | float)
+        or raw < 0
+        or (upper is not None and raw > upper)
+    ):
+        bounds = f"between 0 and {upper:g}" if upper is not None else ">= 0"
+        raise ValueError(f"Fault {key} must be a number {bounds}, got {raw!r}.")
+    return float(raw)
+
+
+def _seed(raw: Any) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int):
+        raise TypeError(f"Fault seed must be an integer, got {raw!r}.")
+    return raw
+
+
 @dataclass(frozen=True)
 class FaultConfig:
     """What the emulator should get wrong, and how often.
@@ -69,7 +88,7 @@ class FaultConfig:
         if raw is None:
             return cls()
         if not isinstance(raw, Mapping):
-            raise ValueError("Fault config must be an object.")
+            raise TypeError("Fault config must be an object.")
         known = set(cls.__dataclass_fields__)
         unknown = sorted(set(raw) - known)
         if unknown:
@@ -79,27 +98,15 @@ class FaultConfig:
         values: dict[str, Any] = {}
         for key in _RATE_KEYS:
             if key in raw:
-                rate = raw[key]
-                if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 1:
-                    raise ValueError(f"Fault {key} must be a number between 0 and 1, got {rate!r}.")
-                values[key] = float(rate)
+                values[key] = _number(raw[key], key, upper=1.0)
         if "latency_ms" in raw:
-            latency = raw["latency_ms"]
-            if isinstance(latency, bool) or not isinstance(latency, int | float) or latency < 0:
-                raise ValueError(f"Fault latency_ms must be >= 0, got {latency!r}.")
-            values["latency_ms"] = int(latency)
+            values["latency_ms"] = int(_number(raw["latency_ms"], "latency_ms"))
         if raw.get("token_expiry_s") is not None:
-            expiry = raw["token_expiry_s"]
-            if isinstance(expiry, bool) or not isinstance(expiry, int | float) or expiry < 0:
-                raise ValueError(f"Fault token_expiry_s must be >= 0, got {expiry!r}.")
-            values["token_expiry_s"] = float(expiry)
+            values["token_expiry_s"] = _number(raw["token_expiry_s"], "token_expiry_s")
         if "fault_token_endpoint" in raw:
             values["fault_token_endpoint"] = bool(raw["fault_token_endpoint"])
         if raw.get("seed") is not None:
-            seed = raw["seed"]
-            if isinstance(seed, bool) or not isinstance(seed, int):
-                raise ValueError(f"Fault seed must be an integer, got {seed!r}.")
-            values["seed"] = seed
+            values["seed"] = _seed(raw["seed"])
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:

@@ -14,10 +14,11 @@ import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from target_sfmc.emulator.faults import JobFaults
-from target_sfmc.emulator.rows import CompiledDataExtension, RowWriter
+if TYPE_CHECKING:
+    from target_sfmc.emulator.faults import JobFaults
+    from target_sfmc.emulator.rows import CompiledDataExtension, RowWriter
 
 logger = logging.getLogger(__name__)
 

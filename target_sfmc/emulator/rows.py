@@ -15,14 +15,10 @@ Rules, as SFMC applies them:
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from target_sfmc.emulator.faults import JobFaults
-from target_sfmc.emulator.schema import DataExtension, Field
-from target_sfmc.emulator.store import Store
 from target_sfmc.emulator.validation import (
     REASON_NOT_NULL,
     Validator,
@@ -30,6 +26,13 @@ from target_sfmc.emulator.validation import (
     compile_validator,
     normalize_key_value,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from target_sfmc.emulator.faults import JobFaults
+    from target_sfmc.emulator.schema import DataExtension, Field
+    from target_sfmc.emulator.store import Store
 
 NO_FIELDS_MESSAGE = "At least one existing field is required in the values property"
 MISSING_KEYS_MESSAGE = "Cannot locate the existing record. Required keys are missing."
@@ -306,13 +309,13 @@ class RowWriter:
         if existing is None:
             missing = [f for f in cde.required if f.name not in mapped]
             if missing:
-                return None, [RowIssue(IssueKind.NOT_NULL, f.name, REASON_NOT_NULL) for f in missing]
+                return None, [
+                    RowIssue(IssueKind.NOT_NULL, f.name, REASON_NOT_NULL) for f in missing
+                ]
             return dict(mapped), []
         row = dict(existing)
         pk_names = cde.primary_key_names
-        for name, value in mapped.items():
-            if name not in pk_names:
-                row[name] = value
+        row.update({name: value for name, value in mapped.items() if name not in pk_names})
         return row, []
 
     def apply_rowset(

@@ -126,7 +126,7 @@ class DataExtension:
         try:
             return self._memo[name]
         except KeyError:
-            found = self._by_folded.get(name.casefold()) if isinstance(name, str) else None
+            found = self._by_folded.get(name.casefold())
             if len(self._memo) < 10_000:  # noqa: PLR2004 - bound the memo for hostile clients
                 self._memo[name] = found
             return found
@@ -163,6 +163,29 @@ def _positive_int(raw: Any, what: str) -> int:
     return raw
 
 
+_DEFAULT_LENGTHS = {
+    "Text": DEFAULT_TEXT_LENGTH,
+    "EmailAddress": EMAIL_MAX_LENGTH,
+    "Phone": PHONE_MAX_LENGTH,
+    "Locale": LOCALE_MAX_LENGTH,
+}
+
+
+def _decimal_size(raw: dict[str, Any], name: str) -> tuple[int, int]:
+    precision = _positive_int(
+        raw.get("precision", raw.get("length", DEFAULT_DECIMAL_PRECISION)),
+        f"Field {name!r} precision",
+    )
+    scale = raw.get("scale", DEFAULT_DECIMAL_SCALE)
+    if isinstance(scale, bool) or not isinstance(scale, int) or scale < 0:
+        raise DefinitionError(f"Field {name!r} scale must be a non-negative integer.")
+    if precision > MAX_DECIMAL_PRECISION or scale > precision:
+        raise DefinitionError(
+            f"Field {name!r} needs precision <= {MAX_DECIMAL_PRECISION} and scale <= precision."
+        )
+    return precision, scale
+
+
 def parse_field(raw: Any) -> Field:
     """Parse one field definition.
 
@@ -184,35 +207,17 @@ def parse_field(raw: Any) -> Field:
     raw_type = raw.get("type", "Text")
     ftype = _TYPE_BY_FOLDED.get(raw_type.casefold()) if isinstance(raw_type, str) else None
     if ftype is None:
-        raise DefinitionError(
-            f"Field {name!r} has unknown type {raw_type!r}; expected one of {', '.join(FIELD_TYPES)}."
-        )
+        expected = ", ".join(FIELD_TYPES)
+        raise DefinitionError(f"Field {name!r} has unknown type {raw_type!r}; expected {expected}.")
     primary_key = bool(raw.get("primary_key", raw.get("isPrimaryKey", False)))
     nullable = False if primary_key else bool(raw.get("nullable", raw.get("isNullable", True)))
     length: int | None = None
     precision: int | None = None
     scale: int | None = None
-    if ftype == "Text":
-        length = _positive_int(raw.get("length", DEFAULT_TEXT_LENGTH), f"Field {name!r} length")
-    elif ftype == "EmailAddress":
-        length = _positive_int(raw.get("length", EMAIL_MAX_LENGTH), f"Field {name!r} length")
-    elif ftype == "Phone":
-        length = _positive_int(raw.get("length", PHONE_MAX_LENGTH), f"Field {name!r} length")
-    elif ftype == "Locale":
-        length = _positive_int(raw.get("length", LOCALE_MAX_LENGTH), f"Field {name!r} length")
+    if ftype in _DEFAULT_LENGTHS:
+        length = _positive_int(raw.get("length", _DEFAULT_LENGTHS[ftype]), f"Field {name!r} length")
     elif ftype == "Decimal":
-        precision = _positive_int(
-            raw.get("precision", raw.get("length", DEFAULT_DECIMAL_PRECISION)),
-            f"Field {name!r} precision",
-        )
-        raw_scale = raw.get("scale", DEFAULT_DECIMAL_SCALE)
-        if isinstance(raw_scale, bool) or not isinstance(raw_scale, int) or raw_scale < 0:
-            raise DefinitionError(f"Field {name!r} scale must be a non-negative integer.")
-        if precision > MAX_DECIMAL_PRECISION or raw_scale > precision:
-            raise DefinitionError(
-                f"Field {name!r} needs precision <= {MAX_DECIMAL_PRECISION} and scale <= precision."
-            )
-        scale = raw_scale
+        precision, scale = _decimal_size(raw, name)
     return Field(
         name=name,
         type=ftype,

@@ -13,9 +13,11 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS data_extensions (
@@ -310,7 +312,7 @@ class RequestLog:
         self._entries: deque[dict[str, Any]] = deque(maxlen=max_entries)
         self._counts: dict[str, dict[int, int]] = {}
 
-    def record(self, *, time: float, method: str, path: str, endpoint: str, status: int) -> None:  # noqa: A002
+    def record(self, *, time: float, method: str, path: str, endpoint: str, status: int) -> None:
         """Append one request.
 
         Args:
@@ -320,7 +322,13 @@ class RequestLog:
             endpoint: Stable endpoint name.
             status: HTTP status answered (0 when the connection was dropped).
         """
-        entry = {"time": time, "method": method, "path": path, "endpoint": endpoint, "status": status}
+        entry = {
+            "time": time,
+            "method": method,
+            "path": path,
+            "endpoint": endpoint,
+            "status": status,
+        }
         with self._lock:
             self._entries.append(entry)
             per_status = self._counts.setdefault(endpoint, {})

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from target_sfmc.emulator.schema import Field
+if TYPE_CHECKING:
+    from target_sfmc.emulator.schema import Field
 
 Validator = Callable[[Any], str | None]
 
@@ -128,33 +129,32 @@ def _number_validator(value: Any) -> str | None:
     return REASON_NUMBER
 
 
+def _decimal_text(value: Any) -> str | None:
+    """Return the digits of a Decimal candidate as text, or None if it is not a number."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        try:
+            return format(Decimal(repr(value)), "f")
+        except (InvalidOperation, ValueError):
+            return None
+    return value if isinstance(value, str) else None
+
+
 def _decimal_validator(precision: int, scale: int) -> Validator:
     max_int_digits = precision - scale
 
     def validate(value: Any) -> str | None:
-        if isinstance(value, bool):
-            return REASON_DECIMAL
-        if isinstance(value, int):
-            text = str(abs(value))
-            return None if len(text.lstrip("0")) <= max_int_digits else REASON_DECIMAL
-        if isinstance(value, float):
-            try:
-                text = format(Decimal(repr(value)), "f")
-            except (InvalidOperation, ValueError):
-                return REASON_DECIMAL
-        elif isinstance(value, str):
-            text = value
-        else:
-            return REASON_DECIMAL
-        match = _DECIMAL_RE.match(text)
+        text = _decimal_text(value)
+        match = _DECIMAL_RE.match(text) if text is not None else None
         if match is None:
             return REASON_DECIMAL
         int_part, frac_part = match.group(1), match.group(2) or ""
         if not int_part and not frac_part:
             return REASON_DECIMAL
-        if len(int_part.lstrip("0")) > max_int_digits:
-            return REASON_DECIMAL
-        if len(frac_part.rstrip("0")) > scale:
+        if len(int_part.lstrip("0")) > max_int_digits or len(frac_part.rstrip("0")) > scale:
             return REASON_DECIMAL
         return None
 
@@ -199,7 +199,7 @@ def parse_date(value: str) -> datetime | None:
         return None
     if zone:
         if zone == "Z":
-            return parsed.replace(tzinfo=timezone.utc)
+            return parsed.replace(tzinfo=UTC)
         hours, minutes = int(off_h), int(off_m)
         if hours > _MAX_OFFSET_HOURS or minutes >= _MINUTES_PER_HOUR:
             return None

@@ -1,0 +1,150 @@
+"""``sfmc-emulator`` command line: run the emulator until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from typing import TYPE_CHECKING, Any
+
+from target_sfmc.emulator.api import DEFAULT_TOKEN_TTL
+from target_sfmc.emulator.emulator import SfmcEmulator
+from target_sfmc.emulator.schema import DefinitionError, load_definition_file
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from types import FrameType
+
+_FAULT_FLAGS: tuple[tuple[str, str, type, str], ...] = (
+    ("--fault-500", "error_500", float, "share of requests answered 500"),
+    ("--fault-503", "error_503", float, "share of requests answered 503 (Retry-After: 1)"),
+    ("--fault-429", "error_429", float, "share of requests answered 429 (Retry-After: 1)"),
+    ("--fault-drop", "drop_connection", float, "share of requests whose connection is dropped"),
+    ("--fault-latency-ms", "latency_ms", int, "extra latency per request (ms)"),
+    ("--fault-token-expiry-s", "token_expiry_s", float, "tokens stop working after S seconds"),
+    ("--fault-async-error", "async_error", float, "share of async jobs ending in Error"),
+    ("--fault-async-deadlock", "async_deadlock", float, "share of async rows deadlocked"),
+    ("--fault-seed", "seed", int, "seed for reproducible fault draws"),
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser.
+
+    Returns:
+        The parser.
+    """
+    parser = argparse.ArgumentParser(
+        prog="sfmc-emulator",
+        description="Local Salesforce Marketing Cloud REST emulator (for tests and demos).",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (127.0.0.1)")
+    parser.add_argument("--port", type=int, default=0, help="port to bind; 0 picks a free one")
+    parser.add_argument(
+        "--data-extensions",
+        metavar="FILE",
+        help="JSON file with data_extensions, event_definitions, inactive_contacts",
+    )
+    parser.add_argument("--db", default=":memory:", help="SQLite file to persist data in")
+    parser.add_argument("--client-id", default="test-client-id")
+    parser.add_argument("--client-secret", default="test-client-secret")
+    parser.add_argument("--account-id", default=None, help="MID the token endpoint requires")
+    parser.add_argument("--rate-limit", type=float, default=None, metavar="RPS")
+    parser.add_argument("--latency-ms", type=int, default=0)
+    parser.add_argument("--token-ttl", type=int, default=DEFAULT_TOKEN_TTL, metavar="S")
+    parser.add_argument("--async-delay-ms", type=int, default=20)
+    for flag, dest, kind, text in _FAULT_FLAGS:
+        parser.add_argument(flag, dest=f"fault_{dest}", type=kind, default=None, help=text)
+    parser.add_argument(
+        "--fault-token-endpoint",
+        action="store_true",
+        help="let 5xx/429/drop faults hit the token endpoints too",
+    )
+    parser.add_argument(
+        "--log-level",
+        default="WARNING",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="stderr log level (DEBUG logs every request)",
+    )
+    return parser
+
+
+def _faults(args: argparse.Namespace) -> dict[str, Any]:
+    faults: dict[str, Any] = {}
+    for _flag, dest, _kind, _text in _FAULT_FLAGS:
+        value = getattr(args, f"fault_{dest}")
+        if value is not None:
+            faults[dest] = value
+    if args.fault_token_endpoint:
+        faults["fault_token_endpoint"] = True
+    return faults
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the emulator until SIGINT or SIGTERM.
+
+    Args:
+        argv: Arguments (defaults to ``sys.argv[1:]``).
+
+    Returns:
+        The exit code: 0 after a signal, 2 for bad arguments or definitions.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    definitions: dict[str, Any] = {}
+    try:
+        if args.data_extensions:
+            loaded = load_definition_file(args.data_extensions)
+            definitions = {
+                "data_extensions": loaded.data_extensions,
+                "event_definitions": loaded.event_definitions,
+                "inactive_contacts": loaded.inactive_contacts,
+            }
+        emulator = SfmcEmulator(
+            host=args.host,
+            port=args.port,
+            db=args.db,
+            client_id=args.client_id,
+            client_secret=args.client_secret,
+            account_id=args.account_id,
+            rate_limit=args.rate_limit,
+            latency_ms=args.latency_ms,
+            token_ttl=args.token_ttl,
+            async_delay_ms=args.async_delay_ms,
+            faults=_faults(args),
+            **definitions,
+        )
+    except (DefinitionError, TypeError, ValueError) as exc:
+        print(f"sfmc-emulator: {exc}", file=sys.stderr)  # noqa: T201
+        return 2
+    stop = threading.Event()
+
+    def _on_signal(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+    try:
+        url = emulator.start()
+    except OSError as exc:
+        print(f"sfmc-emulator: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)  # noqa: T201
+        return 2
+    sys.stdout.write(f"SFMC emulator listening on {url}\n")
+    sys.stdout.flush()
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        emulator.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
