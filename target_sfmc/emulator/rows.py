@@ -143,6 +143,21 @@ def async_error_item(issues: Sequence[RowIssue]) -> dict[str, Any]:
     }
 
 
+_MAX_MEMO = 10_000
+_MISSING: Any = object()
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """Per-column facts for the fast row check."""
+
+    name: str
+    text_max: int
+    validator: Validator
+    empty_is_null: bool
+    reject_null: bool
+
+
 class CompiledDataExtension:
     """A DE definition with its validators compiled, ready to check rows quickly.
 
@@ -160,7 +175,75 @@ class CompiledDataExtension:
             f.name: (f, compile_validator(f), f.type != "Text" or f.primary_key)
             for f in de.fields
         }
+        self._entries: dict[str, _Entry] = {
+            f.name.casefold(): _Entry(
+                name=f.name,
+                text_max=f.length if f.type == "Text" and f.length is not None else -1,
+                validator=self.columns[f.name][1],
+                empty_is_null=self.columns[f.name][2],
+                reject_null=not f.nullable and not f.primary_key,
+            )
+            for f in de.fields
+        }
+        self._lookup: dict[str, _Entry | None] = {}
         self._order = {f.name: i for i, f in enumerate(de.fields)}
+
+    def _entry(self, name: str) -> _Entry | None:
+        """Resolve a client column name (case-insensitive, memoised)."""
+        entry = self._entries.get(name.casefold())
+        if len(self._lookup) < _MAX_MEMO:
+            self._lookup[name] = entry
+        return entry
+
+    def prepare_flat(self, item: dict[str, Any]) -> tuple[dict[str, Any], list[RowIssue]]:  # noqa: C901
+        """Map and check one flat (async) row in a single pass.
+
+        Args:
+            item: Column -> value as sent.
+
+        Returns:
+            ``(mapped_row, issues)``; issues list missing keys first, then column problems in
+            the row's order, with the "no known column" problem first of all.
+        """
+        lookup = self._lookup
+        mapped: dict[str, Any] = {}
+        issues: list[RowIssue] = []
+        for name, value in item.items():
+            entry = lookup.get(name, _MISSING)
+            if entry is _MISSING:
+                entry = self._entry(name)
+            if entry is None:
+                continue
+            column = entry.name
+            if column in mapped:  # the same column twice in different casing: later wins
+                mapped = self.map_names(item)
+                return mapped, self._flat_issues(mapped)
+            mapped[column] = value
+            if entry.text_max >= 0 and type(value) is str and len(value) <= entry.text_max:
+                continue
+            if value is None or (entry.empty_is_null and value == ""):
+                if entry.reject_null:
+                    issues.append(RowIssue(IssueKind.NOT_NULL, column, REASON_NOT_NULL))
+                continue
+            reason = entry.validator(value)
+            if reason is not None:
+                issues.append(RowIssue(IssueKind.INVALID, column, reason))
+        missing = [
+            RowIssue(IssueKind.MISSING_KEY, pk.name, REASON_NOT_NULL)
+            for pk in self.primary_keys
+            if mapped.get(pk.name) is None or mapped[pk.name] == ""
+        ]
+        if missing:
+            issues = missing + issues
+        if not mapped:
+            issues.insert(0, RowIssue(IssueKind.NO_FIELDS))
+        return mapped, issues
+
+    def _flat_issues(self, mapped: dict[str, Any]) -> list[RowIssue]:
+        issues = self.check(mapped, mapped)
+        if not mapped:
+            issues.insert(0, RowIssue(IssueKind.NO_FIELDS))
+        return issues
 
     def map_names(self, raw: dict[str, Any]) -> dict[str, Any]:
         """Map client column names to canonical names, dropping unknown columns.
@@ -171,12 +254,14 @@ class CompiledDataExtension:
         Returns:
             Canonical column -> value (a later case-variant of a name wins).
         """
-        column = self.de.column
+        lookup = self._lookup
         mapped: dict[str, Any] = {}
         for name, value in raw.items():
-            found = column(name)
-            if found is not None:
-                mapped[found.name] = value
+            entry = lookup.get(name, _MISSING)
+            if entry is _MISSING:
+                entry = self._entry(name)
+            if entry is not None:
+                mapped[entry.name] = value
         return mapped
 
     def check(self, mapped: dict[str, Any], key_source: dict[str, Any]) -> list[RowIssue]:
@@ -388,10 +473,7 @@ class RowWriter:
             if deadlock_rate and rng.random() < deadlock_rate:
                 results[index] = DEADLOCK_ITEM
                 continue
-            mapped = cde.map_names(item)
-            issues = cde.check(mapped, mapped)
-            if not mapped:
-                issues.insert(0, RowIssue(IssueKind.NO_FIELDS))
+            mapped, issues = cde.prepare_flat(item)
             if issues:
                 results[index] = async_error_item(issues)
                 continue

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
@@ -45,16 +45,13 @@ _EMAIL_RE = re.compile(
 _INT_RE = re.compile(r"^\s*[+-]?\d+\s*$")
 _DECIMAL_RE = re.compile(r"^\s*[+-]?(\d*)(?:\.(\d*))?\s*$")
 _DATE_RE = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})"
-    r"(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,7}))?)?"
-    r"(Z|[+-](\d{2}):?(\d{2}))?)?$"
+    r"\d{4}-\d{2}-\d{2}"
+    r"(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,7})?)?(?:Z|[+-](?:0\d|1[0-4]):?[0-5]\d)?)?"
 )
 _PHONE_RE = re.compile(r"^\+?[0-9 ().-]+$")
 _PHONE_MIN_DIGITS = 7
 _PHONE_MAX_DIGITS = 15
 _LOCALE_RE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z]{2})?$")
-_MAX_OFFSET_HOURS = 14
-_MINUTES_PER_HOUR = 60
 
 
 def column_message(column: str, reason: str) -> str:
@@ -177,35 +174,16 @@ def parse_date(value: str) -> datetime | None:
             fractional seconds, ``Z`` or ``±hh:mm`` offset).
 
     Returns:
-        The parsed value (aware when an offset was given), or None if invalid.
+        The parsed value (aware when an offset was given), or None if invalid or before 1753
+        (SQL Server ``datetime`` range).
     """
-    match = _DATE_RE.match(value)
-    if match is None:
+    if _DATE_RE.fullmatch(value) is None:
         return None
-    year, month, day, hour, minute, second, frac, zone, off_h, off_m = match.groups()
     try:
-        parsed = datetime(  # noqa: DTZ001 - zone applied below when present
-            int(year),
-            int(month),
-            int(day),
-            int(hour or 0),
-            int(minute or 0),
-            int(second or 0),
-            int((frac or "0").ljust(6, "0")[:6]),
-        )
+        parsed = datetime.fromisoformat(value)
     except ValueError:
         return None
-    if parsed.year < SQL_DATETIME_MIN_YEAR:
-        return None
-    if zone:
-        if zone == "Z":
-            return parsed.replace(tzinfo=UTC)
-        hours, minutes = int(off_h), int(off_m)
-        if hours > _MAX_OFFSET_HOURS or minutes >= _MINUTES_PER_HOUR:
-            return None
-        delta = timedelta(hours=hours, minutes=minutes)
-        return parsed.replace(tzinfo=timezone(delta if zone[0] == "+" else -delta))
-    return parsed
+    return parsed if parsed.year >= SQL_DATETIME_MIN_YEAR else None
 
 
 def _date_validator(value: Any) -> str | None:
