@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import fastjsonschema
 from singer_sdk.exceptions import InvalidRecord
+from singer_sdk.helpers._typing import get_datelike_property_type
+from singer_sdk.helpers.conform import DatetimeErrorTreatmentEnum
 from singer_sdk.sinks import BatchSink
 from singer_sdk.sinks.core import BaseJSONSchemaValidator
 
@@ -36,7 +40,20 @@ from target_sfmc.routing import (
 from target_sfmc.settings import STREAM_TYPES, TargetSettings
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from singer_sdk import Target
+
+_DATELIKE_PARSERS: dict[str, Callable[[Any], Any]] = {
+    "date-time": dt.datetime.fromisoformat,
+    "date": dt.date.fromisoformat,
+    "time": dt.time.fromisoformat,
+}
+_MAX_DATELIKE: dict[str, Any] = {
+    "date-time": dt.datetime.max.replace(tzinfo=dt.UTC),
+    "date": dt.date.max,
+    "time": dt.time.max,
+}
 
 SYNC_BATCH_ROWS = 10_000
 ASYNC_BATCH_ROWS = 64_000
@@ -192,6 +209,52 @@ class SfmcSink(BatchSink):
             return FastJSONSchemaValidator(self.schema)
         except fastjsonschema.JsonSchemaDefinitionException:
             return super().get_validator()
+
+    def _validate_and_parse(self, record: dict) -> dict:
+        """Validate, then parse the schema's top-level date/time fields (precomputed once).
+
+        Replaces the SDK's per-record schema walk, which costs a quarter of the CPU per
+        record, and its error messages, which quote record values.
+
+        Args:
+            record: The record.
+
+        Returns:
+            The record with date-like strings parsed.
+
+        Raises:
+            InvalidRecord: When the record does not match its schema.
+        """
+        if self._validator is not None:
+            self._validator.validate(record)
+        for name, kind, parse in self._datelike_fields:
+            value = record.get(name)
+            if value is None:
+                continue
+            try:
+                record[name] = parse(value)
+            except (ValueError, TypeError):
+                record[name] = self._invalid_datelike(name, kind)
+        return record
+
+    def _invalid_datelike(self, name: str, kind: str) -> Any:
+        treatment = self.datetime_error_treatment
+        if treatment == DatetimeErrorTreatmentEnum.NULL:
+            self.logger.warning("A '%s' value is not a valid %s; loading null.", name, kind)
+            return None
+        if treatment == DatetimeErrorTreatmentEnum.MAX:
+            self.logger.warning("A '%s' value is not a valid %s; loading the maximum.", name, kind)
+            return _MAX_DATELIKE[kind]
+        raise InvalidRecord(f"'{name}' is not a valid ISO-8601 {kind}", {})
+
+    @cached_property
+    def _datelike_fields(self) -> tuple[tuple[str, str, Callable[[Any], Any]], ...]:
+        fields = []
+        for name, definition in self.schema.get("properties", {}).items():
+            kind = get_datelike_property_type(definition) if isinstance(definition, dict) else None
+            if kind in _DATELIKE_PARSERS:
+                fields.append((name, kind, _DATELIKE_PARSERS[kind]))
+        return tuple(fields)
 
     def start_batch(self, context: dict) -> None:
         """Open a new batch.

@@ -25,7 +25,9 @@ if TYPE_CHECKING:
     from target_sfmc.emulator.faults import FaultInjector
     from target_sfmc.emulator.store import Store
 
-DOCS_URL = "https://developer.salesforce.com/docs/atlas.en-us.mc-apis.meta/mc-apis/error-handling.htm"
+DOCS_URL = (
+    "https://developer.salesforce.com/docs/atlas.en-us.mc-apis.meta/mc-apis/error-handling.htm"
+)
 OAUTH_DOCS_URL = "https://developer.salesforce.com/docs"
 GRANTED_SCOPES = (
     "data_extensions_read data_extensions_write list_and_subscribers_read "

@@ -144,6 +144,7 @@ def async_error_item(issues: Sequence[RowIssue]) -> dict[str, Any]:
 
 
 _MAX_MEMO = 10_000
+_MAX_KNOWN_GOOD = 4096
 _MISSING: Any = object()
 
 
@@ -156,6 +157,7 @@ class _Entry:
     validator: Validator
     empty_is_null: bool
     reject_null: bool
+    known_good: set[str]
 
 
 class CompiledDataExtension:
@@ -172,8 +174,7 @@ class CompiledDataExtension:
         self.primary_key_names = frozenset(f.name for f in self.primary_keys)
         self.required: list[Field] = [f for f in de.fields if not f.nullable and not f.primary_key]
         self.columns: dict[str, tuple[Field, Validator, bool]] = {
-            f.name: (f, compile_validator(f), f.type != "Text" or f.primary_key)
-            for f in de.fields
+            f.name: (f, compile_validator(f), f.type != "Text" or f.primary_key) for f in de.fields
         }
         self._entries: dict[str, _Entry] = {
             f.name.casefold(): _Entry(
@@ -182,6 +183,7 @@ class CompiledDataExtension:
                 validator=self.columns[f.name][1],
                 empty_is_null=self.columns[f.name][2],
                 reject_null=not f.nullable and not f.primary_key,
+                known_good=set(),
             )
             for f in de.fields
         }
@@ -195,7 +197,7 @@ class CompiledDataExtension:
             self._lookup[name] = entry
         return entry
 
-    def prepare_flat(self, item: dict[str, Any]) -> tuple[dict[str, Any], list[RowIssue]]:  # noqa: C901
+    def prepare_flat(self, item: dict[str, Any]) -> tuple[dict[str, Any], list[RowIssue]]:  # noqa: C901, PLR0912
         """Map and check one flat (async) row in a single pass.
 
         Args:
@@ -219,15 +221,22 @@ class CompiledDataExtension:
                 mapped = self.map_names(item)
                 return mapped, self._flat_issues(mapped)
             mapped[column] = value
-            if entry.text_max >= 0 and type(value) is str and len(value) <= entry.text_max:
+            if type(value) is str:
+                if len(value) <= entry.text_max or value in entry.known_good:
+                    continue
+            elif value is None:
+                if entry.reject_null:
+                    issues.append(RowIssue(IssueKind.NOT_NULL, column, REASON_NOT_NULL))
                 continue
-            if value is None or (entry.empty_is_null and value == ""):
+            if entry.empty_is_null and value == "":
                 if entry.reject_null:
                     issues.append(RowIssue(IssueKind.NOT_NULL, column, REASON_NOT_NULL))
                 continue
             reason = entry.validator(value)
             if reason is not None:
                 issues.append(RowIssue(IssueKind.INVALID, column, reason))
+            elif type(value) is str and len(entry.known_good) < _MAX_KNOWN_GOOD:
+                entry.known_good.add(value)
         missing = [
             RowIssue(IssueKind.MISSING_KEY, pk.name, REASON_NOT_NULL)
             for pk in self.primary_keys

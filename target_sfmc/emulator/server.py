@@ -294,9 +294,7 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
                 response = ApiResponse(404, {"message": "Service Not Found", "errorcode": 0})
             self._send(response)
             return response.status
-        fault, apply_first = srv.faults.decide_request(
-            token_endpoint=endpoint in TOKEN_ENDPOINTS
-        )
+        fault, apply_first = srv.faults.decide_request(token_endpoint=endpoint in TOKEN_ENDPOINTS)
         latency = srv.settings.latency_ms + srv.faults.config.latency_ms
         if latency > 0:
             time.sleep(latency / 1000)

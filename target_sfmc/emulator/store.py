@@ -52,6 +52,7 @@ CREATE TABLE IF NOT EXISTS event_definitions (
 """
 
 _SQLITE_MAX_PARAMS = 900
+_encode = json.JSONEncoder(check_circular=False, ensure_ascii=False, separators=(",", ":")).encode
 
 
 class Store:
@@ -148,7 +149,7 @@ class Store:
             de_id: DE id.
             rows: ``(identity, row)`` pairs.
         """
-        params = [(de_id, pk, json.dumps(row)) for pk, row in rows]
+        params = [(de_id, pk, _encode(row)) for pk, row in rows]
         if not params:
             return
         with self._transaction() as conn:
