@@ -83,7 +83,26 @@ class LineNumberingReader(MsgSpecReader):
             RecordsWithoutSchemaException,
             MissingKeyPropertiesError,
         ) as exc:
-            raise InputError(f"Input line {self.line_number}: {_safe_message(exc)}") from None
+            raise _at_line(exc, f"Input line {self.line_number}: {_safe_message(exc)}") from None
+
+
+_LINE_ERROR_CLASSES: dict[type[Exception], type[Exception]] = {}
+
+
+def _init_message(self: Exception, message: str) -> None:
+    Exception.__init__(self, message)
+    self.error_message = message  # type: ignore[attr-defined]
+    self.record = {}  # type: ignore[attr-defined]
+
+
+def _at_line(exc: Exception, message: str) -> Exception:
+    """Re-type an SDK input error so it is both an InputError and the SDK's exception."""
+    original = type(exc)
+    cls = _LINE_ERROR_CLASSES.get(original)
+    if cls is None:
+        cls = type(original.__name__, (InputError, original), {"__init__": _init_message})
+        _LINE_ERROR_CLASSES[original] = cls
+    return cls(message)
 
 
 def _non_blank(lines: t.Iterable[str]) -> t.Iterator[str]:

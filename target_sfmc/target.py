@@ -6,6 +6,7 @@ import sys
 import typing as t
 from importlib.metadata import PackageNotFoundError, version
 
+import click
 from singer_sdk import Target
 from singer_sdk.exceptions import (
     ConfigValidationError,
@@ -17,6 +18,7 @@ from singer_sdk.exceptions import (
 from singer_sdk.helpers.capabilities import PluginCapabilities, TargetCapabilities
 from singer_sdk.plugin_base import PluginBase, _ConfigInput
 
+from target_sfmc.connection_check import check_connection, report
 from target_sfmc.errors import InputError, TargetSfmcError
 from target_sfmc.reader import LineNumberingReader
 from target_sfmc.settings import CONFIG_SCHEMA, parse_settings
@@ -39,12 +41,7 @@ _MAX_DRAIN_AGE_MINUTES = 5.0
 
 
 class TargetSfmc(Target):
-    """Load any Singer tap's output into Salesforce Marketing Cloud.
-
-    Identify and Track Data Extensions, Contacts, Journey API events and audiences,
-    with Segment's Title Case and primary-key rules, through SFMC's sync rowset API or
-    its asynchronous Data Extension API.
-    """
+    """Load any Singer tap's output into Salesforce Marketing Cloud Data Extensions, Contacts and Journeys."""  # noqa: E501
 
     name = "target-sfmc"
     package_name = "target-sfmc"
@@ -136,6 +133,23 @@ class TargetSfmc(Target):
         self.runtime.client.transport.session.close()
 
     @classmethod
+    def get_singer_command(cls) -> click.Command:
+        """Add ``--test`` to the SDK's command line.
+
+        Returns:
+            The click command.
+        """
+        command = super().get_singer_command()
+        command.params.append(
+            click.Option(
+                ["--test"],
+                is_flag=True,
+                help="Authenticate and check the configured Data Extension and event keys.",
+            )
+        )
+        return command
+
+    @classmethod
     def invoke(  # type: ignore[override]
         cls,
         *,
@@ -143,6 +157,7 @@ class TargetSfmc(Target):
         about_format: str | None = None,
         config: t.Any = None,
         file_input: t.IO[str] | None = None,
+        test: bool = False,
     ) -> None:
         """Run the target from the CLI, always ending with the summary.
 
@@ -151,11 +166,18 @@ class TargetSfmc(Target):
             about_format: Format for ``--about``.
             config: Config input from the CLI.
             file_input: Optional input file instead of stdin.
+            test: Only check the connection and the configured keys.
         """
         PluginBase.invoke.__func__(cls, about=about, about_format=about_format)  # type: ignore[attr-defined]
         cls.print_version(print_fn=cls.logger.info)
         config = config or _ConfigInput()
         target = cls(config=config.config, validate_config=True, parse_env_config=config.parse_env)
+        if test:
+            try:
+                passed = report(check_connection(target.runtime.settings, target.runtime.client))
+            finally:
+                target.shutdown()
+            raise SystemExit(0 if passed else 1)
         target.runtime.report.start_progress()
         failed = True
         try:

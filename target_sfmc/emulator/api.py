@@ -451,8 +451,10 @@ class SfmcApi:
         for item in body:
             if not isinstance(item, dict):
                 return invalid_format()
-            keys = item.get("keys") or {}
-            values = item.get("values") or {}
+            keys = item.get("keys")
+            values = item.get("values")
+            keys = {} if keys is None else keys
+            values = {} if values is None else values
             if not isinstance(keys, dict) or not isinstance(values, dict):
                 return invalid_format()
             rows.append((keys, values))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 
@@ -90,7 +91,7 @@ def test_idle_time_does_not_allow_a_burst() -> None:
     clock = FakeClock()
     limiter = RateLimiter(4, 4, clock=clock, sleep=clock.sleep)
     starts = run_starts(limiter, clock, [0.0, 0.0, 30.0, 0.0, 0.0, 0.0, 0.0, 0.0])
-    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
     assert all(g >= 0.25 - EPS for g in gaps)
     assert max_starts_in_a_second(starts) <= 4
 
@@ -110,7 +111,7 @@ def test_limit_property(rps: int, gaps: list[float]) -> None:
     starts = run_starts(limiter, clock, gaps)
     assert max_starts_in_a_second(starts) <= rps
     spacing = 1.0 / rps
-    for earlier, later in zip(starts, starts[1:], strict=False):
+    for earlier, later in itertools.pairwise(starts):
         assert later - earlier >= spacing - EPS
     # No needless waiting: a request waits only as long as the spacing requires.
     for i in range(1, len(starts)):

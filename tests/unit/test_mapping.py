@@ -274,7 +274,7 @@ def test_dropped_values_are_marked() -> None:
     assert is_dropped(to_sfmc_value([1]))
     assert not is_dropped(to_sfmc_value(0))
     assert not is_dropped(to_sfmc_value(""))
-    assert not is_dropped(to_sfmc_value(False))
+    assert not is_dropped(to_sfmc_value(value=False))
 
 
 def test_later_duplicate_title_case_key_wins() -> None:
@@ -435,8 +435,10 @@ def test_record_uuid_is_deterministic_and_valid() -> None:
     record = {"event": "Order Completed", "amount": decimal.Decimal("9.99"), "n": 1}
     first = record_uuid(record)
     assert first == record_uuid(dict(reversed(list(record.items()))))
-    assert first == record_uuid(json.loads(json.dumps({"event": "Order Completed", "n": 1}))
-                                | {"amount": decimal.Decimal("9.99")})
+    assert first == record_uuid(
+        json.loads(json.dumps({"event": "Order Completed", "n": 1}))
+        | {"amount": decimal.Decimal("9.99")}
+    )
     parsed = uuid.UUID(first)
     assert parsed.version == 5
     assert str(parsed) == first

@@ -108,7 +108,9 @@ def test_identify_missing_identifier_is_skipped(record: dict[str, Any]) -> None:
 
 def test_identify_context_is_mapped_and_loses_clashes() -> None:
     route = flat({"type": "identify"})
-    row = only(route({"userId": "u1", "locale": "en", "context": {"locale": "fr", "ip": "1.2.3.4"}}))
+    row = only(
+        route({"userId": "u1", "locale": "en", "context": {"locale": "fr", "ip": "1.2.3.4"}})
+    )
     assert row.values["Locale"] == "en"
     assert row.values["IP Address"] == "1.2.3.4"
     assert "Context" not in row.values
@@ -135,7 +137,11 @@ def test_track_default_primary_key_is_contact_key_without_key_properties() -> No
 
 def test_track_multiple_primary_keys_from_config() -> None:
     route = flat(
-        {"type": "track", "data_extension_key": "ORDERS", "primary_keys": "Contact Key, product_id"},
+        {
+            "type": "track",
+            "data_extension_key": "ORDERS",
+            "primary_keys": "Contact Key, product_id",
+        },
         ["ignored"],
     )
     row = only(route({"userId": "u1", "productId": "p9"}))
@@ -172,8 +178,12 @@ def test_track_missing_primary_key_value_is_rejected(record: dict[str, Any]) -> 
 
 def test_track_uuid_primary_key_with_message_id() -> None:
     route = flat(
-        {"type": "track", "data_extension_key": "EVENTS", "uuid_primary_key": True,
-         "primary_keys": "Contact Key"},
+        {
+            "type": "track",
+            "data_extension_key": "EVENTS",
+            "uuid_primary_key": True,
+            "primary_keys": "Contact Key",
+        },
     )
     row = only(route({"messageId": "msg-1", "userId": "u1", "x": 1}))
     assert row.keys == {"Uuid": "msg-1"}
@@ -197,8 +207,12 @@ def test_track_uuid_primary_key_without_message_id_is_deterministic() -> None:
 
 def test_track_custom_message_id_property() -> None:
     route = flat(
-        {"type": "track", "data_extension_key": "E", "uuid_primary_key": True,
-         "message_id_property": "event_id"}
+        {
+            "type": "track",
+            "data_extension_key": "E",
+            "uuid_primary_key": True,
+            "message_id_property": "event_id",
+        }
     )
     assert only(route({"event_id": "e-1", "messageId": "m"})).keys == {"Uuid": "e-1"}
 
@@ -211,7 +225,7 @@ def test_track_custom_message_id_property() -> None:
     [(True, True), (False, False), ("true", True), ("FALSE", False), (" True ", True)],
     ids=["true", "false", "str-true", "str-false", "str-padded"],
 )
-def test_audience_rows(member: Any, expected: bool) -> None:
+def test_audience_rows(member: Any, expected: bool) -> None:  # noqa: FBT001
     route = flat({"type": "audience"})
     row = only(route({"userId": "u1", "audience": "high_value_users", "in_audience": member}))
     assert isinstance(row, DataExtensionRow)
@@ -407,7 +421,8 @@ def test_segment_unmapped_track_is_skipped(event: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    "kind", ["page", "screen", "group", "alias", "weird", "", None],
+    "kind",
+    ["page", "screen", "group", "alias", "weird", "", None],
     ids=["page", "screen", "group", "alias", "weird", "blank", "none"],
 )
 def test_segment_other_types_are_skipped(kind: Any) -> None:

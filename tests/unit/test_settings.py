@@ -118,7 +118,12 @@ def test_bad_subdomain_is_one_error(subdomain: str) -> None:
 @pytest.mark.parametrize("name", ["auth_url", "rest_url"])
 @pytest.mark.parametrize(
     "url",
-    ["http://example.com", "http://10.0.0.5:8080", "http://localhost.evil.com", "http://127.0.0.1.nip.io"],
+    [
+        "http://example.com",
+        "http://10.0.0.5:8080",
+        "http://localhost.evil.com",
+        "http://127.0.0.1.nip.io",
+    ],
 )
 def test_http_non_loopback_url_is_one_error(name: str, url: str) -> None:
     _, errors = parse_settings(good_config(**{name: url}))

@@ -1,0 +1,108 @@
+"""`--test`: authenticate and check the configured Data Extension and event keys."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from target_sfmc.errors import TargetSfmcError
+
+if TYPE_CHECKING:
+    from target_sfmc.client import SfmcClient
+    from target_sfmc.settings import TargetSettings
+
+LOGGER = logging.getLogger("target-sfmc.check")
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The answer for one configured key."""
+
+    kind: str
+    key: str
+    ok: bool
+    detail: str
+
+
+def configured_keys(settings: TargetSettings) -> tuple[list[str], list[str]]:
+    """Data Extension keys and event definition keys the config refers to.
+
+    Args:
+        settings: Target settings.
+
+    Returns:
+        Sorted, de-duplicated DE keys and event definition keys.
+    """
+    de_keys = {s.data_extension_key for s in settings.streams.values() if s.data_extension_key}
+    de_keys |= {c.data_extension_key for c in settings.conversion_events.values()}
+    if settings.identify_data_extension_key:
+        de_keys.add(settings.identify_data_extension_key)
+    event_keys = {
+        s.event_definition_key for s in settings.streams.values() if s.event_definition_key
+    }
+    event_keys |= set(settings.api_events.values())
+    return sorted(de_keys), sorted(event_keys)
+
+
+def check_connection(settings: TargetSettings, client: SfmcClient) -> list[CheckResult]:
+    """Authenticate, then read each configured key once.
+
+    Args:
+        settings: Target settings.
+        client: SFMC client.
+
+    Returns:
+        One result per key (authentication first).
+    """
+    try:
+        client.tokens.get()
+    except TargetSfmcError as exc:
+        return [
+            CheckResult("authentication", settings.client.auth_base_url, ok=False, detail=str(exc))
+        ]
+    results = [
+        CheckResult("authentication", settings.client.auth_base_url, ok=True, detail="token issued")
+    ]
+    de_keys, event_keys = configured_keys(settings)
+    for key in de_keys:
+        try:
+            page = client.get_rowset_page(key)
+        except TargetSfmcError as exc:
+            results.append(CheckResult("data extension", key, ok=False, detail=str(exc)))
+        else:
+            results.append(
+                CheckResult("data extension", key, ok=True, detail=f"{page.get('count', '?')} rows")
+            )
+    for key in event_keys:
+        try:
+            definition = client.get_event_definition(key)
+        except TargetSfmcError as exc:
+            results.append(CheckResult("event definition", key, ok=False, detail=str(exc)))
+        else:
+            status = definition.get("status", "found")
+            results.append(CheckResult("event definition", key, ok=True, detail=str(status)))
+    return results
+
+
+def report(results: list[CheckResult]) -> bool:
+    """Log each result and tell whether all passed.
+
+    Args:
+        results: Check results.
+
+    Returns:
+        True when every check passed.
+    """
+    for result in results:
+        log = LOGGER.info if result.ok else LOGGER.error
+        log(
+            "%s %s '%s': %s",
+            "OK  " if result.ok else "FAIL",
+            result.kind,
+            result.key,
+            result.detail,
+        )
+    passed = all(result.ok for result in results)
+    LOGGER.info("Connection check %s.", "passed" if passed else "FAILED")
+    return passed
