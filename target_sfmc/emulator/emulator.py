@@ -135,7 +135,7 @@ class SfmcEmulator:
         self.api.jobs.start()
         self._thread = threading.Thread(
             target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},
+            kwargs={"poll_interval": 0.02},
             name="sfmc-emulator-http",
             daemon=True,
         )
