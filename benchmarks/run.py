@@ -108,8 +108,16 @@ RECORD_LINE = (
 T0 = time.perf_counter()
 
 
+def loadavg() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text(encoding="ascii").split()[:3])
+    except OSError:
+        return "n/a"
+
+
 def log(message: str) -> None:
-    print(f"[{time.perf_counter() - T0:7.1f}s] {message}", file=sys.stderr, flush=True)
+    print(f"[{time.perf_counter() - T0:7.1f}s load {loadavg()}] {message}", file=sys.stderr,
+          flush=True)
 
 
 def table(title: str, headers: list[str], rows: list[list[Any]]) -> str:
@@ -487,11 +495,11 @@ def report_requests(cpu: dict[str, Any] | None, tps: list[dict[str, Any]],
 def report_memory(results: list[dict[str, Any]]) -> None:
     rows = [[fmt(r["records"]), "ok" if r["result"].returncode == 0 else
              f"exit {r['result'].returncode}", fmt(r["result"].wall, 1),
-             fmt(r["records"] / r["result"].wall), fmt(r["result"].maxrss_mb, 1),
-             f"{r['stored']:,}", r["state_ok"]] for r in results]
+             fmt(r["records"] / r["result"].wall), fmt(r["result"].cpu, 1),
+             fmt(r["result"].maxrss_mb, 1), f"{r['stored']:,}", r["state_ok"]] for r in results]
     print(table("3. Peak RSS of the target process (async path, os.wait4 ru_maxrss)",
-                ["records", "exit", "wall s", "records/s", "peak RSS MB", "rows stored",
-                 "final STATE"], rows))
+                ["records", "exit", "wall s", "records/s (wall)", "cpu s", "peak RSS MB",
+                 "rows stored", "final STATE"], rows))
     if len(results) >= 2:
         small, big = results[0], results[-1]
         ratio = big["result"].maxrss_mb / small["result"].maxrss_mb
@@ -532,6 +540,7 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="target-sfmc-bench-"))
     log(f"work dir {workdir}")
     started = time.perf_counter()
+    load_start = loadavg()
     cpu = None
     tps: list[dict[str, Any]] = []
     contacts = None
@@ -563,7 +572,9 @@ def main() -> int:
             print(f"\n### cProfile of target-sfmc on the CPU input (main thread; wall "
                   f"{prof_run.wall:.1f} s under the profiler, exit {prof_run.returncode})\n")
             print("```\n" + text.strip() + "\n```")
-        print(f"\ntotal benchmark time: {time.perf_counter() - started:.0f} s")
+        print(f"\ntotal benchmark time: {time.perf_counter() - started:.0f} s; load average "
+              f"at start {load_start}, at end {loadavg()} (other processes on this machine "
+              "inflate wall times; CPU-second figures are less sensitive to that)")
     finally:
         if args.keep:
             log(f"kept {workdir}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from target_sfmc.errors import SfmcApiError
@@ -24,7 +24,7 @@ _REFRESH_MARGIN_SECONDS = 300.0
 class Token:
     """An access token and when to stop using it."""
 
-    value: str
+    value: str = field(repr=False)
     refresh_at: float
     rest_instance_url: str | None
 

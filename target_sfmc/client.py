@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
@@ -46,7 +46,7 @@ class ClientSettings:
     """Connection settings taken from the target config."""
 
     client_id: str
-    client_secret: str
+    client_secret: str = field(repr=False)
     subdomain: str | None = None
     account_id: str | None = None
     auth_url: str | None = None

@@ -13,7 +13,7 @@ from target_sfmc.transport import encode_json
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
-    from concurrent.futures import Executor
+    from concurrent.futures import Executor, Future
 
     from target_sfmc.client import SfmcClient
     from target_sfmc.routing import DataExtensionRow, JourneyEvent
@@ -54,18 +54,15 @@ class LoadResult:
         self.rejected.extend(other.rejected)
 
 
-def run_all(executor: Executor, function: Callable[[T], R], items: Iterable[T]) -> list[R]:
-    """Run ``function`` over ``items`` concurrently and re-raise the first failure.
+def wait_all(futures: Iterable[Future[R]]) -> list[R]:
+    """Wait for every future, then re-raise the first failure.
 
     Args:
-        executor: Shared thread pool.
-        function: Work for one item.
-        items: Inputs.
+        futures: Submitted work.
 
     Returns:
-        Results in input order.
+        Results in submission order.
     """
-    futures = [executor.submit(function, item) for item in items]
     results: list[R] = []
     error: BaseException | None = None
     for future in futures:
@@ -77,6 +74,20 @@ def run_all(executor: Executor, function: Callable[[T], R], items: Iterable[T]) 
     if error is not None:
         raise error
     return results
+
+
+def run_all(executor: Executor, function: Callable[[T], R], items: Iterable[T]) -> list[R]:
+    """Run ``function`` over ``items`` concurrently and re-raise the first failure.
+
+    Args:
+        executor: Shared thread pool.
+        function: Work for one item.
+        items: Inputs.
+
+    Returns:
+        Results in input order.
+    """
+    return wait_all([executor.submit(function, item) for item in items])
 
 
 def chunk_by_size(encoded: Sequence[bytes], max_items: int, max_bytes: int) -> list[range]:

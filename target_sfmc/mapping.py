@@ -9,11 +9,12 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import functools
-import json
 import math
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+
+import msgspec
 
 # Segment's classic destination maps these context paths to fixed attribute names.
 CONTEXT_ATTRIBUTES: tuple[tuple[tuple[str, ...], str], ...] = tuple(
@@ -285,12 +286,8 @@ def primary_key_values(
     return keys
 
 
-def _canonical_default(value: Any) -> str:
-    if isinstance(value, dt.datetime):
-        return format_datetime(value)
-    if isinstance(value, (dt.date, dt.time)):
-        return value.isoformat()
-    return str(value)
+# Sorted keys and numbers kept as numbers, so "1" and 1 give different UUIDs.
+_canonical_encoder = msgspec.json.Encoder(decimal_format="number", order="sorted", enc_hook=str)
 
 
 def record_uuid(record: Mapping[str, Any]) -> str:
@@ -302,9 +299,7 @@ def record_uuid(record: Mapping[str, Any]) -> str:
     Returns:
         A UUID string that is the same every time the same record is loaded.
     """
-    canonical = json.dumps(
-        record, sort_keys=True, separators=(",", ":"), default=_canonical_default
-    )
+    canonical = _canonical_encoder.encode(record).decode()
     return str(uuid.uuid5(_RECORD_UUID_NAMESPACE, canonical))
 
 
@@ -321,6 +316,6 @@ def segment_email(message: Mapping[str, Any]) -> Any:
         node: Any = message
         for part in path:
             node = node.get(part) if isinstance(node, Mapping) else None
-        if isinstance(node, Mapping) and node.get("email") is not None:
+        if isinstance(node, Mapping) and node.get("email") not in {None, ""}:
             return node["email"]
     return None

@@ -10,7 +10,6 @@ from target_sfmc.mapping import (
     CONTACT_KEY,
     UUID_KEY,
     MappingError,
-    clean_contact_key,
     contact_key,
     first_present,
     map_attributes,
@@ -81,6 +80,12 @@ def _without(record: Mapping[str, Any], *names: str) -> dict[str, Any]:
     return {k: v for k, v in record.items() if k not in names}
 
 
+def _message_id(value: Any) -> str | None:
+    if value is None or isinstance(value, (dict, list, bool)):
+        return None
+    return str(value).strip() or None
+
+
 def _identify_row(
     de_key: str | None, ck: str | None, attributes: dict[str, Any], *, create_contact: bool
 ) -> Outcome:
@@ -107,7 +112,7 @@ def _track_row(
     if ck is not None:
         attributes[CONTACT_KEY] = ck
     if uuid_key:
-        key_value = clean_contact_key(message_id) or record_uuid(record)
+        key_value = _message_id(message_id) or record_uuid(record)
         attributes[UUID_KEY] = key_value
         return DataExtensionRow(de_key, {UUID_KEY: key_value}, attributes)
     if ck is None and CONTACT_KEY in primary_keys:

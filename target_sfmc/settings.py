@@ -330,7 +330,7 @@ def parse_settings(config: Mapping[str, Any]) -> tuple[TargetSettings, list[str]
     errors: list[str] = []
     subdomain = config.get("subdomain") or None
     if subdomain is not None:
-        if not SUBDOMAIN_PATTERN.match(subdomain):
+        if not SUBDOMAIN_PATTERN.fullmatch(subdomain):
             errors.append("Setting 'subdomain' may contain only letters, digits and '-'.")
         elif len(subdomain) != 28 or not subdomain.startswith("mc"):  # noqa: PLR2004
             LOGGER.warning(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -20,11 +20,13 @@ from target_sfmc.accounting import RunReport
 from target_sfmc.client import SfmcClient
 from target_sfmc.errors import RowsRejectedError, TargetSfmcError
 from target_sfmc.loaders import (
+    ASYNC_ROWS_PER_REQUEST,
     ContactRegistry,
     DataExtensionLoader,
     JourneyEventLoader,
     LoadResult,
     Rejection,
+    wait_all,
 )
 from target_sfmc.routing import (
     REJECTED,
@@ -56,7 +58,8 @@ _MAX_DATELIKE: dict[str, Any] = {
 }
 
 SYNC_BATCH_ROWS = 10_000
-ASYNC_BATCH_ROWS = 64_000
+ASYNC_BATCH_ROWS = 100_000
+MAX_UNFINISHED_JOBS = 4
 _REJECTIONS_LOGGED_PER_BATCH = 5
 
 
@@ -100,6 +103,7 @@ class LoadingRuntime:
     settings: TargetSettings
     client: SfmcClient
     executor: ThreadPoolExecutor
+    pipeline: ThreadPoolExecutor
     report: RunReport
     contacts: ContactRegistry
     events: JourneyEventLoader
@@ -126,6 +130,8 @@ class LoadingRuntime:
             settings=settings,
             client=client,
             executor=executor,
+            # Separate pool: its jobs wait on request jobs, which must never wait on them.
+            pipeline=ThreadPoolExecutor(max_workers=4, thread_name_prefix="target-sfmc-job"),
             report=RunReport(client.stats, settings.dead_letter_path),
             contacts=ContactRegistry(client, executor),
             events=JourneyEventLoader(client, executor),
@@ -148,6 +154,9 @@ class _Batch:
     events: dict[str, list[JourneyEvent]] = field(default_factory=dict)
     rejected: list[Rejected] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
+    # Async mode: jobs already sent while the batch was still being read.
+    jobs: list[Future[LoadResult]] = field(default_factory=list)
+    last_job: dict[str, Future[LoadResult]] = field(default_factory=dict)
 
 
 class SfmcSink(BatchSink):
@@ -189,6 +198,7 @@ class SfmcSink(BatchSink):
             if stream.type == "segment"
             else flat_router(stream, settings, list(key_properties or []))
         )
+        self._send_while_reading = settings.use_async_api
         self.data_extensions = DataExtensionLoader(
             self.runtime.client,
             self.runtime.executor,
@@ -281,6 +291,8 @@ class SfmcSink(BatchSink):
                 existing = rows.get(outcome.primary_key)
                 if existing is None:
                     rows[outcome.primary_key] = outcome
+                    if self._send_while_reading and len(rows) >= ASYNC_ROWS_PER_REQUEST:
+                        self._send_rows(batch, outcome.data_extension_key)
                 else:
                     # Same result as sequential upserts: later values win, earlier columns stay.
                     existing.values.update(outcome.values)
@@ -311,8 +323,35 @@ class SfmcSink(BatchSink):
             self.runtime.batch_finished()
         self._account(batch, result)
 
+    def _send_rows(self, batch: _Batch, key: str) -> None:
+        """Send a full async request now, in order after the DE's previous one.
+
+        Reading goes on while SFMC works; ``process_batch`` still waits for every job.
+        """
+        rows = list(batch.rows.pop(key).values())
+        job = self.runtime.pipeline.submit(self._load_after, batch.last_job.get(key), key, rows)
+        batch.last_job[key] = job
+        batch.jobs.append(job)
+        unfinished = [j for j in batch.jobs if not j.done()]
+        if len(unfinished) > MAX_UNFINISHED_JOBS:
+            unfinished[0].result()  # bounds memory; raises early if SFMC refused the load
+
+    def _load_after(
+        self, previous: Future[LoadResult] | None, key: str, rows: list[DataExtensionRow]
+    ) -> LoadResult:
+        # Requests for one DE must land in order: a later row for the same key must win.
+        if previous is not None:
+            previous.result()
+        return self.data_extensions.load(key, rows)
+
     def _load(self, batch: _Batch) -> LoadResult:
         result = LoadResult()
+        if self._send_while_reading:
+            for key in list(batch.rows):
+                self._send_rows(batch, key)
+            for part in wait_all(batch.jobs):
+                result.extend(part)
+            return result
         for key, rows_by_key in batch.rows.items():
             rows = list(rows_by_key.values())
             rows, refused = self._ensure_contacts(rows)

@@ -129,6 +129,7 @@ class TargetSfmc(Target):
 
     def shutdown(self) -> None:
         """Release threads and connections."""
+        self.runtime.pipeline.shutdown(wait=True, cancel_futures=True)
         self.runtime.executor.shutdown(wait=True, cancel_futures=True)
         self.runtime.client.transport.session.close()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import random
 import threading
 import time
@@ -75,6 +76,7 @@ class RetryPolicy:
 
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+MAX_RETRY_AFTER_SECONDS = 120.0
 
 
 def retry_after_seconds(response: requests.Response) -> float | None:
@@ -89,7 +91,7 @@ def retry_after_seconds(response: requests.Response) -> float | None:
     header = response.headers.get("Retry-After")
     if header:
         try:
-            return max(0.0, float(header))
+            return _bounded_wait(float(header))
         except ValueError:
             pass
     try:
@@ -97,8 +99,15 @@ def retry_after_seconds(response: requests.Response) -> float | None:
     except ValueError:
         return None
     if isinstance(body, dict) and isinstance(body.get("retryAfter"), (int, float)):
-        return max(0.0, float(body["retryAfter"]))
+        return _bounded_wait(float(body["retryAfter"]))
     return None
+
+
+def _bounded_wait(seconds: float) -> float | None:
+    # A nonsensical Retry-After (negative, inf, a day) must not stall or crash the run.
+    if not math.isfinite(seconds):
+        return None
+    return min(max(0.0, seconds), MAX_RETRY_AFTER_SECONDS)
 
 
 class Transport:

@@ -105,6 +105,19 @@ def match_route(method: str, path: str) -> tuple[str, str | None, dict[str, str]
     return "unknown", None, {}, []
 
 
+def _rate_limited() -> ApiResponse:
+    return ApiResponse(
+        429,
+        {
+            "message": "Rate limit exceeded",
+            "errorcode": 50100,
+            "retryAfter": 1,
+            "documentation": DOCS_URL,
+        },
+        {"Retry-After": "1"},
+    )
+
+
 @dataclass
 class ServerSettings:
     """Knobs of the HTTP front.
@@ -159,6 +172,7 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
     server_version = "SFMC-Emulator/1.0"
+    disable_nagle_algorithm = True  # headers and body go out as separate writes
     server: EmulatorHTTPServer
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
@@ -237,41 +251,32 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
         split = urlsplit(self.path)
         path = _MULTI_SLASH.sub("/", split.path) or "/"
         method = self.command
-        endpoint = "unknown"
-        is_admin = path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/")
         try:
-            if is_admin:
+            if path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/"):
                 self._send(srv.admin.handle(method, path, self._read_body()))
                 return
             endpoint, handler_name, params, allowed = match_route(method, path)
+            response: ApiResponse | None
             if not srv.limiter.allow(arrival_mono):
                 self._read_body()
-                status = self._respond_rate_limited()
+                response = _rate_limited()
             else:
                 body = self._read_body()
-                status = self._serve(endpoint, handler_name, params, allowed, split.query, body)
+                response = self._serve(endpoint, handler_name, params, allowed, split.query, body)
+            # Log before answering so a client that saw the answer also sees the log entry.
+            srv.log.record(
+                time=arrival,
+                method=method,
+                path=self.path,
+                endpoint=endpoint,
+                status=DROPPED if response is None else response.status,
+            )
+            if response is None:
+                self._drop()
+            else:
+                self._send(response)
         except (ConnectionError, TimeoutError):
             self.close_connection = True
-            if is_admin:
-                return
-            status = DROPPED
-        srv.log.record(
-            time=arrival, method=method, path=self.path, endpoint=endpoint, status=status
-        )
-
-    def _respond_rate_limited(self) -> int:
-        response = ApiResponse(
-            429,
-            {
-                "message": "Rate limit exceeded",
-                "errorcode": 50100,
-                "retryAfter": 1,
-                "documentation": DOCS_URL,
-            },
-            {"Retry-After": "1"},
-        )
-        self._send(response)
-        return response.status
 
     def _serve(
         self,
@@ -281,19 +286,17 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
         allowed: list[str],
         query: str,
         body: bytes,
-    ) -> int:
+    ) -> ApiResponse | None:
+        """Run faults, latency, auth and the handler; None means "drop the connection"."""
         srv = self.server
         if handler_name is None:
             if allowed:
-                response = ApiResponse(
+                return ApiResponse(
                     405,
                     {"message": "Method Not Allowed", "errorcode": 0, "documentation": ""},
                     {"Allow": ", ".join(allowed)},
                 )
-            else:
-                response = ApiResponse(404, {"message": "Service Not Found", "errorcode": 0})
-            self._send(response)
-            return response.status
+            return ApiResponse(404, {"message": "Service Not Found", "errorcode": 0})
         fault, apply_first = srv.faults.decide_request(token_endpoint=endpoint in TOKEN_ENDPOINTS)
         latency = srv.settings.latency_ms + srv.faults.config.latency_ms
         if latency > 0:
@@ -309,11 +312,8 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
         if fault is RequestFault.DROP:
             if apply_first:
                 self._call(handler_name, endpoint, request)
-            self._drop()
-            return DROPPED
-        response = self._fault_response(fault) or self._call(handler_name, endpoint, request)
-        self._send(response)
-        return response.status
+            return None
+        return self._fault_response(fault) or self._call(handler_name, endpoint, request)
 
     @staticmethod
     def _fault_response(fault: RequestFault) -> ApiResponse | None:
@@ -331,16 +331,7 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
                 {"Retry-After": "1"},
             )
         if fault is RequestFault.ERROR_429:
-            return ApiResponse(
-                429,
-                {
-                    "message": "Rate limit exceeded",
-                    "errorcode": 50100,
-                    "retryAfter": 1,
-                    "documentation": DOCS_URL,
-                },
-                {"Retry-After": "1"},
-            )
+            return _rate_limited()
         return None
 
     def _call(self, handler_name: str, endpoint: str, request: ApiRequest) -> ApiResponse:
