@@ -10,11 +10,20 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_readme_settings_table_matches_about():
-    about = subprocess.run([sys.executable, "-m", "target_sfmc", "--about", "--format=markdown"],
-                           capture_output=True, text=True, check=True, timeout=60).stdout
-    table = about.split("## Settings", 1)[1].split("A full list of supported settings", 1)[0].strip()
+    about = subprocess.run(
+        [sys.executable, "-m", "target_sfmc", "--about", "--format=markdown"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    table = (
+        about.split("## Settings", 1)[1].split("A full list of supported settings", 1)[0].strip()
+    )
     readme = (ROOT / "README.md").read_text()
-    documented = readme.split("<!-- settings:start -->", 1)[1].split("<!-- settings:end -->", 1)[0].strip()
+    documented = (
+        readme.split("<!-- settings:start -->", 1)[1].split("<!-- settings:end -->", 1)[0].strip()
+    )
     assert documented == table, "run scripts/update-readme-settings"
     assert "| client_secret | True |" in documented
 

@@ -30,11 +30,24 @@ class TargetRun:
         return [json.loads(line) for line in self.stdout.splitlines() if line.strip()]
 
 
-def singer_lines(stream: str, schema: dict, records: list[dict], key_properties: list[str] | None = None,
-                 state: dict | None = None) -> list[str]:
+def singer_lines(
+    stream: str,
+    schema: dict,
+    records: list[dict],
+    key_properties: list[str] | None = None,
+    state: dict | None = None,
+) -> list[str]:
     """Build Singer input lines for one stream."""
-    lines = [json.dumps({"type": "SCHEMA", "stream": stream, "schema": schema,
-                         "key_properties": key_properties or []})]
+    lines = [
+        json.dumps(
+            {
+                "type": "SCHEMA",
+                "stream": stream,
+                "schema": schema,
+                "key_properties": key_properties or [],
+            }
+        )
+    ]
     lines += [json.dumps({"type": "RECORD", "stream": stream, "record": r}) for r in records]
     if state is not None:
         lines.append(json.dumps({"type": "STATE", "value": state}))
@@ -54,16 +67,19 @@ def base_config(emulator: SfmcEmulator, **overrides: Any) -> dict[str, Any]:
     return config
 
 
-def run_target(tmp_path: Path, config: dict[str, Any], lines: list[str] | str,
-               timeout: float = 120) -> TargetRun:
+def run_target(
+    tmp_path: Path, config: dict[str, Any], lines: list[str] | str, timeout: float = 120
+) -> TargetRun:
     """Run `python -m target_sfmc --config <file>` with the lines on stdin."""
     config_path = tmp_path / f"config-{len(list(tmp_path.glob('config-*.json')))}.json"
     config_path.write_text(json.dumps(config))
     text = lines if isinstance(lines, str) else "\n".join(lines) + "\n"
     proc = subprocess.run(
         [sys.executable, "-m", "target_sfmc", "--config", str(config_path)],
-        input=text, capture_output=True, text=True, timeout=timeout, check=False,
+        input=text,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
     return TargetRun(proc.returncode, proc.stdout, proc.stderr)
-
-

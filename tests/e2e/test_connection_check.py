@@ -12,14 +12,22 @@ from harness import base_config
 def run_check(tmp_path, config):
     path = tmp_path / "config.json"
     path.write_text(json.dumps(config))
-    return subprocess.run([sys.executable, "-m", "target_sfmc", "--config", str(path), "--test"],
-                          capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "target_sfmc", "--config", str(path), "--test"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_check_passes_and_writes_nothing(example_emulator, tmp_path):
-    config = base_config(example_emulator, identify_data_extension_key="IDENTIFY",
-                         api_events=[{"event": "Signup", "event_definition_key": "APIEvent-signup"}],
-                         streams={"orders": {"type": "track", "data_extension_key": "ORDER_COMPLETED"}})
+    config = base_config(
+        example_emulator,
+        identify_data_extension_key="IDENTIFY",
+        api_events=[{"event": "Signup", "event_definition_key": "APIEvent-signup"}],
+        streams={"orders": {"type": "track", "data_extension_key": "ORDER_COMPLETED"}},
+    )
     proc = run_check(tmp_path, config)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout == ""
@@ -32,8 +40,11 @@ def test_check_passes_and_writes_nothing(example_emulator, tmp_path):
 
 
 def test_check_reports_missing_keys_and_bad_credentials(example_emulator, tmp_path):
-    config = base_config(example_emulator, identify_data_extension_key="NOPE",
-                         api_events=[{"event": "Signup", "event_definition_key": "APIEvent-nope"}])
+    config = base_config(
+        example_emulator,
+        identify_data_extension_key="NOPE",
+        api_events=[{"event": "Signup", "event_definition_key": "APIEvent-nope"}],
+    )
     proc = run_check(tmp_path, config)
     assert proc.returncode == 1
     assert "FAIL data extension 'NOPE'" in proc.stderr

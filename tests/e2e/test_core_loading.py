@@ -1,4 +1,4 @@
-"""Core loading through the real CLI into the emulator (SPEC §3–§6)."""
+"""Core loading through the real CLI into the emulator (SPEC §3-§6)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ import re
 from pathlib import Path
 
 import pytest
-from harness import EXAMPLES, base_config, run_target, singer_lines
+from harness import EXAMPLES, run_target, singer_lines
 
 SUMMARY = re.compile(
-    r"Summary(?: \(run failed\))?: read=(?P<read>\d+) written=(?P<written>\d+) merged=(?P<merged>\d+) "
+    r"Summary(?: \(run failed\))?: read=(?P<read>\d+) written=(?P<written>\d+) "
+    r"merged=(?P<merged>\d+) "
     r"skipped=(?P<skipped>\d+)(?: \((?P<reasons>[^)]*)\))? rejected=(?P<rejected>\d+)"
 )
 
@@ -40,8 +41,11 @@ def by_key(rows, key="Contact Key"):
 
 @pytest.mark.parametrize("use_async_api", [False, True], ids=["sync", "async"])
 def test_flat_identify_rows_follow_mapping_rules(example_emulator, tmp_path, use_async_api):
-    run = run_target(tmp_path, example_config(example_emulator, use_async_api=use_async_api),
-                     (EXAMPLES / "users.singer").read_text())
+    run = run_target(
+        tmp_path,
+        example_config(example_emulator, use_async_api=use_async_api),
+        (EXAMPLES / "users.singer").read_text(),
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     rows = by_key(example_emulator.rows("IDENTIFY"))
     assert set(rows) == {"u1001", "u1002", "alan@example.com"}
@@ -58,8 +62,14 @@ def test_flat_identify_rows_follow_mapping_rules(example_emulator, tmp_path, use
     assert "Address" not in ada and "Address City" not in ada
     assert rows["alan@example.com"]["Email"] == "alan@example.com"
     counts = summary(run.stderr)
-    assert counts == {"read": 5, "written": 3, "merged": 1, "skipped": 1,
-                      "reasons": "missing_identifier=1", "rejected": 0}
+    assert counts == {
+        "read": 5,
+        "written": 3,
+        "merged": 1,
+        "skipped": 1,
+        "reasons": "missing_identifier=1",
+        "rejected": 0,
+    }
     assert run.states == [{"bookmarks": {"users": {"updated_at": "2024-01-01T00:00:00+00:00"}}}]
     requests = example_emulator.request_counts()
     if use_async_api:
@@ -70,13 +80,22 @@ def test_flat_identify_rows_follow_mapping_rules(example_emulator, tmp_path, use
         assert "async_upsert" not in requests
         assert requests["rowset"] == {200: 1}
         assert sorted(c["contactKey"] for c in example_emulator.contacts()) == [
-            "alan@example.com", "u1001", "u1002"]
+            "alan@example.com",
+            "u1001",
+            "u1002",
+        ]
 
 
 def test_exact_decimals_reach_sfmc(example_emulator, tmp_path):
     schema = {"properties": {"user_id": {"type": "string"}, "lifetime_value": {"type": "number"}}}
-    lines = singer_lines("users", schema, [{"user_id": "d1", "lifetime_value": 0.1},
-                                           {"user_id": "d2", "lifetime_value": 1234567890123.45}])
+    lines = singer_lines(
+        "users",
+        schema,
+        [
+            {"user_id": "d1", "lifetime_value": 0.1},
+            {"user_id": "d2", "lifetime_value": 1234567890123.45},
+        ],
+    )
     run = run_target(tmp_path, example_config(example_emulator), lines)
     assert run.returncode == 0, run.stderr[-3000:]
     rows = by_key(example_emulator.rows("IDENTIFY"))
@@ -86,8 +105,11 @@ def test_exact_decimals_reach_sfmc(example_emulator, tmp_path):
 
 @pytest.mark.parametrize("use_async_api", [False, True], ids=["sync", "async"])
 def test_segment_stream_identify_and_conversion_events(example_emulator, tmp_path, use_async_api):
-    run = run_target(tmp_path, example_config(example_emulator, use_async_api=use_async_api),
-                     (EXAMPLES / "events.singer").read_text())
+    run = run_target(
+        tmp_path,
+        example_config(example_emulator, use_async_api=use_async_api),
+        (EXAMPLES / "events.singer").read_text(),
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     identify = by_key(example_emulator.rows("IDENTIFY"))
     linus = identify["u2001"]
@@ -111,31 +133,62 @@ def test_segment_stream_identify_and_conversion_events(example_emulator, tmp_pat
 
 
 def test_track_multiple_primary_keys_from_key_properties(example_emulator, tmp_path):
-    schema = {"properties": {"user_id": {"type": "string"}, "order_id": {"type": "string"},
-                             "total": {"type": "number"}}}
-    config = example_config(example_emulator, streams={
-        "orders": {"type": "track", "data_extension_key": "ORDER_COMPLETED"}})
-    records = [{"user_id": "u1", "order_id": "a", "total": 1},
-               {"user_id": "u1", "order_id": "b", "total": 2},
-               {"user_id": "u2", "order_id": "a", "total": 3},
-               {"user_id": "u1", "order_id": "a", "total": 4}]
+    schema = {
+        "properties": {
+            "user_id": {"type": "string"},
+            "order_id": {"type": "string"},
+            "total": {"type": "number"},
+        }
+    }
+    config = example_config(
+        example_emulator,
+        streams={"orders": {"type": "track", "data_extension_key": "ORDER_COMPLETED"}},
+    )
+    records = [
+        {"user_id": "u1", "order_id": "a", "total": 1},
+        {"user_id": "u1", "order_id": "b", "total": 2},
+        {"user_id": "u2", "order_id": "a", "total": 3},
+        {"user_id": "u1", "order_id": "a", "total": 4},
+    ]
     lines = singer_lines("orders", schema, records, key_properties=["user_id", "order_id"])
     config["streams"]["orders"]["primary_keys"] = "Contact Key, Order Id"
     run = run_target(tmp_path, config, lines)
     assert run.returncode == 0, run.stderr[-3000:]
-    rows = {(r["Contact Key"], r["Order Id"]): r["Total"] for r in example_emulator.rows("ORDER_COMPLETED")}
-    assert {k: float(v) for k, v in rows.items()} == {("u1", "a"): 4.0, ("u1", "b"): 2.0, ("u2", "a"): 3.0}
+    rows = {
+        (r["Contact Key"], r["Order Id"]): r["Total"]
+        for r in example_emulator.rows("ORDER_COMPLETED")
+    }
+    assert {k: float(v) for k, v in rows.items()} == {
+        ("u1", "a"): 4.0,
+        ("u1", "b"): 2.0,
+        ("u2", "a"): 3.0,
+    }
     assert summary(run.stderr)["merged"] == 1
 
 
 def test_uuid_primary_key_replay_is_idempotent(example_emulator, tmp_path):
-    schema = {"properties": {"message_id": {"type": ["string", "null"]}, "user_id": {"type": "string"},
-                             "url": {"type": "string"}}}
-    config = example_config(example_emulator, streams={
-        "page_views": {"type": "track", "data_extension_key": "PAGE_VIEWS", "uuid_primary_key": True}})
-    records = [{"message_id": "msg-1", "user_id": "u1", "url": "/a"},
-               {"message_id": None, "user_id": "u1", "url": "/b"},
-               {"message_id": None, "user_id": "u2", "url": "/c"}]
+    schema = {
+        "properties": {
+            "message_id": {"type": ["string", "null"]},
+            "user_id": {"type": "string"},
+            "url": {"type": "string"},
+        }
+    }
+    config = example_config(
+        example_emulator,
+        streams={
+            "page_views": {
+                "type": "track",
+                "data_extension_key": "PAGE_VIEWS",
+                "uuid_primary_key": True,
+            }
+        },
+    )
+    records = [
+        {"message_id": "msg-1", "user_id": "u1", "url": "/a"},
+        {"message_id": None, "user_id": "u1", "url": "/b"},
+        {"message_id": None, "user_id": "u2", "url": "/c"},
+    ]
     lines = singer_lines("page_views", schema, records)
     for _ in range(2):
         run = run_target(tmp_path, config, lines)
@@ -153,8 +206,9 @@ def test_rejected_row_fails_run_without_state(example_emulator, tmp_path, use_as
     records = [{"user_id": f"ok{i}", "email": f"ok{i}@example.com"} for i in range(7)]
     records.insert(3, {"user_id": "bad", "email": "not-an-email"})
     dead_letters = tmp_path / "dead.jsonl"
-    config = example_config(example_emulator, use_async_api=use_async_api,
-                            dead_letter_path=str(dead_letters))
+    config = example_config(
+        example_emulator, use_async_api=use_async_api, dead_letter_path=str(dead_letters)
+    )
     run = run_target(tmp_path, config, singer_lines("users", schema, records, state={"at": 1}))
     assert run.returncode == 1
     assert run.states == []
@@ -175,8 +229,11 @@ def test_rejected_row_fails_run_without_state(example_emulator, tmp_path, use_as
 
 def test_skip_policy_goes_on_and_emits_state(example_emulator, tmp_path):
     schema = {"properties": {"user_id": {"type": "string"}, "email": {"type": "string"}}}
-    records = [{"user_id": "a", "email": "a@example.com"}, {"user_id": "b", "email": "broken"},
-               {"user_id": "c", "email": "c@example.com"}]
+    records = [
+        {"user_id": "a", "email": "a@example.com"},
+        {"user_id": "b", "email": "broken"},
+        {"user_id": "c", "email": "c@example.com"},
+    ]
     config = example_config(example_emulator, row_error_policy="skip")
     run = run_target(tmp_path, config, singer_lines("users", schema, records, state={"at": 3}))
     assert run.returncode == 0, run.stderr[-3000:]
@@ -193,7 +250,9 @@ def test_unconfigured_stream_fails_at_schema_or_is_skipped(example_emulator, tmp
     assert run.returncode == 1
     assert "Stream 'mystery' is not configured" in run.stderr
     assert run.states == []
-    run = run_target(tmp_path, example_config(example_emulator, ignore_unconfigured_streams=True), lines)
+    run = run_target(
+        tmp_path, example_config(example_emulator, ignore_unconfigured_streams=True), lines
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     counts = summary(run.stderr)
     assert (counts["read"], counts["skipped"], counts["reasons"]) == (2, 2, "unconfigured_stream=2")
@@ -204,10 +263,15 @@ def test_multi_batch_load_emits_state_only_at_the_end(example_emulator, tmp_path
     schema = {"properties": {"user_id": {"type": "string"}, "logins": {"type": "integer"}}}
     lines = []
     for chunk in range(4):
-        lines += singer_lines("users", schema,
-                              [{"user_id": f"u{chunk}-{i}", "logins": i} for i in range(30)],
-                              state={"chunk": chunk})
-    config = example_config(example_emulator, batch_size_rows=25, do_not_create_or_update_contacts=True)
+        lines += singer_lines(
+            "users",
+            schema,
+            [{"user_id": f"u{chunk}-{i}", "logins": i} for i in range(30)],
+            state={"chunk": chunk},
+        )
+    config = example_config(
+        example_emulator, batch_size_rows=25, do_not_create_or_update_contacts=True
+    )
     run = run_target(tmp_path, config, lines)
     assert run.returncode == 0, run.stderr[-3000:]
     assert len(example_emulator.rows("IDENTIFY")) == 120
@@ -216,9 +280,12 @@ def test_multi_batch_load_emits_state_only_at_the_end(example_emulator, tmp_path
 
 
 def test_config_errors_fail_before_reading_input(example_emulator, tmp_path):
-    config = example_config(example_emulator, use_async_api=True,
-                            api_events=[{"event": "Signup", "event_definition_key": "APIEvent-signup"}],
-                            subdomain="evil.com/")
+    config = example_config(
+        example_emulator,
+        use_async_api=True,
+        api_events=[{"event": "Signup", "event_definition_key": "APIEvent-signup"}],
+        subdomain="evil.com/",
+    )
     run = run_target(tmp_path, config, "this is not json\n")
     assert run.returncode == 1
     assert "API events cannot be sent with 'use_async_api'" in run.stderr

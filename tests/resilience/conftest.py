@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 CLIENT_ID = "resilience-client-id"
-CLIENT_SECRET = "rs-S3cret-9f3b7c2e41d8-never-logged"  # noqa: S105
+CLIENT_SECRET = "rs-S3cret-9f3b7c2e41d8-never-logged"
 SUBDOMAIN = "mc563885gzs27c5t9-63k636ttgm"  # 28 chars, starts with "mc"
 TRACEBACK = "Traceback (most recent call last)"
 
