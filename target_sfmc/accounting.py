@@ -110,7 +110,10 @@ class RunReport:
     def tally(self, stream: str) -> StreamTally:
         """The tally of a stream (created on first use)."""
         with self._lock:
-            return self.streams.setdefault(stream, StreamTally())
+            tally = self.streams.get(stream)
+            if tally is None:
+                tally = self.streams[stream] = StreamTally()
+            return tally
 
     def count(self, stream: str, **changes: int) -> None:
         """Add to a stream's counters.
@@ -119,15 +122,16 @@ class RunReport:
             stream: Stream name.
             **changes: Counter name -> increment (read, fanout, written, merged, rejected).
         """
+        tally = self.tally(stream)
         with self._lock:
-            tally = self.streams.setdefault(stream, StreamTally())
             for name, value in changes.items():
                 setattr(tally, name, getattr(tally, name) + value)
 
     def count_skip(self, stream: str, reason: str, n: int = 1) -> None:
         """Count skipped deliveries."""
+        tally = self.tally(stream)
         with self._lock:
-            self.streams.setdefault(stream, StreamTally()).skipped[reason] += n
+            tally.skipped[reason] += n
 
     def warn_once(self, stream: str, key: str, message: str, *args: Any) -> None:
         """Log a warning the first time only.

@@ -169,13 +169,13 @@ def to_sfmc_value(value: Any) -> Any:
     Raises:
         MappingError: For numbers JSON cannot carry (NaN, infinity).
     """
-    if value is None or isinstance(value, (dict, list, tuple)):
-        return _DROP
-    if isinstance(value, (str, bool, int)):
-        return value
     if isinstance(value, decimal.Decimal):
         if not value.is_finite():
             raise MappingError("a number is not finite (NaN or infinity)")
+        return value
+    if value is None or isinstance(value, (dict, list, tuple)):
+        return _DROP
+    if isinstance(value, (str, bool, int)):
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
@@ -240,9 +240,14 @@ def map_attributes(
     """
     attributes = context_attributes(context) if context is not None else {}
     for key, raw in record.items():
-        value = to_sfmc_value(raw)
-        if not is_dropped(value):
-            attributes[title_case(key)] = value
+        kind = type(raw)
+        # Fast path for the common JSON types; everything else goes through to_sfmc_value.
+        if kind is str or kind is int or kind is bool:
+            attributes[title_case(key)] = raw
+        elif raw is not None and kind is not dict and kind is not list:
+            value = to_sfmc_value(raw)
+            if value is not _DROP:
+                attributes[title_case(key)] = value
     return attributes
 
 

@@ -76,10 +76,6 @@ Outcome = DataExtensionRow | JourneyEvent | Skipped | Rejected
 Router = Callable[[Mapping[str, Any]], list[Outcome]]
 
 
-def _without(record: Mapping[str, Any], *names: str) -> dict[str, Any]:
-    return {k: v for k, v in record.items() if k not in names}
-
-
 def _message_id(value: Any) -> str | None:
     if value is None or isinstance(value, (dict, list, bool)):
         return None
@@ -165,16 +161,15 @@ def flat_router(
         tuple(title_case(k) for k in key_properties) if key_properties else (CONTACT_KEY,)
     )
 
-    def identity(record: Mapping[str, Any]) -> str | None:
-        return contact_key(
-            first_present(record, stream.user_id_properties), record.get(stream.email_property)
-        )
+    user_id_properties = stream.user_id_properties
+    email_property = stream.email_property
 
     def route(record: Mapping[str, Any]) -> list[Outcome]:
-        ck = identity(record)
+        ck = contact_key(first_present(record, user_id_properties), record.get(email_property))
         if stream.type == "audience":
             return [_audience_row(stream, ck, record)]
-        attributes = map_attributes(_without(record, "context"), record.get("context"))
+        # map_attributes drops nested objects, so the context object itself never becomes a column.
+        attributes = map_attributes(record, record.get("context"))
         if stream.type == "identify":
             return [
                 _identify_row(

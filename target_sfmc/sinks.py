@@ -199,6 +199,7 @@ class SfmcSink(BatchSink):
             else flat_router(stream, settings, list(key_properties or []))
         )
         self._send_while_reading = settings.use_async_api
+        self._tally = self.runtime.report.tally(stream_name)
         self.data_extensions = DataExtensionLoader(
             self.runtime.client,
             self.runtime.executor,
@@ -283,8 +284,10 @@ class SfmcSink(BatchSink):
         """
         batch: _Batch = context["batch"]
         outcomes = self.router(record)
-        report = self.runtime.report
-        report.count(self.stream_name, read=1, fanout=len(outcomes) - 1)
+        # Only the reading thread changes these two counters: no lock needed per record.
+        self._tally.read += 1
+        if len(outcomes) != 1:
+            self._tally.fanout += len(outcomes) - 1
         for outcome in outcomes:
             if isinstance(outcome, DataExtensionRow):
                 rows = batch.rows.setdefault(outcome.data_extension_key, {})

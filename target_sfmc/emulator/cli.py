@@ -71,7 +71,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _faults(args: argparse.Namespace) -> dict[str, Any]:
+def fault_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """Collect the fault flags into a fault config dict.
+
+    Args:
+        args: Parsed arguments.
+
+    Returns:
+        Settings for `FaultConfig.from_dict` (only flags that were given).
+    """
     faults: dict[str, Any] = {}
     for _flag, dest, _kind, _text in _FAULT_FLAGS:
         value = getattr(args, f"fault_{dest}")
@@ -118,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             latency_ms=args.latency_ms,
             token_ttl=args.token_ttl,
             async_delay_ms=args.async_delay_ms,
-            faults=_faults(args),
+            faults=fault_settings(args),
             **definitions,
         )
     except (DefinitionError, TypeError, ValueError) as exc:

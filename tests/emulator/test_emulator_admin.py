@@ -65,7 +65,9 @@ def test_admin_creates_data_extensions_and_event_definitions(emulator, sfmc_clie
             {"name": "Url", "type": "Text"},
         ],
     }
-    created = requests.post(emulator.url + "/_emulator/data-extensions", json=definition, timeout=10)
+    created = requests.post(
+        emulator.url + "/_emulator/data-extensions", json=definition, timeout=10
+    )
     assert created.status_code == 201
     assert created.json()["key"] == "PAGE_VIEWS"
     response = client.rowset("PAGE_VIEWS", [{"keys": {"Uuid": "m1"}, "values": {"Url": "/a"}}])
@@ -111,7 +113,9 @@ def test_unknown_route_and_wrong_method(emulator, sfmc_client):
 
 def test_db_file_persists_across_restarts(tmp_path, sample_data_extensions):
     db = str(tmp_path / "sfmc.sqlite")
-    with SfmcEmulator(data_extensions=sample_data_extensions, event_definitions=["E"], db=db) as first:
+    with SfmcEmulator(
+        data_extensions=sample_data_extensions, event_definitions=["E"], db=db
+    ) as first:
         token = requests.post(
             first.url + "/v2/token",
             json={

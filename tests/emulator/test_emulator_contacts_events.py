@@ -54,7 +54,8 @@ def test_event_is_recorded_with_case_insensitive_properties(emulator, sfmc_clien
 
 def test_event_with_unknown_definition_key(emulator, sfmc_client):
     response = sfmc_client(emulator).post(
-        "/interaction/v1/events", json={"ContactKey": "u1", "EventDefinitionKey": "Nope", "Data": {}}
+        "/interaction/v1/events",
+        json={"ContactKey": "u1", "EventDefinitionKey": "Nope", "Data": {}},
     )
     assert response.status_code == 400
     assert response.json() == {
@@ -159,7 +160,9 @@ def test_customobjectdata_rowset_read(emulator, sfmc_client):
     body = page.json()
     assert body["customObjectKey"] == "IDENTIFY"
     assert (body["page"], body["pageSize"], body["count"]) == (2, 2, 3)
-    assert body["items"] == [{"keys": {"contact key": "u2"}, "values": {"plan": "pro", "logins": 2}}]
+    assert body["items"] == [
+        {"keys": {"contact key": "u2"}, "values": {"plan": "pro", "logins": 2}}
+    ]
     assert "self" in body["links"]
     missing = client.get("/data/v1/customobjectdata/key/NOPE/rowset")
     assert missing.status_code == 404

@@ -13,7 +13,12 @@ from target_sfmc.emulator.ratelimit import SlidingWindowLimiter
 from target_sfmc.emulator.rows import DEADLOCK_MESSAGE
 
 DOCS = "https://developer.salesforce.com/docs/atlas.en-us.mc-apis.meta/mc-apis/error-handling.htm"
-RATE_LIMITED = {"message": "Rate limit exceeded", "errorcode": 50100, "retryAfter": 1, "documentation": DOCS}
+RATE_LIMITED = {
+    "message": "Rate limit exceeded",
+    "errorcode": 50100,
+    "retryAfter": 1,
+    "documentation": DOCS,
+}
 DEFINITION_PATH = "/interaction/v1/eventDefinitions/key:APIEvent-1"
 
 
@@ -58,7 +63,12 @@ def test_sliding_window_counts_only_admitted_requests():
         (
             "error_503",
             503,
-            {"message": "Service Unavailable", "errorcode": 50300, "retryAfter": 1, "documentation": DOCS},
+            {
+                "message": "Service Unavailable",
+                "errorcode": 50300,
+                "retryAfter": 1,
+                "documentation": DOCS,
+            },
             "1",
         ),
         ("error_429", 429, RATE_LIMITED, "1"),

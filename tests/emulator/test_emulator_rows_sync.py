@@ -61,7 +61,12 @@ def test_column_names_are_case_insensitive(emulator, sfmc_client):
     client = sfmc_client(emulator)
     response = client.rowset(
         "identify",
-        [{"keys": {"CONTACT KEY": "u1"}, "values": {"email": "u1@example.com", "fIrSt nAmE": "Ann"}}],
+        [
+            {
+                "keys": {"CONTACT KEY": "u1"},
+                "values": {"email": "u1@example.com", "fIrSt nAmE": "Ann"},
+            }
+        ],
     )
     assert response.status_code == 200
     assert emulator.rows("IDENTIFY") == [
@@ -269,7 +274,9 @@ def test_rowset_malformed_body_is_invalid_message_format(emulator, sfmc_client, 
 def test_rowset_by_data_extension_id(emulator, sfmc_client):
     client = sfmc_client(emulator)
     de_id = data_extension_id("IDENTIFY")
-    response = client.post(f"/hub/v1/dataevents/{de_id}/rowset", json=[identify_row("u1", Plan="x")])
+    response = client.post(
+        f"/hub/v1/dataevents/{de_id}/rowset", json=[identify_row("u1", Plan="x")]
+    )
     assert response.status_code == 200
     assert emulator.rows("IDENTIFY") == [{"Contact Key": "u1", "Plan": "x"}]
 
