@@ -9,7 +9,8 @@ Usage::
 Results (tables) go to stdout; progress goes to stderr. Every target run is a fresh
 subprocess (``python -m target_sfmc --config FILE --input FILE``) talking over loopback HTTP
 to an in-process `SfmcEmulator`; wall time, user+sys CPU and peak RSS are those of that
-subprocess alone (``os.wait4`` rusage, cross-checked with ``RUSAGE_CHILDREN`` deltas).
+subprocess alone (``os.wait4`` rusage taken by a small launcher process, cross-checked
+with ``RUSAGE_CHILDREN`` deltas).
 
 Sections:
   1. CPU: records/s of target-sfmc (async path, validation on) vs a default singer-sdk no-op
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import itertools
 import json
 import math
 import os
@@ -34,7 +36,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,44 +117,77 @@ def loadavg() -> str:
 
 
 def log(message: str) -> None:
-    print(f"[{time.perf_counter() - T0:7.1f}s load {loadavg()}] {message}", file=sys.stderr,
-          flush=True)
+    print(
+        f"[{time.perf_counter() - T0:7.1f}s load {loadavg()}] {message}",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def table(title: str, headers: list[str], rows: list[list[Any]]) -> str:
     cells = [[str(c) for c in row] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h)
-              for i, h in enumerate(headers)]
+    widths = [
+        max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)
+    ]
 
     def line(values: list[str]) -> str:
-        return "| " + " | ".join(
-            v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(values, widths, strict=True))
-        ) + " |"
+        return (
+            "| "
+            + " | ".join(
+                v.ljust(w) if i == 0 else v.rjust(w)
+                for i, (v, w) in enumerate(zip(values, widths, strict=True))
+            )
+            + " |"
+        )
 
     sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
     return "\n".join([f"\n### {title}\n", line(headers), sep, *(line(r) for r in cells)])
 
 
 def fmt(value: float, digits: int = 0) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if math.isnan(value):
         return "n/a"
     return f"{value:,.{digits}f}"
 
 
 def write_input(path: Path, records: int, *, seed: int = 7) -> Path:
     """Write SCHEMA + `records` flat identify RECORDs + one STATE, streaming to disk."""
-    rnd = random.Random(seed)
+    rnd = random.Random(seed)  # noqa: S311 - test data, not secrets
     with path.open("w", encoding="utf-8") as out:
-        out.write(json.dumps({"type": "SCHEMA", "stream": STREAM, "schema": SCHEMA,
-                              "key_properties": ["user_id"]}) + "\n")
+        out.write(
+            json.dumps(
+                {
+                    "type": "SCHEMA",
+                    "stream": STREAM,
+                    "schema": SCHEMA,
+                    "key_properties": ["user_id"],
+                }
+            )
+            + "\n"
+        )
         chunk: list[str] = []
         for i in range(records):
-            chunk.append(RECORD_LINE % (
-                i, i, FIRST[i % len(FIRST)], LAST[i % len(LAST)], PLANS[i % len(PLANS)],
-                COUNTRIES[i % len(COUNTRIES)], rnd.randint(0, 5000), 18 + i % 70,
-                rnd.randint(0, 99_999), rnd.randint(0, 99), "true" if i % 3 else "false",
-                1 + i % 12, 1 + i % 28, i % 24, i % 60, (i * 7) % 60,
-            ))
+            chunk.append(
+                RECORD_LINE
+                % (
+                    i,
+                    i,
+                    FIRST[i % len(FIRST)],
+                    LAST[i % len(LAST)],
+                    PLANS[i % len(PLANS)],
+                    COUNTRIES[i % len(COUNTRIES)],
+                    rnd.randint(0, 5000),
+                    18 + i % 70,
+                    rnd.randint(0, 99_999),
+                    rnd.randint(0, 99),
+                    "true" if i % 3 else "false",
+                    1 + i % 12,
+                    1 + i % 28,
+                    i % 24,
+                    i % 60,
+                    (i * 7) % 60,
+                )
+            )
             if len(chunk) >= 10_000:
                 out.writelines(chunk)
                 chunk.clear()
@@ -162,41 +196,71 @@ def write_input(path: Path, records: int, *, seed: int = 7) -> Path:
     return path
 
 
+# Runs one command and reports its own rusage. A child forked from a big process inherits that
+# process's peak RSS in ru_maxrss (Linux records the pre-exec address space), so the measured
+# command is started from this small launcher, never directly from the harness (which holds
+# the emulator's data).
+_LAUNCHER = r"""
+import json, os, subprocess, sys, time
+args, report = json.loads(sys.argv[1]), sys.argv[2]
+start = time.perf_counter()
+proc = subprocess.Popen(args)
+_, status, usage = os.wait4(proc.pid, 0)
+wall = time.perf_counter() - start
+with open(report, "w", encoding="utf-8") as out:
+    json.dump({"wall": wall, "cpu": usage.ru_utime + usage.ru_stime,
+               "maxrss_kb": usage.ru_maxrss}, out)
+code = os.waitstatus_to_exitcode(status)
+sys.exit(code if code >= 0 else 128 - code)
+"""
+
+
 @dataclass
 class ProcResult:
     """What one subprocess cost."""
 
     returncode: int
-    wall: float
-    cpu: float  # user+sys of this child (os.wait4)
-    cpu_children_delta: float  # user+sys delta of RUSAGE_CHILDREN around the run
-    maxrss_mb: float
+    wall: float  # wall time of the measured process (launcher excluded)
+    cpu: float  # user+sys of the measured process (os.wait4 in the launcher)
+    cpu_children_delta: float  # user+sys delta of RUSAGE_CHILDREN (includes the launcher)
+    maxrss_mb: float  # peak RSS of the measured process
     stdout: str
     stderr_path: Path
 
 
 def run_process(args: list[str], workdir: Path, name: str, timeout: float) -> ProcResult:
-    """Run a subprocess with no stdin; measure wall time, CPU time and peak RSS."""
+    """Run a command with no stdin; measure wall time, CPU time and peak RSS."""
     out_path, err_path = workdir / f"{name}.stdout", workdir / f"{name}.stderr"
+    report_path = workdir / f"{name}.rusage.json"
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with out_path.open("wb") as out, err_path.open("wb") as err:
         start = time.perf_counter()
-        proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=ROOT)
-        timer = threading.Timer(timeout, proc.kill)
-        timer.start()
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _LAUNCHER, json.dumps(args), str(report_path)],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            cwd=ROOT,
+            start_new_session=True,
+        )
         try:
-            _, status, usage = os.wait4(proc.pid, 0)
-        finally:
-            timer.cancel()
-        wall = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
+            returncode = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            log(f"{name} timed out after {timeout:.0f} s; killing its process group")
+            os.killpg(proc.pid, 9)
+            returncode = proc.wait()
+        outer_wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    try:
+        usage = json.loads(report_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        usage = {"wall": outer_wall, "cpu": math.nan, "maxrss_kb": math.nan}
     result = ProcResult(
-        returncode=proc.returncode,
-        wall=wall,
-        cpu=usage.ru_utime + usage.ru_stime,
+        returncode=returncode,
+        wall=usage["wall"],
+        cpu=usage["cpu"],
         cpu_children_delta=(after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime),
-        maxrss_mb=usage.ru_maxrss / 1024,  # Linux: KiB
+        maxrss_mb=usage["maxrss_kb"] / 1024,  # Linux: KiB
         stdout=out_path.read_text(encoding="utf-8", errors="replace"),
         stderr_path=err_path,
     )
@@ -207,8 +271,9 @@ def run_process(args: list[str], workdir: Path, name: str, timeout: float) -> Pr
 
 
 def new_emulator(**kwargs: Any) -> SfmcEmulator:
-    emu = SfmcEmulator(data_extensions=[IDENTIFY_DE], client_id=CLIENT_ID,
-                       client_secret=CLIENT_SECRET, **kwargs)
+    emu = SfmcEmulator(
+        data_extensions=[IDENTIFY_DE], client_id=CLIENT_ID, client_secret=CLIENT_SECRET, **kwargs
+    )
     emu.start()
     return emu
 
@@ -219,6 +284,8 @@ def stored_rows(emu: SfmcEmulator) -> int:
     try:
         api.jobs.process_due()
         cde = api.data_extension(DE_KEY)
+        if cde is None:
+            raise KeyError(DE_KEY)
         return api.store.count_rows(cde.de.id)
     except AttributeError:  # emulator internals changed: use the public (slower) way
         return len(emu.rows(DE_KEY))
@@ -240,8 +307,14 @@ def target_config(emu: SfmcEmulator, workdir: Path, name: str, **overrides: Any)
     return path
 
 
-def run_target(config: Path, input_path: Path, workdir: Path, name: str, timeout: float,
-               profile: Path | None = None) -> ProcResult:
+def run_target(
+    config: Path,
+    input_path: Path,
+    workdir: Path,
+    name: str,
+    timeout: float,
+    profile: Path | None = None,
+) -> ProcResult:
     prefix = [sys.executable]
     if profile is not None:
         prefix += ["-m", "cProfile", "-o", str(profile)]
@@ -250,8 +323,9 @@ def run_target(config: Path, input_path: Path, workdir: Path, name: str, timeout
 
 
 def run_noop(input_path: Path, workdir: Path, name: str, timeout: float) -> ProcResult:
-    return run_process([sys.executable, str(NOOP_TARGET), "--input", str(input_path)],
-                       workdir, name, timeout)
+    return run_process(
+        [sys.executable, str(NOOP_TARGET), "--input", str(input_path)], workdir, name, timeout
+    )
 
 
 def final_state_ok(result: ProcResult, records: int) -> bool:
@@ -280,7 +354,7 @@ def max_in_window(times: list[float], window: float = 1.0) -> int:
 # --------------------------------------------------------------------------- sections
 
 
-def bench_cpu(workdir: Path, records: int, timeout: float, profile: bool) -> dict[str, Any]:
+def bench_cpu(workdir: Path, records: int, timeout: float, *, profile: bool) -> dict[str, Any]:
     log(f"[cpu] writing {records:,} records")
     input_path = write_input(workdir / f"cpu-{records}.singer", records)
     log(f"[cpu] input {input_path.stat().st_size / 1e6:.1f} MB")
@@ -290,8 +364,13 @@ def bench_cpu(workdir: Path, records: int, timeout: float, profile: bool) -> dic
     emu = new_emulator(async_delay_ms=5)
     try:
         run_noop(warm, workdir, "warm-noop", timeout)
-        run_target(target_config(emu, workdir, "warm", use_async_api=True), warm, workdir,
-                   "warm-target", timeout)
+        run_target(
+            target_config(emu, workdir, "warm", use_async_api=True),
+            warm,
+            workdir,
+            "warm-target",
+            timeout,
+        )
     finally:
         emu.close()
 
@@ -302,29 +381,48 @@ def bench_cpu(workdir: Path, records: int, timeout: float, profile: bool) -> dic
     emu = new_emulator(async_delay_ms=5)
     try:
         self_before = resource.getrusage(resource.RUSAGE_SELF)
-        target = run_target(target_config(emu, workdir, "cpu", use_async_api=True), input_path,
-                            workdir, "cpu-target", timeout)
+        target = run_target(
+            target_config(emu, workdir, "cpu", use_async_api=True),
+            input_path,
+            workdir,
+            "cpu-target",
+            timeout,
+        )
         self_after = resource.getrusage(resource.RUSAGE_SELF)
         emulator_cpu = (self_after.ru_utime + self_after.ru_stime) - (
-            self_before.ru_utime + self_before.ru_stime)
+            self_before.ru_utime + self_before.ru_stime
+        )
         log("[cpu] counting stored rows")
         stored = len(emu.rows(DE_KEY))
         sample = emu.rows(DE_KEY)[0] if stored else {}
         requests = count_requests(emu)
     finally:
         emu.close()
-    out = {"records": records, "noop": noop, "target": target, "stored": stored,
-           "columns": len(sample), "emulator_cpu": emulator_cpu, "requests": requests,
-           "target_state_ok": final_state_ok(target, records),
-           "noop_state_ok": final_state_ok(noop, records)}
+    out = {
+        "records": records,
+        "noop": noop,
+        "target": target,
+        "stored": stored,
+        "columns": len(sample),
+        "emulator_cpu": emulator_cpu,
+        "requests": requests,
+        "target_state_ok": final_state_ok(target, records),
+        "noop_state_ok": final_state_ok(noop, records),
+    }
 
     if profile:
         log("[cpu] profiling target-sfmc (cProfile, main thread)")
         emu = new_emulator(async_delay_ms=5)
         prof = workdir / "target.prof"
         try:
-            prof_run = run_target(target_config(emu, workdir, "prof", use_async_api=True),
-                                  input_path, workdir, "prof-target", timeout * 3, profile=prof)
+            prof_run = run_target(
+                target_config(emu, workdir, "prof", use_async_api=True),
+                input_path,
+                workdir,
+                "prof-target",
+                timeout * 3,
+                profile=prof,
+            )
         finally:
             emu.close()
         text = io.StringIO()
@@ -338,8 +436,9 @@ def bench_cpu(workdir: Path, records: int, timeout: float, profile: bool) -> dic
     return out
 
 
-def bench_throughput(workdir: Path, mode: str, rows: int, batch_size: int | None,
-                     timeout: float) -> dict[str, Any]:
+def bench_throughput(
+    workdir: Path, mode: str, rows: int, batch_size: int | None, timeout: float
+) -> dict[str, Any]:
     log(f"[throughput] {mode}: {rows:,} rows, 200 ms latency, {RATE_LIMIT} req/s")
     input_path = write_input(workdir / f"tp-{mode}.singer", rows, seed=11)
     emu = new_emulator(rate_limit=RATE_LIMIT, latency_ms=200, async_delay_ms=100)
@@ -352,8 +451,13 @@ def bench_throughput(workdir: Path, mode: str, rows: int, batch_size: int | None
     if batch_size:
         overrides["batch_size_rows"] = batch_size
     try:
-        result = run_target(target_config(emu, workdir, f"tp-{mode}", **overrides), input_path,
-                            workdir, f"tp-{mode}", timeout)
+        result = run_target(
+            target_config(emu, workdir, f"tp-{mode}", **overrides),
+            input_path,
+            workdir,
+            f"tp-{mode}",
+            timeout,
+        )
         entries = emu.request_log()
         stored = stored_rows(emu)
         requests = count_requests(emu)
@@ -364,13 +468,21 @@ def bench_throughput(workdir: Path, mode: str, rows: int, batch_size: int | None
     times = sorted(e["time"] for e in entries)
     admitted = sorted(e["time"] for e in entries if e["status"] != 429)
     span = times[-1] - times[0] if len(times) > 1 else float("nan")
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     return {
-        "mode": mode, "rows": rows, "batch_size": batch_size, "result": result,
-        "requests": requests, "n": len(times), "span": span,
+        "mode": mode,
+        "rows": rows,
+        "batch_size": batch_size,
+        "result": result,
+        "requests": requests,
+        "n": len(times),
+        "span": span,
         "achieved": (len(times) - 1) / span if len(times) > 1 and span > 0 else float("nan"),
-        "max_window": max_in_window(times), "max_window_admitted": max_in_window(admitted),
-        "throttled": throttled, "stored": stored, "longest_gap": max(gaps, default=0.0),
+        "max_window": max_in_window(times),
+        "max_window_admitted": max_in_window(admitted),
+        "throttled": throttled,
+        "stored": stored,
+        "longest_gap": max(gaps, default=0.0),
         "state_ok": final_state_ok(result, rows),
     }
 
@@ -383,14 +495,25 @@ def bench_memory(workdir: Path, sizes: list[int], timeout: float) -> list[dict[s
         emu = new_emulator(async_delay_ms=5)
         log(f"[memory] target-sfmc async path, {records:,} records")
         try:
-            result = run_target(target_config(emu, workdir, f"mem-{records}", use_async_api=True),
-                                input_path, workdir, f"mem-{records}", timeout)
+            result = run_target(
+                target_config(emu, workdir, f"mem-{records}", use_async_api=True),
+                input_path,
+                workdir,
+                f"mem-{records}",
+                timeout,
+            )
             stored = stored_rows(emu)
         finally:
             emu.close()
         input_path.unlink(missing_ok=True)
-        results.append({"records": records, "result": result, "stored": stored,
-                        "state_ok": final_state_ok(result, records)})
+        results.append(
+            {
+                "records": records,
+                "result": result,
+                "stored": stored,
+                "state_ok": final_state_ok(result, records),
+            }
+        )
     return results
 
 
@@ -400,9 +523,14 @@ def bench_sync_contacts(workdir: Path, rows: int, timeout: float) -> dict[str, A
     emu = new_emulator()
     try:
         result = run_target(
-            target_config(emu, workdir, "contacts", requests_per_second=1000,
-                          max_concurrent_requests=8),
-            input_path, workdir, "contacts", timeout)
+            target_config(
+                emu, workdir, "contacts", requests_per_second=1000, max_concurrent_requests=8
+            ),
+            input_path,
+            workdir,
+            "contacts",
+            timeout,
+        )
         stored = stored_rows(emu)
         requests = count_requests(emu)
     finally:
@@ -418,24 +546,51 @@ def report_cpu(cpu: dict[str, Any]) -> None:
     n = cpu["records"]
     noop, target = cpu["noop"], cpu["target"]
     rows = []
-    for label, res in (("no-op singer-sdk BatchSink (defaults)", noop),
-                       ("target-sfmc async, validate_records on", target)):
-        rows.append([label, "ok" if res.returncode == 0 else f"exit {res.returncode}",
-                     fmt(res.wall, 2), fmt(n / res.wall), fmt(res.cpu, 2),
-                     fmt(res.cpu_children_delta, 2), fmt(n / res.cpu if res.cpu else math.nan),
-                     fmt(res.maxrss_mb, 1)])
-    print(table(f"1. CPU: {n:,} flat identify records, same input file", [
-        "target", "exit", "wall s", "records/s (wall)", "cpu s (wait4)",
-        "cpu s (RUSAGE_CHILDREN)", "records/cpu-s", "peak RSS MB"], rows))
+    for label, res in (
+        ("no-op singer-sdk BatchSink (defaults)", noop),
+        ("target-sfmc async, validate_records on", target),
+    ):
+        rows.append(
+            [
+                label,
+                "ok" if res.returncode == 0 else f"exit {res.returncode}",
+                fmt(res.wall, 2),
+                fmt(n / res.wall),
+                fmt(res.cpu, 2),
+                fmt(res.cpu_children_delta, 2),
+                fmt(n / res.cpu if res.cpu else math.nan),
+                fmt(res.maxrss_mb, 1),
+            ]
+        )
+    print(
+        table(
+            f"1. CPU: {n:,} flat identify records, same input file",
+            [
+                "target",
+                "exit",
+                "wall s",
+                "records/s (wall)",
+                "cpu s (wait4)",
+                "cpu s (RUSAGE_CHILDREN, +launcher)",
+                "records/cpu-s",
+                "peak RSS MB",
+            ],
+            rows,
+        )
+    )
     ratio_wall = noop.wall / target.wall
     ratio_cpu = noop.cpu / target.cpu if target.cpu else math.nan
     print(f"\nratio target/no-op records/s (wall): {ratio_wall:.2f}x   (SPEC §8 target: >= 5x)")
     print(f"ratio target/no-op records per CPU-second: {ratio_cpu:.2f}x")
-    print(f"emulator CPU inside the harness process during the target run: "
-          f"{cpu['emulator_cpu']:.2f} s")
-    print(f"emulator stored rows: {cpu['stored']:,} (expected {n:,}) "
-          f"{'OK' if cpu['stored'] == n else 'MISMATCH'}; columns per row: {cpu['columns']} "
-          f"(DE defines {len(IDENTIFY_DE['fields'])})")
+    print(
+        f"emulator CPU inside the harness process during the target run: "
+        f"{cpu['emulator_cpu']:.2f} s"
+    )
+    print(
+        f"emulator stored rows: {cpu['stored']:,} (expected {n:,}) "
+        f"{'OK' if cpu['stored'] == n else 'MISMATCH'}; columns per row: {cpu['columns']} "
+        f"(DE defines {len(IDENTIFY_DE['fields'])})"
+    )
     print(f"final STATE emitted: target {cpu['target_state_ok']}, no-op {cpu['noop_state_ok']}")
 
 
@@ -444,86 +599,178 @@ def report_throughput(results: list[dict[str, Any]]) -> None:
     for r in results:
         res = r["result"]
         label = r["mode"] + (f" (batch_size_rows {r['batch_size']:,})" if r["batch_size"] else "")
-        rows.append([label, fmt(r["rows"]), "ok" if res.returncode == 0 else f"exit {res.returncode}",
-                     r["n"], fmt(r["span"], 1), fmt(r["achieved"], 2),
-                     f"{r['achieved'] / RATE_LIMIT:.0%}" if r["n"] > 1 else "n/a",
-                     r["max_window"], r["throttled"], fmt(r["longest_gap"], 2),
-                     fmt(r["rows"] / res.wall), f"{r['stored']:,}"])
-    print(table(
-        f"2. Throughput at the limit: emulator latency 200 ms, rate_limit {RATE_LIMIT}/s; target "
-        f"requests_per_second {RATE_LIMIT}, max_concurrent_requests 8",
-        ["load", "rows", "exit", "requests", "busy s", "achieved req/s", "busy share",
-         "max req in any 1 s", "429s", "longest gap s", "rows/s (wall)", "rows stored"], rows))
-    print("\nbusy period = first to last request arrival (request_log); busy share = achieved / "
-          f"{RATE_LIMIT}. SPEC §8: >= 90% busy, never above {RATE_LIMIT} in any second.")
+        rows.append(
+            [
+                label,
+                fmt(r["rows"]),
+                "ok" if res.returncode == 0 else f"exit {res.returncode}",
+                r["n"],
+                fmt(r["span"], 1),
+                fmt(r["achieved"], 2),
+                f"{r['achieved'] / RATE_LIMIT:.0%}" if r["n"] > 1 else "n/a",
+                r["max_window"],
+                r["throttled"],
+                fmt(r["longest_gap"], 2),
+                fmt(r["rows"] / res.wall),
+                f"{r['stored']:,}",
+            ]
+        )
+    print(
+        table(
+            f"2. Throughput at the limit: emulator latency 200 ms, rate_limit {RATE_LIMIT}/s; "
+            f"target requests_per_second {RATE_LIMIT}, max_concurrent_requests 8",
+            [
+                "load",
+                "rows",
+                "exit",
+                "requests",
+                "busy s",
+                "achieved req/s",
+                "busy share",
+                "max req in any 1 s",
+                "429s",
+                "longest gap s",
+                "rows/s (wall)",
+                "rows stored",
+            ],
+            rows,
+        )
+    )
+    print(
+        "\nbusy period = first to last request arrival (request_log); busy share = achieved / "
+        f"{RATE_LIMIT}. SPEC §8: >= 90% busy, never above {RATE_LIMIT} in any second."
+    )
 
 
 def _per_10k(label: str, rows: int, requests: dict[str, int]) -> list[Any]:
-    data = {"rowset": requests.get("rowset", 0),
-            "async_upsert": requests.get("async_upsert", 0),
-            "async_status": requests.get("async_status", 0),
-            "async_results": requests.get("async_results", 0),
-            "contacts": requests.get("contacts", 0),
-            "token": requests.get("token", 0) + requests.get("legacy_token", 0)}
+    data = {
+        "rowset": requests.get("rowset", 0),
+        "async_upsert": requests.get("async_upsert", 0),
+        "async_status": requests.get("async_status", 0),
+        "async_results": requests.get("async_results", 0),
+        "contacts": requests.get("contacts", 0),
+        "token": requests.get("token", 0) + requests.get("legacy_token", 0),
+    }
     total = sum(requests.values())
     data_requests = data["rowset"] + data["async_upsert"]
     scale = 10_000 / rows if rows else math.nan
-    return [label, fmt(rows), *(fmt(v * scale, 1) for v in data.values()), fmt(total * scale, 1),
-            fmt(rows / data_requests if data_requests else math.nan, 0)]
+    return [
+        label,
+        fmt(rows),
+        *(fmt(v * scale, 1) for v in data.values()),
+        fmt(total * scale, 1),
+        fmt(rows / data_requests if data_requests else math.nan, 0),
+    ]
 
 
-def report_requests(cpu: dict[str, Any] | None, tps: list[dict[str, Any]],
-                    contacts: dict[str, Any] | None) -> None:
+def report_requests(
+    cpu: dict[str, Any] | None, tps: list[dict[str, Any]], contacts: dict[str, Any] | None
+) -> None:
     rows = []
     for r in tps:
-        label = f"{r['mode']}" + (f", batch_size_rows {r['batch_size']:,}" if r["batch_size"] else "")
+        label = f"{r['mode']}" + (
+            f", batch_size_rows {r['batch_size']:,}" if r["batch_size"] else ""
+        )
         label += ", contacts off" if r["mode"] == "sync" else ""
         rows.append(_per_10k(label, r["rows"], r["requests"]))
     if contacts is not None:
         rows.append(_per_10k("sync, contacts on (default)", contacts["rows"], contacts["requests"]))
     if cpu is not None:
         rows.append(_per_10k("async, default batch size", cpu["records"], cpu["requests"]))
-    print(table("4. Requests per 10k rows (emulator request_counts, scaled)",
-                ["path", "rows loaded", "rowset", "async_upsert", "async_status",
-                 "async_results", "contacts", "token", "total", "rows per data request"], rows))
-    print("\nlimits (SPEC §5.2): sync rowset <= 50 rows/request; async <= 32,000 rows "
-          "(and ~4 MB) per request.")
+    print(
+        table(
+            "4. Requests per 10k rows (emulator request_counts, scaled)",
+            [
+                "path",
+                "rows loaded",
+                "rowset",
+                "async_upsert",
+                "async_status",
+                "async_results",
+                "contacts",
+                "token",
+                "total",
+                "rows per data request",
+            ],
+            rows,
+        )
+    )
+    print(
+        "\nlimits (SPEC §5.2): sync rowset <= 50 rows/request; async <= 32,000 rows "
+        "(and ~4 MB) per request."
+    )
     if contacts is not None and contacts["stored"] != contacts["rows"]:
         print(f"WARNING: contacts run stored {contacts['stored']:,} of {contacts['rows']:,} rows")
 
 
 def report_memory(results: list[dict[str, Any]]) -> None:
-    rows = [[fmt(r["records"]), "ok" if r["result"].returncode == 0 else
-             f"exit {r['result'].returncode}", fmt(r["result"].wall, 1),
-             fmt(r["records"] / r["result"].wall), fmt(r["result"].cpu, 1),
-             fmt(r["result"].maxrss_mb, 1), f"{r['stored']:,}", r["state_ok"]] for r in results]
-    print(table("3. Peak RSS of the target process (async path, os.wait4 ru_maxrss)",
-                ["records", "exit", "wall s", "records/s (wall)", "cpu s", "peak RSS MB",
-                 "rows stored", "final STATE"], rows))
+    rows = [
+        [
+            fmt(r["records"]),
+            "ok" if r["result"].returncode == 0 else f"exit {r['result'].returncode}",
+            fmt(r["result"].wall, 1),
+            fmt(r["records"] / r["result"].wall),
+            fmt(r["result"].cpu, 1),
+            fmt(r["result"].maxrss_mb, 1),
+            f"{r['stored']:,}",
+            r["state_ok"],
+        ]
+        for r in results
+    ]
+    print(
+        table(
+            "3. Peak RSS of the target process (async path, os.wait4 ru_maxrss)",
+            [
+                "records",
+                "exit",
+                "wall s",
+                "records/s (wall)",
+                "cpu s",
+                "peak RSS MB",
+                "rows stored",
+                "final STATE",
+            ],
+            rows,
+        )
+    )
     if len(results) >= 2:
         small, big = results[0], results[-1]
         ratio = big["result"].maxrss_mb / small["result"].maxrss_mb
-        print(f"\nratio peak RSS {big['records']:,} / {small['records']:,}: {ratio:.2f}x "
-              "(SPEC §8 target: <= 2x)")
+        print(
+            f"\nratio peak RSS {big['records']:,} / {small['records']:,}: {ratio:.2f}x "
+            "(SPEC §8 target: <= 2x)"
+        )
 
 
 # --------------------------------------------------------------------------- main
 
 
-def main() -> int:
+def main() -> int:  # noqa: PLR0915 - one linear script
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small smoke version")
     parser.add_argument("--records", type=int, help="records for the CPU benchmark")
     parser.add_argument("--sync-rows", type=int, help="rows for the sync throughput load")
     parser.add_argument("--async-rows", type=int, help="rows for the async throughput load")
     parser.add_argument("--async-batch-rows", type=int, help="batch_size_rows for the async load")
-    parser.add_argument("--memory-records", type=int, nargs=2, metavar=("SMALL", "LARGE"),
-                        help="record counts for the peak-RSS comparison")
+    parser.add_argument(
+        "--memory-records",
+        type=int,
+        nargs=2,
+        metavar=("SMALL", "LARGE"),
+        help="record counts for the peak-RSS comparison",
+    )
     parser.add_argument("--contacts-rows", type=int, help="rows for the sync+contacts count")
-    parser.add_argument("--profile", action="store_true",
-                        help="also cProfile the target on the CPU input (top 15 cumulative)")
-    parser.add_argument("--only", nargs="+", choices=["cpu", "throughput", "memory", "requests"],
-                        help="run only these sections")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also cProfile the target on the CPU input (top 15 cumulative)",
+    )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=["cpu", "throughput", "memory", "requests"],
+        help="run only these sections",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, inputs)")
     args = parser.parse_args()
 
@@ -547,12 +794,14 @@ def main() -> int:
     memory: list[dict[str, Any]] = []
     try:
         print("# target-sfmc benchmarks" + (" (--quick)" if quick else ""))
-        print(f"python {platform.python_version()} ({platform.python_implementation()}), "
-              f"{platform.platform()}, cpu_count {os.cpu_count()}, "
-              f"sched_getaffinity {len(os.sched_getaffinity(0))}")
+        print(
+            f"python {platform.python_version()} ({platform.python_implementation()}), "
+            f"{platform.platform()}, cpu_count {os.cpu_count()}, "
+            f"sched_getaffinity {len(os.sched_getaffinity(0))}"
+        )
         sys.stdout.flush()
         if "cpu" in sections:
-            cpu = bench_cpu(workdir, records, timeout, args.profile)
+            cpu = bench_cpu(workdir, records, timeout, profile=args.profile)
             report_cpu(cpu)
             sys.stdout.flush()
         if "throughput" in sections or "requests" in sections:
@@ -569,20 +818,29 @@ def main() -> int:
             report_requests(cpu, tps, contacts)
         if cpu is not None and "profile" in cpu:
             prof_run, text = cpu["profile"]
-            print(f"\n### cProfile of target-sfmc on the CPU input (main thread; wall "
-                  f"{prof_run.wall:.1f} s under the profiler, exit {prof_run.returncode})\n")
+            print(
+                f"\n### cProfile of target-sfmc on the CPU input (main thread; wall "
+                f"{prof_run.wall:.1f} s under the profiler, exit {prof_run.returncode})\n"
+            )
             print("```\n" + text.strip() + "\n```")
-        print(f"\ntotal benchmark time: {time.perf_counter() - started:.0f} s; load average "
-              f"at start {load_start}, at end {loadavg()} (other processes on this machine "
-              "inflate wall times; CPU-second figures are less sensitive to that)")
+        print(
+            f"\ntotal benchmark time: {time.perf_counter() - started:.0f} s; load average "
+            f"at start {load_start}, at end {loadavg()} (other processes on this machine "
+            "inflate wall times; CPU-second figures are less sensitive to that)"
+        )
     finally:
         if args.keep:
             log(f"kept {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
-    failed = [r for r in ([cpu["noop"], cpu["target"]] if cpu else [])
-              + [t["result"] for t in tps] + [m["result"] for m in memory]
-              + ([contacts["result"]] if contacts else []) if r.returncode != 0]
+    failed = [
+        r
+        for r in ([cpu["noop"], cpu["target"]] if cpu else [])
+        + [t["result"] for t in tps]
+        + [m["result"] for m in memory]
+        + ([contacts["result"]] if contacts else [])
+        if r.returncode != 0
+    ]
     return 1 if failed else 0
 
 

@@ -186,22 +186,27 @@ class SfmcClient:
         """
         if body is None and payload is not None:
             body = encode_json(payload)
-        for attempt in (1, 2):
+        used: list[str] = []
+
+        def authorized() -> tuple[str, dict[str, str]]:
             token = self.tokens.get()
+            used.append(token.value)
             headers = {"Authorization": f"Bearer {token.value}"}
             if body is not None:
                 headers["Content-Type"] = "application/json; charset=UTF-8"
+            return self._rest_base(token.rest_instance_url) + path, headers
+
+        for attempt in (1, 2):
             response = self.transport.send(
                 method,
-                self._rest_base(token.rest_instance_url) + path,
+                authorized,
                 endpoint=endpoint,
                 body=body,
-                headers=headers,
                 retry_on=_is_unsaved_without_details,
             )
             if response.status_code == 401 and attempt == 1:  # noqa: PLR2004
                 LOGGER.info("SFMC refused the access token; fetching a new one.")
-                self.tokens.invalidate(token.value)
+                self.tokens.invalidate(used[-1])
                 continue
             if 200 <= response.status_code < 300:  # noqa: PLR2004
                 if not response.content:

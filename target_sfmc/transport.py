@@ -145,7 +145,7 @@ class Transport:
     def send(
         self,
         method: str,
-        url: str,
+        url: str | Callable[[], tuple[str, dict[str, str]]],
         *,
         endpoint: str,
         body: bytes | None = None,
@@ -156,7 +156,8 @@ class Transport:
 
         Args:
             method: HTTP method.
-            url: Full URL.
+            url: Full URL, or a function giving URL and headers for each attempt (so that
+                a retry after a long wait carries a token that is still valid).
             endpoint: Short endpoint name for logs and stats.
             body: Encoded body.
             headers: Extra headers (may carry the bearer token: never logged).
@@ -172,11 +173,13 @@ class Transport:
         for attempt in range(1, self.retry.max_attempts + 1):
             wait: float | None = None
             throttled = False
+            # Resolved outside the limiter slot: it may fetch a token, which needs a slot.
+            target_url, target_headers = url() if callable(url) else (url, headers)
             try:
                 with self.limiter.slot():
                     self.stats.count_call(endpoint)
                     response = self.session.request(
-                        method, url, data=body, headers=headers, timeout=self.timeout
+                        method, target_url, data=body, headers=target_headers, timeout=self.timeout
                     )
             except (requests.ConnectionError, requests.Timeout) as exc:
                 last_problem = f"{type(exc).__name__}"

@@ -193,6 +193,32 @@ class SfmcEmulator:
         """
         return self.api.rows(key)
 
+    def row_count(self, key: str) -> int:
+        """Return how many rows a DE holds (due async jobs are applied first).
+
+        Args:
+            key: DE external key (case-insensitive).
+
+        Returns:
+            The row count.
+
+        Raises:
+            KeyError: If the DE does not exist.
+        """
+        self.api.jobs.process_due()
+        cde = self.api.data_extension(key)
+        if cde is None:
+            raise KeyError(f"Unknown data extension {key!r}")
+        return self._store.count_rows(cde.de.id)
+
+    def issued_tokens(self) -> list[str]:
+        """Return every access token issued so far (to check that none leaks into logs).
+
+        Returns:
+            Tokens, oldest first.
+        """
+        return self.api.tokens.issued()
+
     def contacts(self) -> list[dict[str, Any]]:
         """Return the contacts created through the Contacts API.
 

@@ -12,6 +12,7 @@ import json
 import logging
 import re
 import socket
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -166,6 +167,10 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
         self.settings = settings
         super().__init__(address, EmulatorRequestHandler)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:  # noqa: ARG002
+        """Log an error that escaped a handler (instead of printing to stderr directly)."""
+        logger.error("Unhandled error while serving %s", client_address, exc_info=sys.exc_info())
+
 
 class EmulatorRequestHandler(BaseHTTPRequestHandler):
     """Handles one HTTP connection (keep-alive) for `EmulatorHTTPServer`."""
@@ -213,7 +218,10 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
                     return b"".join(chunks)
                 chunks.append(self.rfile.read(size))
                 self.rfile.readline(65537)
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = 0
         return self.rfile.read(length) if length > 0 else b""
 
     def _send(self, response: ApiResponse) -> None:

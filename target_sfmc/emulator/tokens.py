@@ -21,6 +21,7 @@ class TokenRegistry:
         """Start with no tokens."""
         self._lock = threading.Lock()
         self._tokens: dict[str, _Token] = {}
+        self._issued: list[str] = []
 
     def issue(self, ttl: float) -> str:
         """Create a token valid for ``ttl`` seconds.
@@ -39,7 +40,17 @@ class TokenRegistry:
                     t: info for t, info in self._tokens.items() if now < info.issued + info.ttl
                 }
             self._tokens[token] = _Token(issued=now, ttl=ttl)
+            self._issued.append(token)
         return token
+
+    def issued(self) -> list[str]:
+        """Return every token issued so far (for leak checks in tests), oldest first.
+
+        Returns:
+            The tokens.
+        """
+        with self._lock:
+            return list(self._issued)
 
     def is_valid(self, token: str, max_age: float | None = None) -> bool:
         """Tell whether a token was issued here and has not expired.

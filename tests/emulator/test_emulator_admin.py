@@ -91,12 +91,16 @@ def test_admin_creates_data_extensions_and_event_definitions(emulator, sfmc_clie
 
 def test_python_api_adds_definitions(emulator, sfmc_client):
     client = sfmc_client(emulator)
+    assert emulator.issued_tokens() == [client.session.headers["Authorization"].split()[1]]
     emulator.add_data_extension({"key": "K", "fields": [{"name": "Id", "primary_key": True}]})
     emulator.add_event_definition("Later")
     assert client.rowset("K", [{"keys": {"Id": "1"}, "values": {"id": "1"}}]).status_code == 200
     assert client.get("/interaction/v1/eventDefinitions/key:Later").status_code == 200
+    assert emulator.row_count("k") == 1
     with pytest.raises(KeyError):
         emulator.rows("UNKNOWN")
+    with pytest.raises(KeyError):
+        emulator.row_count("UNKNOWN")
 
 
 def test_unknown_route_and_wrong_method(emulator, sfmc_client):

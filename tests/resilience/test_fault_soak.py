@@ -80,7 +80,7 @@ def soak_input() -> tuple[list[str], int]:
 
 
 @pytest.mark.parametrize(
-    ("use_async_api", "batch_size_rows"), [(False, 100), (True, 200)], ids=["sync", "async"]
+    ("use_async_api", "batch_size_rows"), [(False, 200), (True, 200)], ids=["sync", "async"]
 )
 def test_soak_under_faults_loads_exactly_what_a_clean_run_loads(
     emulators, tmp_path, use_async_api, batch_size_rows
