@@ -148,7 +148,7 @@ class LoadingRuntime:
             self.batches_in_flight -= 1
 
 
-@dataclass
+@dataclass(repr=False)
 class _Batch:
     rows: dict[str, dict[tuple[Any, ...], DataExtensionRow]] = field(default_factory=dict)
     events: dict[str, list[JourneyEvent]] = field(default_factory=dict)
@@ -157,6 +157,11 @@ class _Batch:
     # Async mode: jobs already sent while the batch was still being read.
     jobs: list[Future[LoadResult]] = field(default_factory=list)
     last_job: dict[str, Future[LoadResult]] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        # The SDK logs the batch context at DEBUG for every record: never show row values.
+        rows = sum(len(by_key) for by_key in self.rows.values())
+        return f"<batch: {rows} rows pending, {len(self.jobs)} async jobs sent>"
 
 
 class SfmcSink(BatchSink):
@@ -433,7 +438,7 @@ class SfmcSink(BatchSink):
             self.logger.warning("Row rejected: %s", message)
         if not self.runtime.settings.skip_rejected_rows:
             raise RowsRejectedError(
-                f"{len(messages)} row(s) of stream '{stream}' were rejected "
+                f"{rejected} record(s) of stream '{stream}' were rejected "
                 f"(first: {messages[0]}); "
                 "state was not advanced past them. Fix the data or Data Extension, or set "
                 "row_error_policy to 'skip'."

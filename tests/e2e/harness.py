@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -68,7 +69,11 @@ def base_config(emulator: SfmcEmulator, **overrides: Any) -> dict[str, Any]:
 
 
 def run_target(
-    tmp_path: Path, config: dict[str, Any], lines: list[str] | str, timeout: float = 120
+    tmp_path: Path,
+    config: dict[str, Any],
+    lines: list[str] | str,
+    timeout: float = 120,
+    env: dict[str, str] | None = None,
 ) -> TargetRun:
     """Run `python -m target_sfmc --config <file>` with the lines on stdin."""
     config_path = tmp_path / f"config-{len(list(tmp_path.glob('config-*.json')))}.json"
@@ -81,5 +86,6 @@ def run_target(
         text=True,
         timeout=timeout,
         check=False,
+        env={**os.environ, **(env or {})},
     )
     return TargetRun(proc.returncode, proc.stdout, proc.stderr)

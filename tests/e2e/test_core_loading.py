@@ -304,3 +304,22 @@ def test_demo_files_load_end_to_end(example_emulator, tmp_path: Path):
 
 def CLIENT_SECRET_NOT_IN(text: str) -> bool:  # noqa: N802
     return "e2e-secret-value-never-logged" not in text
+
+
+def test_debug_logging_shows_no_record_values(example_emulator, tmp_path):
+    schema = {"properties": {"user_id": {"type": "string"}, "email": {"type": "string"}}}
+    records = [
+        {"user_id": f"secret-user-{i}", "email": f"private{i}@example.com"} for i in range(5)
+    ]
+    records.append({"user_id": "bad-one", "email": "not-an-email-address"})
+    run = run_target(
+        tmp_path,
+        example_config(example_emulator, dead_letter_path=str(tmp_path / "dead.jsonl")),
+        singer_lines("users", schema, records),
+        env={"TARGET_SFMC_LOGLEVEL": "DEBUG"},
+    )
+    assert run.returncode == 1
+    assert "DEBUG" in run.stderr  # the level really was raised
+    for value in ("private", "secret-user", "not-an-email-address", "e2e-secret-value"):
+        assert value not in run.stderr
+    assert "1 record(s) of stream 'users' were rejected" in run.stderr

@@ -31,6 +31,7 @@ from typing import Any
 
 import pytest
 import yaml
+from jsonschema import Draft202012Validator
 
 from target_sfmc.emulator import SfmcEmulator
 
@@ -163,7 +164,7 @@ class Meltano:
 
 
 @pytest.fixture(scope="module")
-def emulator():
+def sfmc():
     definition = json.loads((EXAMPLES / "data_extensions.json").read_text())
     for de in definition["data_extensions"]:
         if de["key"] == DE_KEY:
@@ -178,7 +179,7 @@ def emulator():
 
 
 @pytest.fixture(scope="module")
-def meltano(tmp_path_factory: pytest.TempPathFactory, emulator: SfmcEmulator) -> Meltano:
+def meltano(tmp_path_factory: pytest.TempPathFactory, sfmc: SfmcEmulator) -> Meltano:
     project = tmp_path_factory.mktemp("meltano-project")
     config = yaml.safe_load((REPO / "meltano.yml").read_text(encoding="utf-8"))
     (loader,) = [p for p in config["plugins"]["loaders"] if p["name"] == "target-sfmc"]
@@ -197,7 +198,7 @@ def meltano(tmp_path_factory: pytest.TempPathFactory, emulator: SfmcEmulator) ->
         MELTANO_DISABLE_TRACKING="true",
         NO_COLOR="1",
         # Credentials from the environment override the dev environment's emulator defaults.
-        SFMC_EMULATOR_URL=emulator.url,
+        SFMC_EMULATOR_URL=sfmc.url,
         TARGET_SFMC_CLIENT_ID=CLIENT_ID,
         TARGET_SFMC_CLIENT_SECRET=CLIENT_SECRET,
     )
@@ -214,24 +215,24 @@ def meltano(tmp_path_factory: pytest.TempPathFactory, emulator: SfmcEmulator) ->
     return runner
 
 
-def rows_by_contact_key(emulator: SfmcEmulator) -> dict[str, dict[str, Any]]:
-    rows = emulator.rows(DE_KEY)
+def rows_by_contact_key(sfmc: SfmcEmulator) -> dict[str, dict[str, Any]]:
+    rows = sfmc.rows(DE_KEY)
     by_key = {row["Contact Key"]: row for row in rows}
     assert len(by_key) == len(rows), "duplicate Contact Keys stored"
     return by_key
 
 
-def sfmc_counts(emulator: SfmcEmulator) -> dict[str, int]:
+def sfmc_counts(sfmc: SfmcEmulator) -> dict[str, int]:
     """Requests per endpoint (all statuses), without the token endpoint."""
     return {
         endpoint: sum(by_status.values())
-        for endpoint, by_status in emulator.request_counts().items()
+        for endpoint, by_status in sfmc.request_counts().items()
         if "token" not in endpoint.lower()
     }
 
 
-def bad_statuses(emulator: SfmcEmulator) -> list[dict[str, Any]]:
-    return [r for r in emulator.request_log() if r["status"] >= 400 or r["status"] == 0]
+def bad_statuses(sfmc: SfmcEmulator) -> list[dict[str, Any]]:
+    return [r for r in sfmc.request_log() if r["status"] >= 400 or r["status"] == 0]
 
 
 def partitions(state: dict[str, Any]) -> dict[str, Any]:
@@ -243,17 +244,31 @@ def output_of(proc: subprocess.CompletedProcess[str]) -> str:
     return proc.stdout + proc.stderr
 
 
-def test_meltano_resolves_the_loader_settings(meltano: Meltano, emulator: SfmcEmulator) -> None:
+def test_meltano_yml_is_valid_for_meltano(meltano: Meltano) -> None:
+    """The repository's `meltano.yml` against the JSON Schema shipped in the installed Meltano."""
+    (schema_path,) = meltano.exe.parent.parent.glob(
+        "lib/python*/site-packages/meltano/schemas/meltano.schema.json"
+    )
+    schema = json.loads(schema_path.read_text(encoding="utf-8"))
+    document = yaml.safe_load((REPO / "meltano.yml").read_text(encoding="utf-8"))
+    errors = [
+        f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+        for e in Draft202012Validator(schema).iter_errors(document)
+    ]
+    assert not errors, "\n".join(errors)
+
+
+def test_meltano_resolves_the_loader_settings(meltano: Meltano, sfmc: SfmcEmulator) -> None:
     proc = meltano("--environment=dev", "config", "list", "target-sfmc")
     _check(proc, "meltano config list")
     text = output_of(proc)
     assert "Group 1: client_id, client_secret, subdomain" in text
-    assert emulator.url in text  # auth_url: $SFMC_EMULATOR_URL
+    assert sfmc.url in text  # auth_url: $SFMC_EMULATOR_URL
     assert "(redacted)" in text
     assert CLIENT_SECRET not in text
 
 
-def test_run_state_incremental_and_failure(meltano: Meltano, emulator: SfmcEmulator) -> None:
+def test_run_state_incremental_and_failure(meltano: Meltano, sfmc: SfmcEmulator) -> None:
     started = time.monotonic()
     data = meltano.project / "examples" / "meltano"
 
@@ -264,14 +279,14 @@ def test_run_state_incremental_and_failure(meltano: Meltano, emulator: SfmcEmula
     assert "Received state is invalid" not in out  # target stdout carries only STATE lines
     assert "Received empty state" not in out
     assert "Incremental state has been updated" in out
-    rows = rows_by_contact_key(emulator)
+    rows = rows_by_contact_key(sfmc)
     assert set(rows) == set(EXPECTED)
     for key, expected in EXPECTED.items():
         assert {k: rows[key][k] for k in expected} == expected, key
         assert all(rows[key].get(column) is None for column in SDC_COLUMNS), rows[key]
     assert rows["u-1003"]["Created At"].startswith("2024-01-20T08:00:00")
-    assert {c["contactKey"] for c in emulator.contacts()} == set(EXPECTED)
-    assert not bad_statuses(emulator)
+    assert {c["contactKey"] for c in sfmc.contacts()} == set(EXPECTED)
+    assert not bad_statuses(sfmc)
 
     # 2. State stored by Meltano: tap-jsonl's per-file bookmarks.
     state = meltano.state()
@@ -287,8 +302,8 @@ def test_run_state_incremental_and_failure(meltano: Meltano, emulator: SfmcEmula
     #     the target upserts idempotently: same rows, no errors.
     again = meltano.run()
     _check(again, "second meltano run")
-    assert rows_by_contact_key(emulator) == rows
-    assert not bad_statuses(emulator)
+    assert rows_by_contact_key(sfmc) == rows
+    assert not bad_statuses(sfmc)
 
     # 3b. Nothing new for the tap to send (the files moved out of its glob; same config, so the
     #     cached catalog is used): SCHEMA + STATE only. Not one SFMC data call, and the state
@@ -297,27 +312,27 @@ def test_run_state_incremental_and_failure(meltano: Meltano, emulator: SfmcEmula
     archive.mkdir()
     for path in data.glob("*.jsonl"):
         path.rename(archive / path.name)
-    before = sfmc_counts(emulator)
+    before = sfmc_counts(sfmc)
     noop = meltano.run()
     _check(noop, "no-op meltano run")
-    assert sfmc_counts(emulator) == before
-    assert rows_by_contact_key(emulator) == rows
+    assert sfmc_counts(sfmc) == before
+    assert rows_by_contact_key(sfmc) == rows
     assert meltano.state() == state
 
     # 4. A row SFMC rejects (invalid EmailAddress) with row_error_policy=fail: the run fails,
     #    Meltano's state does not move, and the rejected row is not stored.
     shutil.copy2(EXAMPLES / "invalid" / "users-invalid-email.jsonl", data)
-    seen = len(emulator.request_log())
+    seen = len(sfmc.request_log())
     failed = meltano.run()
     assert failed.returncode != 0, output_of(failed)[-4000:]
     out = output_of(failed)
     assert "Incremental state has been updated" not in out
     # It failed for the right reason: SFMC refused the row (not, say, a config error).
     assert [
-        r for r in emulator.request_log()[seen:] if "/rowset" in r["path"] and r["status"] >= 400
+        r for r in sfmc.request_log()[seen:] if "/rowset" in r["path"] and r["status"] >= 400
     ], out[-4000:]
     assert meltano.state() == state
-    after_failure = rows_by_contact_key(emulator)
+    after_failure = rows_by_contact_key(sfmc)
     assert "u-2001" not in after_failure
     assert after_failure == rows
 

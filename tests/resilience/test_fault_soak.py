@@ -80,7 +80,7 @@ def soak_input() -> tuple[list[str], int]:
 
 
 @pytest.mark.parametrize(
-    ("use_async_api", "batch_size_rows"), [(False, 200), (True, 200)], ids=["sync", "async"]
+    ("use_async_api", "batch_size_rows"), [(False, 300), (True, 500)], ids=["sync", "async"]
 )
 def test_soak_under_faults_loads_exactly_what_a_clean_run_loads(
     emulators, tmp_path, use_async_api, batch_size_rows
@@ -90,7 +90,7 @@ def test_soak_under_faults_loads_exactly_what_a_clean_run_loads(
         "use_async_api": use_async_api,
         "batch_size_rows": batch_size_rows,
         "requests_per_second": RATE,
-        "max_concurrent_requests": 4,
+        "max_concurrent_requests": 8,
         "retry_max_attempts": 10,
     }
 
