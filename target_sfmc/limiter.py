@@ -12,6 +12,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
 
+_WINDOW_SECONDS = 1.02
+
+
 class RateLimiter:
     """Spaces request starts evenly and caps concurrency, shared by every stream and thread.
 
@@ -39,7 +42,8 @@ class RateLimiter:
         if requests_per_second <= 0 or max_concurrent_requests <= 0:
             raise ValueError("requests_per_second and max_concurrent_requests must be positive")
         self.requests_per_second = requests_per_second
-        self._spacing = 1.0 / requests_per_second
+        # A 2% margin keeps network jitter from squeezing N+1 arrivals into SFMC's second.
+        self.spacing = 1.02 / requests_per_second
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
@@ -52,12 +56,12 @@ class RateLimiter:
         with self._lock:
             now = self._clock()
             start = max(now, self._next_start)
-            while self._recent and start - self._recent[0] >= 1.0:
+            while self._recent and start - self._recent[0] >= _WINDOW_SECONDS:
                 self._recent.popleft()
             if len(self._recent) >= self.requests_per_second:
-                start = max(start, self._recent[0] + 1.0)
+                start = max(start, self._recent[0] + _WINDOW_SECONDS)
             self._recent.append(start)
-            self._next_start = start + self._spacing
+            self._next_start = start + self.spacing
             return start - now
 
     @contextmanager

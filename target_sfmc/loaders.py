@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from target_sfmc.errors import SfmcApiError, TargetSfmcError
+from target_sfmc.routing import DataExtensionRow
 from target_sfmc.transport import encode_json
 
 if TYPE_CHECKING:
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
     from concurrent.futures import Executor, Future
 
     from target_sfmc.client import SfmcClient
-    from target_sfmc.routing import DataExtensionRow, JourneyEvent
+    from target_sfmc.routing import JourneyEvent
 
 LOGGER = logging.getLogger("target-sfmc.loader")
 
@@ -43,14 +44,31 @@ class Rejection:
 
 @dataclass
 class LoadResult:
-    """What SFMC confirmed for one destination."""
+    """What SFMC confirmed for one destination (counts only: confirmed rows are let go)."""
 
-    written: list[DataExtensionRow | JourneyEvent] = field(default_factory=list)
+    written: int = 0
+    merged: int = 0
     rejected: list[Rejection] = field(default_factory=list)
+
+    def confirm(self, items: Iterable[DataExtensionRow | JourneyEvent]) -> LoadResult:
+        """Count items SFMC confirmed; a row merged from n records also counts n-1 merges.
+
+        Args:
+            items: Confirmed rows or events.
+
+        Returns:
+            This result.
+        """
+        for item in items:
+            self.written += 1
+            if isinstance(item, DataExtensionRow):
+                self.merged += item.records - 1
+        return self
 
     def extend(self, other: LoadResult) -> None:
         """Add another result to this one."""
-        self.written.extend(other.written)
+        self.written += other.written
+        self.merged += other.merged
         self.rejected.extend(other.rejected)
 
 
@@ -210,7 +228,7 @@ class DataExtensionLoader:
             result = self._send_rowset(key, rows, encoded, indexes[:middle])
             result.extend(self._send_rowset(key, rows, encoded, indexes[middle:]))
             return result
-        return LoadResult(written=[rows[i] for i in indexes])
+        return LoadResult().confirm(rows[i] for i in indexes)
 
     # Async jobs
     def _load_async(self, key: str, rows: list[DataExtensionRow]) -> LoadResult:
@@ -245,7 +263,7 @@ class DataExtensionLoader:
                 continue
             has_errors = bool(status.get("hasErrors")) or status.get("resultStatus") == "Has Errors"
             if not has_errors:
-                result.written.extend(rows[i] for i in pending)
+                result.confirm(rows[i] for i in pending)
                 return result
             items = self.client.async_results(request_id)
             retry: list[int] = []
@@ -254,7 +272,7 @@ class DataExtensionLoader:
                 if item is None:
                     retry.append(index)  # outcome unknown: resending an upsert is safe
                 elif str(item.get("status", "")).upper() == "OK":
-                    result.written.append(rows[index])
+                    result.confirm((rows[index],))
                 elif DEADLOCK_MARKER in str(item.get("message", "")):
                     retry.append(index)
                 else:
@@ -392,7 +410,7 @@ class JourneyEventLoader:
             if exc.status != 400:  # noqa: PLR2004
                 raise
             return LoadResult(rejected=[Rejection(event, exc.message_for_row, exc.error_code)])
-        return LoadResult(written=[event])
+        return LoadResult().confirm((event,))
 
     def _send_batch(self, definition_key: str, events: list[JourneyEvent]) -> LoadResult:
         members = [{"contactKey": e.contact_key, "data": e.data} for e in events]
@@ -408,7 +426,7 @@ class JourneyEventLoader:
         for position, event in enumerate(events):
             answer = answers[position] if position < len(answers) else {}
             if answer.get("eventInstanceId"):
-                result.written.append(event)
+                result.confirm((event,))
             else:
                 result.rejected.append(
                     Rejection(

@@ -107,7 +107,7 @@ def _at_line(exc: Exception, message: str) -> Exception:
 
 def _non_blank(lines: t.Iterable[str]) -> t.Iterator[str]:
     for line in lines:
-        if line.strip():
+        if line[:1] == "{" or line.strip():
             yield line
 
 

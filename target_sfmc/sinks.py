@@ -59,7 +59,7 @@ _MAX_DATELIKE: dict[str, Any] = {
 
 SYNC_BATCH_ROWS = 10_000
 ASYNC_BATCH_ROWS = 100_000
-MAX_UNFINISHED_JOBS = 4
+MAX_UNFINISHED_JOBS = 2
 _REJECTIONS_LOGGED_PER_BATCH = 5
 
 
@@ -393,11 +393,7 @@ class SfmcSink(BatchSink):
     def _account(self, batch: _Batch, result: LoadResult) -> None:
         report = self.runtime.report
         stream = self.stream_name
-        written = merged = rejected = 0
-        for item in result.written:
-            written += 1
-            if isinstance(item, DataExtensionRow):
-                merged += item.records - 1
+        written, merged, rejected = result.written, result.merged, 0
         letters: list[dict[str, Any]] = []
         for skip in batch.skipped:
             report.count_skip(stream, skip.reason)

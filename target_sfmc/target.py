@@ -16,6 +16,7 @@ from singer_sdk.exceptions import (
     RecordsWithoutSchemaException,
 )
 from singer_sdk.helpers.capabilities import PluginCapabilities, TargetCapabilities
+from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.plugin_base import PluginBase, _ConfigInput
 
 from target_sfmc.connection_check import check_connection, report
@@ -84,6 +85,56 @@ class TargetSfmc(Target):
             )
         # Sinks share one limiter; a few draining at once keep it busy.
         self.max_parallelism = 4
+        self._direct_sinks: dict[str, Sink] = {}
+
+    def _process_record_message(self, message_dict: dict) -> None:
+        """Handle a RECORD; streams without maps or flattening skip the SDK's generic path.
+
+        The SDK copies, transforms and re-looks-up every record even when no stream map
+        applies; that costs more than mapping the record to SFMC. The steps kept here are
+        the SDK's own, in the SDK's order.
+
+        Args:
+            message_dict: The RECORD message.
+        """
+        stream_name = message_dict["stream"]
+        sink: Sink | None = self._direct_sinks.get(stream_name)
+        if sink is None or self._sinks_active.get(stream_name) is not sink:
+            sink = self._direct_sink(stream_name)
+        if sink is None:
+            super()._process_record_message(message_dict)
+            return
+        record = message_dict["record"]
+        context = sink._get_context(record)  # noqa: SLF001
+        sink._remove_sdc_metadata_from_record(record)  # noqa: SLF001
+        sink._validate_and_parse(record)  # noqa: SLF001
+        record = sink.preprocess_record(record, context)
+        sink._singer_validate_message(record)  # noqa: SLF001
+        sink.tally_record_read()
+        sink.process_record(record, context)
+        sink.record_counter_metric.increment()
+        sink._after_process_record(context)  # noqa: SLF001
+        if sink.is_full:
+            self.drain_one(sink)
+        self._handle_max_record_age()
+
+    def _direct_sink(self, stream_name: str) -> Sink | None:
+        maps = self.mapper.stream_maps.get(stream_name)
+        sink = self._sinks_active.get(stream_name)
+        direct = (
+            sink is not None
+            and maps is not None
+            and len(maps) == 1
+            and type(maps[0]) is SameRecordTransform
+            and maps[0].stream_alias == stream_name
+            and not maps[0].flattening_enabled
+            and not sink.include_sdc_metadata_properties
+        )
+        if not direct or sink is None:
+            self._direct_sinks.pop(stream_name, None)
+            return None
+        self._direct_sinks[stream_name] = sink
+        return sink
 
     def get_sink_class(self, stream_name: str) -> type[Sink]:
         """Pick the sink class of a stream.

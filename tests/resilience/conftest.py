@@ -6,6 +6,7 @@ Everything here drives `python -m target_sfmc` as a subprocess against an in-pro
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -173,9 +174,16 @@ def write_config(tmp_path: Path, config: dict[str, Any]) -> Path:
     return path
 
 
-def schema_line(stream: str, schema: dict[str, Any], key_properties: list[str] | None = None) -> str:
+def schema_line(
+    stream: str, schema: dict[str, Any], key_properties: list[str] | None = None
+) -> str:
     return json.dumps(
-        {"type": "SCHEMA", "stream": stream, "schema": schema, "key_properties": key_properties or []}
+        {
+            "type": "SCHEMA",
+            "stream": stream,
+            "schema": schema,
+            "key_properties": key_properties or [],
+        }
     )
 
 
@@ -296,10 +304,8 @@ class LiveTarget:
 
     def close_stdin(self) -> None:
         assert self.proc.stdin is not None
-        try:
+        with contextlib.suppress(BrokenPipeError):
             self.proc.stdin.close()
-        except BrokenPipeError:
-            pass
 
     def send_signal(self, signum: int) -> None:
         if self.proc.poll() is None:
@@ -320,10 +326,8 @@ class LiveTarget:
         if self.proc.stdout is not None:
             self.proc.stdout.close()
         if self.proc.stdin is not None and not self.proc.stdin.closed:
-            try:
+            with contextlib.suppress(BrokenPipeError):
                 self.proc.stdin.close()
-            except BrokenPipeError:
-                pass
         return code
 
     @property

@@ -1,4 +1,4 @@
-"""Bad input through the CLI: clear errors, no tracebacks, no record values, no early STATE (SPEC §6).
+"""Bad input via the CLI: clear errors, no tracebacks, no record values, no early STATE (SPEC §6).
 
 Each input starts with a good chunk closed by ``STATE {"chunk": 0}``; later chunks are closed by
 higher chunk numbers. Whatever STATE a run prints must name only chunks whose rows are in SFMC.
@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 from conftest import (
     IDENTIFY_DE,
-    TRACEBACK,
     USERS_SCHEMA,
     Run,
     assert_accounted,
@@ -29,14 +28,14 @@ from conftest import (
 
 MARKER = "PII-7c1e-SECRETVALUE"  # put into bad values; must never reach the log
 SCHEMA = schema_line("users", USERS_SCHEMA)
-GOOD = [record_line("users", {"user_id": "ok-1", "score": 1}),
-        record_line("users", {"user_id": "ok-2", "score": 2})]
+GOOD = [
+    record_line("users", {"user_id": "ok-1", "score": 1}),
+    record_line("users", {"user_id": "ok-2", "score": 2}),
+]
 CHUNK0 = [SCHEMA, *GOOD, state_line({"chunk": 0})]  # lines 1-4
 
 
-def assert_no_state_past_unconfirmed(
-    run: Run, emulator, chunks: dict[int, set[str]]
-) -> None:
+def assert_no_state_past_unconfirmed(run: Run, emulator, chunks: dict[int, set[str]]) -> None:
     present = contact_keys(emulator)
     for value in run.states:
         for chunk in range(value["chunk"] + 1):
@@ -102,9 +101,7 @@ def test_invalid_record_names_line_and_field_but_not_the_value(
     assert re.search(r"\bline 5\b", errors), run.tail()
     assert field in errors, run.tail()
     assert_clean_failure_output(run.stderr + run.stdout, MARKER)
-    assert_no_state_past_unconfirmed(
-        run, emulator, {0: {"ok-1", "ok-2"}, 1: {"bad-1", "ok-3"}}
-    )
+    assert_no_state_past_unconfirmed(run, emulator, {0: {"ok-1", "ok-2"}, 1: {"bad-1", "ok-3"}})
 
 
 def oversized_input() -> list[str]:
@@ -126,9 +123,7 @@ def test_oversized_text_under_fail_policy_fails_with_dead_letter(emulators, tmp_
     assert "rejected" in run.stderr and "Nick" in run.stderr
     assert_clean_failure_output(run.stderr + run.stdout, MARKER)
     # The rejected row's chunk is never acknowledged.
-    assert_no_state_past_unconfirmed(
-        run, emulator, {0: {"ok-1", "ok-2"}, 1: {"long-1", "ok-3"}}
-    )
+    assert_no_state_past_unconfirmed(run, emulator, {0: {"ok-1", "ok-2"}, 1: {"long-1", "ok-3"}})
     letters = [json.loads(line) for line in dead_letters.read_text().splitlines()]
     assert [(d["reason"], d["row"]["Contact Key"]) for d in letters] == [("rejected", "long-1")]
     assert letters[0]["data_extension_key"] == IDENTIFY_DE

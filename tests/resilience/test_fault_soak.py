@@ -1,4 +1,4 @@
-"""Fault-injection soak: a multi-stream, multi-batch load through a misbehaving SFMC (SPEC §5.4, §6).
+"""Fault-injection soak: a multi-stream, multi-batch load through a faulty SFMC (SPEC §5.4, §6).
 
 The emulator answers a share of requests with 429/500/503, drops connections, expires tokens
 early and (async) fails whole jobs and deadlocks rows, with its rate limit set to the target's
@@ -111,7 +111,6 @@ def test_soak_under_faults_loads_exactly_what_a_clean_run_loads(
 
     # The faults really happened (otherwise this test proves nothing).
     statuses = [entry["status"] for entry in faulty.request_log()]
-    print(faulty.request_counts(), len(statuses))
     assert {0, 401, 429, 500, 503} <= set(statuses), sorted(set(statuses))
     assert len(faulty.issued_tokens) > 1  # early expiry forced a refresh
 

@@ -68,8 +68,9 @@ def uninterrupted_rows(tmp_path_factory) -> list[dict[str, Any]]:
     factory = Emulators()
     try:
         emulator = factory.start(latency_ms=LATENCY_MS)
-        run = run_cli(tmp_path_factory.mktemp("reference"), make_config(emulator, **SETTINGS),
-                      input_lines())
+        run = run_cli(
+            tmp_path_factory.mktemp("reference"), make_config(emulator, **SETTINGS), input_lines()
+        )
         assert run.returncode == 0, run.tail()
         assert run.states == [{"chunk": CHUNKS - 1}]
         rows = sorted_rows(emulator, IDENTIFY_DE)

@@ -44,9 +44,7 @@ def rowset_requests(emulator) -> int:
     return sum(emulator.request_counts().get("rowset", {}).values())
 
 
-def test_sigterm_while_a_batch_loads_exits_non_zero_without_unconfirmed_state(
-    emulators, tmp_path
-):
+def test_sigterm_while_a_batch_loads_exits_non_zero_without_unconfirmed_state(emulators, tmp_path):
     emulator = emulators.start(latency_ms=300)
     config = make_config(emulator, batch_size_rows=400, max_concurrent_requests=1)
     first, second = users("a", 200), users("b", 200)
@@ -85,9 +83,9 @@ def test_sigterm_while_idle_drains_what_was_read_and_emits_only_confirmed_state(
         + [record_line("users", r) for r in second]
         + [state_line({"chunk": 2})]
     )
-    assert wait_until(lambda: keys_of(first) <= contact_keys(emulator), timeout=60), (
-        live.stderr[-3000:]
-    )
+    assert wait_until(lambda: keys_of(first) <= contact_keys(emulator), timeout=60), live.stderr[
+        -3000:
+    ]
     # Idle: the emulator sees nothing new for a while (the target waits on stdin).
     seen = len(emulator.request_log())
     time.sleep(1.0)
