@@ -124,3 +124,28 @@ def test_soak_under_faults_loads_exactly_what_a_clean_run_loads(
     assert counts["rejected"] == 0
     assert counts["skipped"] > 0
     assert run.states == [{"chunk": 3}]
+
+
+def test_token_expiring_again_during_retry_backoff_is_refreshed_again(emulators, tmp_path):
+    """A token that expires while a request waits out ``Retry-After`` is replaced again.
+
+    Tokens live 0.5 s, every 503 asks for a 1 s wait: after a 503 the retry's token has always
+    expired. Requests go one at a time, so the fault draws (seed 3) are reproducible; with them
+    one rowset call meets 503 -> 401 -> (refresh) -> 503 -> 401.
+    """
+    emulator = emulators.start(faults={"error_503": 0.35, "token_expiry_s": 0.5, "seed": 3})
+    lines = [
+        schema_line("users", USERS_SCHEMA),
+        *(record_line("users", {"user_id": f"t{i:03d}", "score": i}) for i in range(300)),
+        state_line({"chunk": 0}),
+    ]
+    config = make_config(
+        emulator, batch_size_rows=50, max_concurrent_requests=1, retry_max_attempts=12
+    )
+    run = run_cli(tmp_path, config, lines)
+
+    assert run.returncode == 0, run.tail()
+    assert run.states == [{"chunk": 0}]
+    assert len(sorted_rows(emulator, IDENTIFY_DE)) == 300
+    assert emulator.request_counts()["rowset"].get(401, 0) >= 2
+    assert_accounted(run.stderr, read=300)
