@@ -14,7 +14,6 @@ from singer_sdk.exceptions import InvalidRecord
 from singer_sdk.helpers._typing import get_datelike_property_type
 from singer_sdk.helpers.conform import DatetimeErrorTreatmentEnum
 from singer_sdk.sinks import BatchSink
-from singer_sdk.sinks.core import BaseJSONSchemaValidator
 
 from target_sfmc.accounting import RunReport
 from target_sfmc.client import SfmcClient
@@ -40,11 +39,13 @@ from target_sfmc.routing import (
     segment_router,
 )
 from target_sfmc.settings import STREAM_TYPES, TargetSettings
+from target_sfmc.validation import FastJSONSchemaValidator
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from singer_sdk import Target
+    from singer_sdk.sinks.core import BaseJSONSchemaValidator
 
 _DATELIKE_PARSERS: dict[str, Callable[[Any], Any]] = {
     "date-time": dt.datetime.fromisoformat,
@@ -61,39 +62,6 @@ SYNC_BATCH_ROWS = 10_000
 ASYNC_BATCH_ROWS = 100_000
 MAX_UNFINISHED_JOBS = 2
 _REJECTIONS_LOGGED_PER_BATCH = 5
-
-
-class FastJSONSchemaValidator(BaseJSONSchemaValidator):
-    """fastjsonschema with the SDK's semantics (no format checks, no defaults filled in)."""
-
-    def __init__(self, schema: dict[str, Any]) -> None:
-        """Compile the stream's schema once.
-
-        Args:
-            schema: The stream's JSON Schema.
-        """
-        super().__init__(schema)
-        # fastjsonschema knows drafts 4-7 only; the keywords taps use are the same.
-        compilable = {k: v for k, v in schema.items() if k != "$schema"}
-        self._validate = fastjsonschema.compile(compilable, use_formats=False, use_default=False)
-
-    def validate(self, record: dict[str, Any]) -> None:
-        """Validate one record; the error names the field, never its value.
-
-        Args:
-            record: The record.
-
-        Raises:
-            InvalidRecord: When the record does not match the schema.
-        """
-        try:
-            self._validate(record)
-        except fastjsonschema.JsonSchemaValueException as exc:
-            field_name = str(exc.name).removeprefix("data").lstrip(".") or "the record"
-            rule = f"the '{exc.rule}' rule" if exc.rule else "the rules"
-            raise InvalidRecord(
-                f"'{field_name}' does not satisfy {rule} of its schema", {}
-            ) from None
 
 
 @dataclass
