@@ -21,6 +21,7 @@ LOGGER = logging.getLogger("target-sfmc.client")
 LEGACY_AUTH_URL = "https://auth.exacttargetapis.com"
 LEGACY_REST_URL = "https://www.exacttargetapis.com"
 ASYNC_RESULTS_PAGE_SIZE = 5000
+MAX_TOKEN_REFRESHES_PER_CALL = 3
 
 
 def is_loopback_url(url: str) -> bool:
@@ -196,7 +197,7 @@ class SfmcClient:
                 headers["Content-Type"] = "application/json; charset=UTF-8"
             return self._rest_base(token.rest_instance_url) + path, headers
 
-        for attempt in (1, 2):
+        for attempt in range(1, MAX_TOKEN_REFRESHES_PER_CALL + 2):
             response = self.transport.send(
                 method,
                 authorized,
@@ -204,7 +205,8 @@ class SfmcClient:
                 body=body,
                 retry_on=_is_unsaved_without_details,
             )
-            if response.status_code == 401 and attempt == 1:  # noqa: PLR2004
+            # Each 401 gets one refresh: a token can also expire while a retry waits.
+            if response.status_code == 401 and attempt <= MAX_TOKEN_REFRESHES_PER_CALL:  # noqa: PLR2004
                 LOGGER.info("SFMC refused the access token; fetching a new one.")
                 self.tokens.invalidate(used[-1])
                 continue

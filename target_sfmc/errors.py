@@ -56,8 +56,11 @@ class SfmcApiError(TargetSfmcError):
             context: Description of the data extension / stream.
 
         Returns:
-            A new error with the same details.
+            A new error with the same details (this one when it already names its context,
+            e.g. authentication).
         """
+        if self.context:
+            return self
         return SfmcApiError(
             endpoint=self.endpoint,
             status=self.status,

@@ -25,9 +25,10 @@ SYNC_ROWS_PER_REQUEST = 50
 SYNC_BYTES_PER_REQUEST = 4_000_000
 ASYNC_ROWS_PER_REQUEST = 32_000
 ASYNC_BYTES_PER_REQUEST = 4_000_000
-ASYNC_MAX_ROUNDS = 5
 EVENTS_PER_BATCH_REQUEST = 100
 DEADLOCK_MARKER = "Rerun the transaction."
+NO_KNOWN_FIELD_MESSAGE = "At least one existing field is required"
+MAX_POLL_INTERVAL_SECONDS = 2.0
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -144,10 +145,10 @@ def is_row_error(error: SfmcApiError) -> bool:
     """
     if error.status != 400:  # noqa: PLR2004
         return False
-    if error.additional_errors:
-        return True
-    text = error.sfmc_message.lower()
-    return any(word in text for word in ("field", "column", "primary key", "null value"))
+    # Decided by structure, never by words that could come from a user's DE key: SFMC lists
+    # row problems in additionalErrors; the one row problem it reports bare is a row with
+    # no column the DE knows.
+    return bool(error.additional_errors) or error.sfmc_message.startswith(NO_KNOWN_FIELD_MESSAGE)
 
 
 class DataExtensionLoader:
@@ -179,6 +180,7 @@ class DataExtensionLoader:
         self.async_timeout_seconds = async_timeout_seconds
         self.describe = describe
         self._sleep = sleep
+        self._bytes_per_row = 0.0
 
     def load(self, key: str, rows: list[DataExtensionRow]) -> LoadResult:
         """Upsert rows and return only when SFMC confirmed (or refused) every one.
@@ -231,8 +233,20 @@ class DataExtensionLoader:
         return LoadResult().confirm(rows[i] for i in indexes)
 
     # Async jobs
+    def rows_per_async_request(self) -> int:
+        """How many rows fit one async request, judged from the rows sent so far.
+
+        Returns:
+            At most 32,000; fewer when ~4 MB fills first.
+        """
+        if not self._bytes_per_row:
+            return ASYNC_ROWS_PER_REQUEST
+        fitting = int(ASYNC_BYTES_PER_REQUEST * 0.95 / self._bytes_per_row)
+        return max(1, min(ASYNC_ROWS_PER_REQUEST, fitting))
+
     def _load_async(self, key: str, rows: list[DataExtensionRow]) -> LoadResult:
         encoded = [encode_json({**row.values, **row.keys}) for row in rows]
+        self._bytes_per_row = max(self._bytes_per_row, sum(map(len, encoded)) / len(encoded) + 1)
         chunks = chunk_by_size(encoded, ASYNC_ROWS_PER_REQUEST, ASYNC_BYTES_PER_REQUEST)
         result = LoadResult()
         for part in run_all(
@@ -246,7 +260,10 @@ class DataExtensionLoader:
     ) -> LoadResult:
         result = LoadResult()
         pending = indexes
-        for attempt in range(1, ASYNC_MAX_ROUNDS + 1):
+        rounds = self.client.transport.retry.max_attempts
+        for attempt in range(1, rounds + 1):
+            if attempt > 1:
+                self._sleep(self.client.transport.retry.delay(attempt - 1))
             body = b'{"items":[' + b",".join(encoded[i] for i in pending) + b"]}"
             request_id = self.client.submit_async_upsert(key, body)
             status = self._wait_for_job(key, request_id)
@@ -257,7 +274,7 @@ class DataExtensionLoader:
                     request_id,
                     self.describe(key),
                     attempt,
-                    ASYNC_MAX_ROUNDS,
+                    rounds,
                     len(pending),
                 )
                 continue
@@ -290,7 +307,7 @@ class DataExtensionLoader:
             pending = retry
         raise TargetSfmcError(
             f"SFMC did not accept {len(pending)} rows for {self.describe(key)} after "
-            f"{ASYNC_MAX_ROUNDS} async attempts (jobs ended in Error or deadlocked); "
+            f"{rounds} async attempts (jobs ended in Error or deadlocked); "
             "rerun from the last state: upserts are idempotent."
         )
 
@@ -313,7 +330,7 @@ class DataExtensionLoader:
                     "unconfirmed, so no state was emitted for them."
                 )
             self._sleep(delay)
-            delay = min(delay * 1.5, 5.0)
+            delay = min(delay * 1.5, MAX_POLL_INTERVAL_SECONDS)
 
 
 def _async_item_message(item: dict[str, Any]) -> str:

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-import fastjsonschema
 from singer_sdk.exceptions import InvalidRecord
 from singer_sdk.helpers._typing import get_datelike_property_type
 from singer_sdk.helpers.conform import DatetimeErrorTreatmentEnum
@@ -59,8 +58,10 @@ _MAX_DATELIKE: dict[str, Any] = {
 }
 
 SYNC_BATCH_ROWS = 10_000
-ASYNC_BATCH_ROWS = 100_000
-MAX_UNFINISHED_JOBS = 2
+# Async batches send their rows while reading and hold only unfinished requests in memory,
+# so a large batch costs no memory; it only moves the point where reading waits for SFMC.
+ASYNC_BATCH_ROWS = 500_000
+MAX_UNFINISHED_JOBS = 3
 _REJECTIONS_LOGGED_PER_BATCH = 5
 
 
@@ -172,6 +173,7 @@ class SfmcSink(BatchSink):
             else flat_router(stream, settings, list(key_properties or []))
         )
         self._send_while_reading = settings.use_async_api
+        self._rows_per_request = ASYNC_ROWS_PER_REQUEST
         self._tally = self.runtime.report.tally(stream_name)
         self.data_extensions = DataExtensionLoader(
             self.runtime.client,
@@ -191,8 +193,15 @@ class SfmcSink(BatchSink):
             return None
         try:
             return FastJSONSchemaValidator(self.schema)
-        except fastjsonschema.JsonSchemaDefinitionException:
+        except Exception:  # noqa: BLE001, S110 - the SDK's validator gets its chance next
+            pass
+        try:
             return super().get_validator()
+        except Exception as exc:  # noqa: BLE001 - any schema problem gets the same clear sentence
+            raise TargetSfmcError(
+                f"The SCHEMA of stream '{self.stream_name}' cannot be used to validate records "
+                f"({type(exc).__name__}); fix the schema or set validate_records to false."
+            ) from None
 
     def _validate_and_parse(self, record: dict) -> dict:
         """Validate, then parse the schema's top-level date/time fields (precomputed once).
@@ -267,7 +276,7 @@ class SfmcSink(BatchSink):
                 existing = rows.get(outcome.primary_key)
                 if existing is None:
                     rows[outcome.primary_key] = outcome
-                    if self._send_while_reading and len(rows) >= ASYNC_ROWS_PER_REQUEST:
+                    if self._send_while_reading and len(rows) >= self._rows_per_request:
                         self._send_rows(batch, outcome.data_extension_key)
                 else:
                     # Same result as sequential upserts: later values win, earlier columns stay.
@@ -305,6 +314,7 @@ class SfmcSink(BatchSink):
         Reading goes on while SFMC works; ``process_batch`` still waits for every job.
         """
         rows = list(batch.rows.pop(key).values())
+        self._rows_per_request = self.data_extensions.rows_per_async_request()
         job = self.runtime.pipeline.submit(self._load_after, batch.last_job.get(key), key, rows)
         batch.last_job[key] = job
         batch.jobs.append(job)

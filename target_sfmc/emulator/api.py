@@ -14,6 +14,8 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qs, unquote
 
+import msgspec
+
 from target_sfmc.emulator.jobs import PENDING, AsyncJob, AsyncJobQueue, sfmc_timestamp
 from target_sfmc.emulator.rows import CompiledDataExtension, RowIssue, RowWriter
 from target_sfmc.emulator.schema import DataExtension, parse_data_extension
@@ -127,13 +129,19 @@ def _result_message(code: str, message: str) -> dict[str, Any]:
     }
 
 
+_decode_body = msgspec.json.Decoder().decode
+
+
 def _parse_json(body: bytes) -> Any:
     """Decode a JSON body.
 
     Raises:
         ValueError: If the body is not valid UTF-8 JSON.
     """
-    return json.loads(body.decode("utf-8"))
+    try:
+        return _decode_body(body)
+    except msgspec.DecodeError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def _get_folded(obj: Mapping[str, Any], name: str) -> Any:

@@ -11,7 +11,6 @@ import itertools
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -143,10 +142,6 @@ def emulators() -> Iterator[Emulators]:
         yield factory
     finally:
         factory.close()
-
-
-def issued_tokens(emulator: SfmcEmulator) -> list[str]:
-    return list(emulator.issued_tokens)  # type: ignore[attr-defined]
 
 
 # -- config and input ----------------------------------------------------------------------
@@ -302,17 +297,9 @@ class LiveTarget:
         except BrokenPipeError:
             pass
 
-    def close_stdin(self) -> None:
-        assert self.proc.stdin is not None
-        with contextlib.suppress(BrokenPipeError):
-            self.proc.stdin.close()
-
     def send_signal(self, signum: int) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signum)
-
-    def kill(self) -> None:
-        self.send_signal(signal.SIGKILL)
 
     def wait(self, timeout: float = 60) -> int:
         try:

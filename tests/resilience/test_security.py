@@ -55,12 +55,8 @@ def test_bad_credentials_fail_with_one_clear_sentence(emulators, tmp_path):
     own_words = re.sub("client authentication failed", "", errors[0], flags=re.IGNORECASE)
     assert "authentication" in own_words.lower(), errors[0]
     assert_clean_failure_output(run.stderr + run.stdout, WRONG_SECRET, CLIENT_SECRET)
-    assert issued_none(emulator)
+    assert emulator.issued_tokens == []
     assert set(emulator.request_counts()) == {"token"}
-
-
-def issued_none(emulator) -> bool:
-    return emulator.issued_tokens == []
 
 
 def test_no_secret_or_token_in_any_output(emulators, tmp_path):

@@ -87,10 +87,11 @@ def error(status: int, message: str, additional: list[Any] | None = None) -> Sfm
     ("status", "message", "additional", "expected"),
     [
         (400, "Unable to save rows for data extension ID 1", [{"message": "bad"}], True),
-        (400, "The value for column [Age] is not a valid number", None, True),
-        (400, "The field Email is invalid", None, True),
-        (400, "Primary Key violation", None, True),
-        (400, "Cannot insert the NULL VALUE into this", None, True),
+        (400, "At least one existing field is required in the values property", None, True),
+        # Bare messages are request-level: they may quote a user's DE key ("CUSTOMER_FIELDS").
+        (400, "The value for column [Age] is not a valid number", None, False),
+        (400, "Data Extension with external key CUSTOMER_FIELDS not found.", None, False),
+        (400, "Primary key 'User Id' does not exist.", None, False),
         (400, "Data Extension with key X not found", None, False),
         (400, "Unable to save rows for data extension ID 1", None, False),
         (401, "field", [{"message": "bad"}], False),
