@@ -216,10 +216,10 @@ CONFIG_SCHEMA = th.PropertiesList(
         description="Attempts per request for throttling, 5xx and network errors.",
     ),
     th.Property(
-        "retry_backoff_seconds",
-        th.NumberType(minimum=0),
-        default=0.5,
-        title="Retry backoff (s)",
+        "retry_backoff_ms",
+        th.IntegerType(minimum=0),
+        default=500,
+        title="Retry backoff (ms)",
         description="First backoff step; doubles each retry (with jitter), capped at 30 s.",
     ),
 ).to_dict()
@@ -389,7 +389,7 @@ def parse_settings(config: Mapping[str, Any]) -> tuple[TargetSettings, list[str]
         max_concurrent_requests=int(config.get("max_concurrent_requests", 4)),
         timeout_seconds=float(config.get("request_timeout_seconds", 120)),
         retry_max_attempts=int(config.get("retry_max_attempts", 8)),
-        retry_backoff_seconds=float(config.get("retry_backoff_seconds", 0.5)),
+        retry_backoff_seconds=int(config.get("retry_backoff_ms", 500)) / 1000,
     )
     settings = TargetSettings(
         client=client,

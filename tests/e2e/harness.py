@@ -62,7 +62,7 @@ def base_config(emulator: SfmcEmulator, **overrides: Any) -> dict[str, Any]:
         "client_secret": CLIENT_SECRET,
         "subdomain": SUBDOMAIN,
         "auth_url": emulator.url,
-        "retry_backoff_seconds": 0.05,
+        "retry_backoff_ms": 50,
     }
     config.update(overrides)
     return config

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -26,7 +29,7 @@ def example_config(emulator, **overrides):
     config = json.loads((EXAMPLES / "config.example.json").read_text())
     config["auth_url"] = emulator.url
     config["client_id"], config["client_secret"] = "e2e-client", "e2e-secret-value-never-logged"
-    config["retry_backoff_seconds"] = 0.05
+    config["retry_backoff_ms"] = 50
     config.update(overrides)
     return config
 
@@ -323,3 +326,32 @@ def test_debug_logging_shows_no_record_values(example_emulator, tmp_path):
     for value in ("private", "secret-user", "not-an-email-address", "e2e-secret-value"):
         assert value not in run.stderr
     assert "1 record(s) of stream 'users' were rejected" in run.stderr
+
+
+def test_settings_from_environment_variables(example_emulator, tmp_path):
+    """Every setting works as TARGET_SFMC_* with --config ENV, objects as JSON."""
+    schema = {"properties": {"user_id": {"type": "string"}}}
+    env = {
+        "TARGET_SFMC_CLIENT_ID": "e2e-client",
+        "TARGET_SFMC_CLIENT_SECRET": "e2e-secret-value-never-logged",
+        "TARGET_SFMC_SUBDOMAIN": "mc563885gzs27c5t9-63k636ttgm",
+        "TARGET_SFMC_AUTH_URL": example_emulator.url,
+        "TARGET_SFMC_IDENTIFY_DATA_EXTENSION_KEY": "IDENTIFY",
+        "TARGET_SFMC_STREAMS": json.dumps({"users": {"type": "identify"}}),
+        "TARGET_SFMC_USE_ASYNC_API": "true",
+        "TARGET_SFMC_REQUESTS_PER_SECOND": "10",
+        "TARGET_SFMC_RETRY_BACKOFF_MS": "50",
+    }
+    text = "\n".join(singer_lines("users", schema, [{"user_id": "env-1"}])) + "\n"
+    proc = subprocess.run(
+        [sys.executable, "-m", "target_sfmc", "--config", "ENV"],
+        input=text,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, **env},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert by_key(example_emulator.rows("IDENTIFY")) == {"env-1": {"Contact Key": "env-1"}}
+    assert "async_upsert" in example_emulator.request_counts()

@@ -152,7 +152,7 @@ def make_config(emulator: SfmcEmulator | None, **overrides: Any) -> dict[str, An
         "client_id": CLIENT_ID,
         "client_secret": CLIENT_SECRET,
         "subdomain": SUBDOMAIN,
-        "retry_backoff_seconds": 0.05,
+        "retry_backoff_ms": 50,
         "requests_per_second": 50,
         "do_not_create_or_update_contacts": True,
         "streams": STREAMS,

@@ -183,7 +183,7 @@ SAMPLE_CONFIG: dict[str, Any] = {
     "client_id": CLIENT_ID,
     "client_secret": CLIENT_SECRET,
     "subdomain": SUBDOMAIN,
-    "retry_backoff_seconds": 0.05,
+    "retry_backoff_ms": 50,
     "retry_max_attempts": 2,
     "streams": {name: de.stream_config() for name, de in SDK_STREAMS.items()},
 }
