@@ -15,6 +15,8 @@ from singer_sdk.exceptions import (
 
 from target_sfmc.errors import InputError
 
+# Blank lines (a trailing newline, a tap's empty line) are skipped, not errors.
+_BLANK_LINE: dict[str, str] = {"type": "BLANK"}
 _REQUIRED_KEYS = {
     "SCHEMA": ("stream", "schema"),
     "RECORD": ("stream", "record"),
@@ -43,8 +45,13 @@ class LineNumberingReader(MsgSpecReader):
         try:
             message = decoder.decode(line)
         except msgspec.DecodeError as exc:
+            if not line.strip():
+                return _BLANK_LINE
             raise InputError(f"Input line {self.line_number} is not valid JSON ({exc}).") from None
-        if not isinstance(message, dict):
+        if type(message) is dict and message.get("type") == "RECORD":
+            if "stream" in message and "record" in message:
+                return message  # the common case, checked cheaply
+        elif not isinstance(message, dict):
             raise InputError(f"Input line {self.line_number} is not a JSON object.")
         missing = [
             key for key in _REQUIRED_KEYS.get(str(message.get("type")), ()) if key not in message
@@ -55,6 +62,19 @@ class LineNumberingReader(MsgSpecReader):
                 f"(missing {', '.join(missing) or 'type'})."
             )
         return message
+
+    def _process_unknown_message(self, message_dict: dict) -> None:
+        """Skip blank lines; name the line of an unknown message type.
+
+        Args:
+            message_dict: The message.
+
+        Raises:
+            InputError: For a message type Singer does not define.
+        """
+        if message_dict is _BLANK_LINE:
+            return
+        raise InputError(f"Input line {self.line_number} has an unknown message type.")
 
     def process_lines(
         self,
@@ -74,9 +94,7 @@ class LineNumberingReader(MsgSpecReader):
             InputError: For malformed or out-of-order input.
         """
         try:
-            return super().process_lines(
-                t.cast("t.IO[str]", _non_blank(file_input or self.default_input)), callbacks
-            )
+            return super().process_lines(file_input or self.default_input, callbacks)
         except (
             InvalidInputLine,
             InvalidRecord,
@@ -103,12 +121,6 @@ def _at_line(exc: Exception, message: str) -> Exception:
         cls = type(original.__name__, (InputError, original), {"__init__": _init_message})
         _LINE_ERROR_CLASSES[original] = cls
     return cls(message)
-
-
-def _non_blank(lines: t.Iterable[str]) -> t.Iterator[str]:
-    for line in lines:
-        if line[:1] == "{" or line.strip():
-            yield line
 
 
 def _safe_message(exc: Exception) -> str:

@@ -18,7 +18,6 @@ from target_sfmc.accounting import RunReport
 from target_sfmc.client import SfmcClient
 from target_sfmc.errors import RowsRejectedError, TargetSfmcError
 from target_sfmc.loaders import (
-    ASYNC_ROWS_PER_REQUEST,
     ContactRegistry,
     DataExtensionLoader,
     JourneyEventLoader,
@@ -57,11 +56,23 @@ _MAX_DATELIKE: dict[str, Any] = {
     "time": dt.time.max,
 }
 
+
+def _is_canonical_datetime(text: str, parsed: dt.datetime) -> bool:
+    return (
+        parsed.tzinfo is not None
+        and len(text) >= 25  # noqa: PLR2004 - YYYY-MM-DDTHH:MM:SS+hh:mm
+        and text[10] == "T"
+        and text[-6] in "+-"
+        and text[-3] == ":"
+    )
+
+
 SYNC_BATCH_ROWS = 10_000
 # Async batches send their rows while reading and hold only unfinished requests in memory,
 # so a large batch costs no memory; it only moves the point where reading waits for SFMC.
 ASYNC_BATCH_ROWS = 500_000
 MAX_UNFINISHED_JOBS = 3
+FIRST_ASYNC_REQUEST_ROWS = 2_000
 _REJECTIONS_LOGGED_PER_BATCH = 5
 
 
@@ -173,7 +184,8 @@ class SfmcSink(BatchSink):
             else flat_router(stream, settings, list(key_properties or []))
         )
         self._send_while_reading = settings.use_async_api
-        self._rows_per_request = ASYNC_ROWS_PER_REQUEST
+        # A small first request gets SFMC working early and measures the row size.
+        self._rows_per_request = FIRST_ASYNC_REQUEST_ROWS
         self._tally = self.runtime.report.tally(stream_name)
         self.data_extensions = DataExtensionLoader(
             self.runtime.client,
@@ -225,9 +237,14 @@ class SfmcSink(BatchSink):
             if value is None:
                 continue
             try:
-                record[name] = parse(value)
+                parsed = parse(value)
             except (ValueError, TypeError):
                 record[name] = self._invalid_datelike(name, kind)
+                continue
+            # A date-time already written as SFMC wants it (T, explicit ±hh:mm) is kept as
+            # text: formatting it again is a tenth of the per-record cost.
+            if kind != "date-time" or not _is_canonical_datetime(value, parsed):
+                record[name] = parsed
         return record
 
     def _invalid_datelike(self, name: str, kind: str) -> Any:
@@ -273,9 +290,10 @@ class SfmcSink(BatchSink):
         for outcome in outcomes:
             if isinstance(outcome, DataExtensionRow):
                 rows = batch.rows.setdefault(outcome.data_extension_key, {})
-                existing = rows.get(outcome.primary_key)
+                primary_key = outcome.primary_key
+                existing = rows.get(primary_key)
                 if existing is None:
-                    rows[outcome.primary_key] = outcome
+                    rows[primary_key] = outcome
                     if self._send_while_reading and len(rows) >= self._rows_per_request:
                         self._send_rows(batch, outcome.data_extension_key)
                 else:
