@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from target_sfmc.errors import TargetSfmcError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from target_sfmc.client import SfmcClient
     from target_sfmc.settings import TargetSettings
 
@@ -65,24 +67,38 @@ def check_connection(settings: TargetSettings, client: SfmcClient) -> list[Check
         CheckResult("authentication", settings.client.auth_base_url, ok=True, detail="token issued")
     ]
     de_keys, event_keys = configured_keys(settings)
-    for key in de_keys:
-        try:
-            page = client.get_rowset_page(key)
-        except TargetSfmcError as exc:
-            results.append(CheckResult("data extension", key, ok=False, detail=str(exc)))
-        else:
-            results.append(
-                CheckResult("data extension", key, ok=True, detail=f"{page.get('count', '?')} rows")
-            )
-    for key in event_keys:
-        try:
-            definition = client.get_event_definition(key)
-        except TargetSfmcError as exc:
-            results.append(CheckResult("event definition", key, ok=False, detail=str(exc)))
-        else:
-            status = definition.get("status", "found")
-            results.append(CheckResult("event definition", key, ok=True, detail=str(status)))
+    results += [
+        _probe(
+            "data extension",
+            key,
+            client.get_rowset_page,
+            lambda page: f"{page.get('count', '?')} rows",
+        )
+        for key in de_keys
+    ]
+    results += [
+        _probe(
+            "event definition",
+            key,
+            client.get_event_definition,
+            lambda d: str(d.get("status", "found")),
+        )
+        for key in event_keys
+    ]
     return results
+
+
+def _probe(
+    kind: str,
+    key: str,
+    read: Callable[[str], dict[str, Any]],
+    describe: Callable[[dict[str, Any]], str],
+) -> CheckResult:
+    try:
+        answer = read(key)
+    except TargetSfmcError as exc:
+        return CheckResult(kind, key, ok=False, detail=str(exc))
+    return CheckResult(kind, key, ok=True, detail=describe(answer))
 
 
 def report(results: list[CheckResult]) -> bool:

@@ -144,10 +144,32 @@ class _Batch:
         return f"<batch: {rows} rows pending, {len(self.jobs)} async jobs sent>"
 
 
-class SfmcSink(BatchSink):
-    """Loads one stream into SFMC; `process_batch` returns only once SFMC confirmed the rows."""
+class RuntimeSink(BatchSink):
+    """A sink holding the target's shared runtime (client, pools, accounting)."""
 
     MAX_SIZE_DEFAULT = SYNC_BATCH_ROWS
+
+    def __init__(
+        self,
+        target: Target,
+        stream_name: str,
+        schema: dict,
+        key_properties: list[str] | None,
+    ) -> None:
+        """Create the sink.
+
+        Args:
+            target: The target (a TargetSfmc, which owns the runtime).
+            stream_name: Stream name after stream maps.
+            schema: Stream schema.
+            key_properties: Stream key properties.
+        """
+        self.runtime: LoadingRuntime = target.runtime  # type: ignore[attr-defined]
+        super().__init__(target, stream_name, schema, key_properties)
+
+
+class SfmcSink(RuntimeSink):
+    """Loads one stream into SFMC; `process_batch` returns only once SFMC confirmed the rows."""
 
     def __init__(
         self,
@@ -167,8 +189,7 @@ class SfmcSink(BatchSink):
         Raises:
             TargetSfmcError: When the stream has no configuration.
         """
-        self.runtime: LoadingRuntime = target.runtime  # type: ignore[attr-defined]
-        settings = self.runtime.settings
+        settings: TargetSettings = target.runtime.settings  # type: ignore[attr-defined]
         stream = settings.streams.get(stream_name)
         if stream is None:
             raise TargetSfmcError(
@@ -437,33 +458,16 @@ class SfmcSink(BatchSink):
             )
 
 
-class IgnoredStreamSink(BatchSink):
+class IgnoredStreamSink(RuntimeSink):
     """Counts the records of a stream nobody configured (``ignore_unconfigured_streams``)."""
 
-    MAX_SIZE_DEFAULT = SYNC_BATCH_ROWS
-
-    def __init__(
-        self,
-        target: Target,
-        stream_name: str,
-        schema: dict,
-        key_properties: list[str] | None,
-    ) -> None:
-        """Create the sink.
-
-        Args:
-            target: The target.
-            stream_name: Stream name after stream maps.
-            schema: Stream schema.
-            key_properties: Stream key properties.
-        """
-        self.runtime: LoadingRuntime = target.runtime  # type: ignore[attr-defined]
-        super().__init__(target, stream_name, schema, key_properties)
+    def setup(self) -> None:
+        """Warn (once) that the stream is skipped."""
         self.runtime.report.warn_once(
-            stream_name,
+            self.stream_name,
             UNCONFIGURED_STREAM,
             "Stream '%s' is not configured; its records are skipped and counted.",
-            stream_name,
+            self.stream_name,
         )
 
     def get_validator(self) -> BaseJSONSchemaValidator | None:

@@ -10,10 +10,6 @@ import click
 from singer_sdk import Target
 from singer_sdk.exceptions import (
     ConfigValidationError,
-    InvalidInputLine,
-    InvalidRecord,
-    MissingKeyPropertiesError,
-    RecordsWithoutSchemaException,
 )
 from singer_sdk.helpers.capabilities import PluginCapabilities, TargetCapabilities
 from singer_sdk.mapper import SameRecordTransform
@@ -237,14 +233,6 @@ class TargetSfmc(Target):
             failed = False
         except TargetSfmcError as exc:
             target.logger.error("%s", exc)  # noqa: TRY400 - the sentence is the whole story
-            raise SystemExit(1) from None
-        except (
-            InvalidInputLine,
-            InvalidRecord,
-            RecordsWithoutSchemaException,
-            MissingKeyPropertiesError,
-        ) as exc:
-            target.logger.error("Bad input: %s", exc)  # noqa: TRY400
             raise SystemExit(1) from None
         finally:
             target.runtime.report.log_summary(failed=failed)

@@ -4,25 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from harness import EXAMPLES, run_target, singer_lines
-
-SUMMARY = re.compile(
-    r"Summary(?: \(run failed\))?: read=(?P<read>\d+) written=(?P<written>\d+) "
-    r"merged=(?P<merged>\d+) "
-    r"skipped=(?P<skipped>\d+)(?: \((?P<reasons>[^)]*)\))? rejected=(?P<rejected>\d+)"
-)
-
-
-def summary(stderr: str) -> dict[str, int | str]:
-    match = SUMMARY.search(stderr)
-    assert match, stderr[-3000:]
-    return {k: (int(v) if v and v.isdigit() else v or "") for k, v in match.groupdict().items()}
+from harness import EXAMPLES, run_target, singer_lines, summary
 
 
 def example_config(emulator, **overrides):

@@ -7,24 +7,25 @@ Everything here drives `python -m target_sfmc` as a subprocess against an in-pro
 from __future__ import annotations
 
 import contextlib
-import itertools
 import json
-import os
-import re
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from cli_harness import TargetRun, run_target, summary, target_command, write_config
 
 from target_sfmc.emulator import SfmcEmulator
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
     from pathlib import Path
+
+# The CLI runner and summary parser are shared with the end-to-end suite.
+Run = TargetRun
+run_cli = run_target
 
 CLIENT_ID = "resilience-client-id"
 CLIENT_SECRET = "rs-S3cret-9f3b7c2e41d8-never-logged"
@@ -87,14 +88,6 @@ STREAMS: dict[str, Any] = {
         "primary_keys": "Contact Key, Order Id",
     },
 }
-
-SUMMARY = re.compile(
-    r"Summary(?: \(run failed\))?: read=(?P<read>\d+) written=(?P<written>\d+) "
-    r"merged=(?P<merged>\d+) skipped=(?P<skipped>\d+)(?: \((?P<reasons>[^)]*)\))? "
-    r"rejected=(?P<rejected>\d+)"
-)
-
-_config_numbers = itertools.count()
 
 
 # -- emulators -----------------------------------------------------------------------------
@@ -163,12 +156,6 @@ def make_config(emulator: SfmcEmulator | None, **overrides: Any) -> dict[str, An
     return config
 
 
-def write_config(tmp_path: Path, config: dict[str, Any]) -> Path:
-    path = tmp_path / f"config-{next(_config_numbers)}.json"
-    path.write_text(json.dumps(config))
-    return path
-
-
 def schema_line(
     stream: str, schema: dict[str, Any], key_properties: list[str] | None = None
 ) -> str:
@@ -195,48 +182,6 @@ def as_text(lines: Iterable[str]) -> str:
 
 
 # -- running the CLI -----------------------------------------------------------------------
-
-
-def target_command(config_path: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "target_sfmc", "--config", str(config_path), *extra]
-
-
-@dataclass
-class Run:
-    """Outcome of one finished CLI run."""
-
-    returncode: int
-    stdout: str
-    stderr: str
-
-    @property
-    def states(self) -> list[dict[str, Any]]:
-        return [json.loads(line) for line in self.stdout.splitlines() if line.strip()]
-
-    def tail(self) -> str:
-        return f"rc={self.returncode}\nstdout={self.stdout[-2000:]}\nstderr={self.stderr[-4000:]}"
-
-
-def run_cli(
-    tmp_path: Path,
-    config: dict[str, Any],
-    lines: Iterable[str] | str,
-    *,
-    timeout: float = 90,
-    env: dict[str, str] | None = None,
-) -> Run:
-    config_path = write_config(tmp_path, config)
-    text = lines if isinstance(lines, str) else as_text(lines)
-    proc = subprocess.run(
-        target_command(config_path),
-        input=text,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        env={**os.environ, **(env or {})},
-    )
-    return Run(proc.returncode, proc.stdout, proc.stderr)
 
 
 @dataclass
@@ -336,14 +281,6 @@ def wait_until(condition: Callable[[], bool], timeout: float = 30, interval: flo
 
 
 # -- checks --------------------------------------------------------------------------------
-
-
-def summary(stderr: str) -> dict[str, Any]:
-    """The totals of the last summary line the target logged."""
-    matches = list(SUMMARY.finditer(stderr))
-    assert matches, f"no summary line in stderr:\n{stderr[-3000:]}"
-    found = matches[-1].groupdict()
-    return {k: (int(v) if v is not None and v.isdigit() else v or "") for k, v in found.items()}
 
 
 def assert_accounted(stderr: str, read: int | None = None) -> dict[str, Any]:
