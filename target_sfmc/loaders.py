@@ -343,20 +343,14 @@ def _async_item_message(item: dict[str, Any]) -> str:
     return f"{message} ({'; '.join(details)})" if details else message
 
 
+@dataclass
 class ContactRegistry:
     """Creates each Contact once per run, before its Identify rows (SPEC §5.3)."""
 
-    def __init__(self, client: SfmcClient, executor: Executor) -> None:
-        """Create the registry.
-
-        Args:
-            client: SFMC client.
-            executor: Shared thread pool.
-        """
-        self.client = client
-        self.executor = executor
-        self._created: set[str] = set()
-        self._lock = threading.Lock()
+    client: SfmcClient
+    executor: Executor
+    _created: set[str] = field(default_factory=set)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def ensure(self, contact_keys: Iterable[str]) -> dict[str, SfmcApiError]:
         """Create the contacts not created yet in this run.
@@ -386,18 +380,12 @@ class ContactRegistry:
         return failures
 
 
+@dataclass
 class JourneyEventLoader:
     """Sends Journey entry events: the batch endpoint for several, the single one otherwise."""
 
-    def __init__(self, client: SfmcClient, executor: Executor) -> None:
-        """Create the loader.
-
-        Args:
-            client: SFMC client.
-            executor: Shared thread pool.
-        """
-        self.client = client
-        self.executor = executor
+    client: SfmcClient
+    executor: Executor
 
     def load(self, definition_key: str, events: list[JourneyEvent]) -> LoadResult:
         """Send events for one definition and report each one's outcome.

@@ -171,38 +171,26 @@ class RuntimeSink(BatchSink):
 class SfmcSink(RuntimeSink):
     """Loads one stream into SFMC; `process_batch` returns only once SFMC confirmed the rows."""
 
-    def __init__(
-        self,
-        target: Target,
-        stream_name: str,
-        schema: dict,
-        key_properties: list[str] | None,
-    ) -> None:
-        """Create the sink and its router; unconfigured streams fail here, at their SCHEMA.
-
-        Args:
-            target: The target.
-            stream_name: Stream name after stream maps.
-            schema: Stream schema.
-            key_properties: Stream key properties.
+    def setup(self) -> None:
+        """Build the stream's router; unconfigured streams fail here, at their SCHEMA.
 
         Raises:
             TargetSfmcError: When the stream has no configuration.
         """
-        settings: TargetSettings = target.runtime.settings  # type: ignore[attr-defined]
+        settings = self.runtime.settings
+        stream_name = self.stream_name
         stream = settings.streams.get(stream_name)
         if stream is None:
             raise TargetSfmcError(
                 f"Stream '{stream_name}' is not configured: add it under 'streams' with a 'type' "
                 f"({', '.join(STREAM_TYPES)}), or set 'ignore_unconfigured_streams' to true."
             )
-        super().__init__(target, stream_name, schema, key_properties)
         if settings.use_async_api:
             self.MAX_SIZE_DEFAULT = ASYNC_BATCH_ROWS
         self.router: Router = (
             segment_router(settings)
             if stream.type == "segment"
-            else flat_router(stream, settings, list(key_properties or []))
+            else flat_router(stream, settings, list(self.key_properties))
         )
         self._send_while_reading = settings.use_async_api
         # A small first request gets SFMC working early and measures the row size.
