@@ -21,16 +21,19 @@ PROGRESS_INTERVAL_SECONDS = 10.0
 class StreamTally:
     """Outcome counts of one stream.
 
-    ``read + fanout == written + merged + skipped + rejected + pending`` always holds:
-    ``fanout`` counts the extra deliveries of Segment tracks sent to two destinations.
+    Every record read has exactly one outcome: ``read == written + merged + skipped +
+    rejected`` once nothing is pending. A Segment track that is also sent as a Journey event
+    has its second delivery counted apart, in the ``extra_*`` counters.
     """
 
     read: int = 0
-    fanout: int = 0
     written: int = 0
     merged: int = 0
     rejected: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
+    extra_written: int = 0
+    extra_rejected: int = 0
+    extra_skipped: int = 0
 
     @property
     def accounted(self) -> int:
@@ -40,14 +43,17 @@ class StreamTally:
     def describe(self) -> str:
         """One line for the log."""
         skipped = ", ".join(f"{reason}={n}" for reason, n in sorted(self.skipped.items()))
-        pending = self.read + self.fanout - self.accounted
+        pending = self.read - self.accounted
         text = (
             f"read={self.read} written={self.written} merged={self.merged} "
             f"skipped={sum(self.skipped.values())}"
             f"{f' ({skipped})' if skipped else ''} rejected={self.rejected}"
         )
-        if self.fanout:
-            text += f" extra_deliveries={self.fanout}"
+        if self.extra_written or self.extra_rejected or self.extra_skipped:
+            text += (
+                f" (second deliveries: written={self.extra_written} "
+                f"rejected={self.extra_rejected} skipped={self.extra_skipped})"
+            )
         if pending:
             text += f" unconfirmed={pending}"
         return text
@@ -120,7 +126,7 @@ class RunReport:
 
         Args:
             stream: Stream name.
-            **changes: Counter name -> increment (read, fanout, written, merged, rejected).
+            **changes: Counter name -> increment (read, written, merged, rejected, extra_*).
         """
         tally = self.tally(stream)
         with self._lock:
@@ -183,11 +189,13 @@ class RunReport:
         with self._lock:
             for tally in self.streams.values():
                 total.read += tally.read
-                total.fanout += tally.fanout
                 total.written += tally.written
                 total.merged += tally.merged
                 total.rejected += tally.rejected
                 total.skipped.update(tally.skipped)
+                total.extra_written += tally.extra_written
+                total.extra_rejected += tally.extra_rejected
+                total.extra_skipped += tally.extra_skipped
         return total
 
     def start_progress(self) -> None:

@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+_QUOTED = re.compile(r"'[^']*'|\([^()]*\)")
+
+
+def without_quoted_values(message: str) -> str:
+    """Hide the quoted and parenthesised parts of an SFMC message (they can be row values).
+
+    Args:
+        message: SFMC's message, e.g. ``Contact 'ada@example.com' is not active.``
+
+    Returns:
+        ``Contact '…' is not active.``
+    """
+    return _QUOTED.sub(lambda m: "'…'" if m.group(0).startswith("'") else "(…)", message)
 
 
 class TargetSfmcError(Exception):

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from target_sfmc.errors import SfmcApiError, TargetSfmcError
+from target_sfmc.errors import RetriesExhaustedError, SfmcApiError, TargetSfmcError
 from target_sfmc.routing import DataExtensionRow
 from target_sfmc.transport import encode_json
 
@@ -49,6 +49,7 @@ class LoadResult:
 
     written: int = 0
     merged: int = 0
+    extra_written: int = 0  # second deliveries (a Segment track also sent as a Journey event)
     rejected: list[Rejection] = field(default_factory=list)
 
     def confirm(self, items: Iterable[DataExtensionRow | JourneyEvent]) -> LoadResult:
@@ -61,15 +62,20 @@ class LoadResult:
             This result.
         """
         for item in items:
-            self.written += 1
             if isinstance(item, DataExtensionRow):
+                self.written += 1
                 self.merged += item.records - 1
+            elif item.secondary:
+                self.extra_written += 1
+            else:
+                self.written += 1
         return self
 
     def extend(self, other: LoadResult) -> None:
         """Add another result to this one."""
         self.written += other.written
         self.merged += other.merged
+        self.extra_written += other.extra_written
         self.rejected.extend(other.rejected)
 
 
@@ -200,6 +206,8 @@ class DataExtensionLoader:
             return self._load_sync(key, rows)
         except SfmcApiError as exc:
             raise exc.with_context(self.describe(key)) from None
+        except RetriesExhaustedError as exc:
+            raise RetriesExhaustedError(f"{exc} Loading {self.describe(key)}.") from None
 
     # Sync rowsets
     def _load_sync(self, key: str, rows: list[DataExtensionRow]) -> LoadResult:

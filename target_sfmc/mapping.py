@@ -304,7 +304,9 @@ def record_uuid(record: Mapping[str, Any]) -> str:
     Returns:
         A UUID string that is the same every time the same record is loaded.
     """
-    canonical = _canonical_encoder.encode(record).decode()
+    # SDK metadata (_sdc_received_at, ...) changes on every run: a replay must hash the same.
+    content = {k: v for k, v in record.items() if not k.startswith("_sdc_")}
+    canonical = _canonical_encoder.encode(content).decode()
     return str(uuid.uuid5(_RECORD_UUID_NAMESPACE, canonical))
 
 

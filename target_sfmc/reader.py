@@ -17,6 +17,11 @@ from target_sfmc.errors import InputError
 
 # Blank lines (a trailing newline, a tap's empty line) are skipped, not errors.
 _BLANK_LINE: dict[str, str] = {"type": "BLANK"}
+_SHAPES: dict[str, tuple[tuple[str, type], ...]] = {
+    "SCHEMA": (("stream", str), ("schema", dict)),
+    "RECORD": (("stream", str), ("record", dict)),
+}
+_KIND_NAMES: dict[type, str] = {str: "text", dict: "an object"}
 _REQUIRED_KEYS = {
     "SCHEMA": ("stream", "schema"),
     "RECORD": ("stream", "record"),
@@ -49,7 +54,7 @@ class LineNumberingReader(MsgSpecReader):
                 return _BLANK_LINE
             raise InputError(f"Input line {self.line_number} is not valid JSON ({exc}).") from None
         if type(message) is dict and message.get("type") == "RECORD":
-            if "stream" in message and "record" in message:
+            if type(message.get("stream")) is str and type(message.get("record")) is dict:
                 return message  # the common case, checked cheaply
         elif not isinstance(message, dict):
             raise InputError(f"Input line {self.line_number} is not a JSON object.")
@@ -61,6 +66,12 @@ class LineNumberingReader(MsgSpecReader):
                 f"Input line {self.line_number} is not a valid Singer message "
                 f"(missing {', '.join(missing) or 'type'})."
             )
+        for key, kind in _SHAPES.get(str(message["type"]), ()):
+            if not isinstance(message[key], kind):
+                raise InputError(
+                    f"Input line {self.line_number} is not a valid Singer message "
+                    f"('{key}' must be {_KIND_NAMES[kind]})."
+                )
         return message
 
     def _process_unknown_message(self, message_dict: dict) -> None:

@@ -41,8 +41,8 @@ class DataExtensionRow:
 
     @property
     def primary_key(self) -> tuple[Any, ...]:
-        """The row's identity within its Data Extension."""
-        return tuple(self.keys.values())
+        """The row's identity within its Data Extension (text compared as SFMC does: any case)."""
+        return tuple(v.casefold() if type(v) is str else v for v in self.keys.values())
 
 
 @dataclass(slots=True)
@@ -52,6 +52,7 @@ class JourneyEvent:
     event_definition_key: str
     contact_key: str
     data: dict[str, Any]
+    secondary: bool = False  # a second delivery of a record already counted elsewhere
 
 
 @dataclass(slots=True)
@@ -61,6 +62,7 @@ class Skipped:
     reason: str
     row: dict[str, Any] = field(default_factory=dict)
     destination: str | None = None
+    secondary: bool = False  # a second delivery of a record already counted elsewhere
 
 
 @dataclass(slots=True)
@@ -242,7 +244,7 @@ def segment_router(settings: TargetSettings) -> Router:
                 )
             ]
         if kind != "track":
-            return [Skipped(UNSUPPORTED_TYPE, {}, None)]
+            return [Skipped(UNSUPPORTED_TYPE, dict(message), None)]
         event = str(message.get("event") or "").casefold()
         properties = message.get("properties")
         props = properties if isinstance(properties, Mapping) else {}
@@ -255,10 +257,11 @@ def segment_router(settings: TargetSettings) -> Router:
         definition = settings.api_events.get(event)
         if definition is not None:
             data = map_attributes(props, context)
+            secondary = bool(outcomes)
             if ck is None:
-                outcomes.append(Skipped(MISSING_IDENTIFIER, data, definition))
+                outcomes.append(Skipped(MISSING_IDENTIFIER, data, definition, secondary=secondary))
             else:
-                outcomes.append(JourneyEvent(definition, ck, data))
-        return outcomes or [Skipped(UNMAPPED_EVENT, {}, None)]
+                outcomes.append(JourneyEvent(definition, ck, data, secondary=secondary))
+        return outcomes or [Skipped(UNMAPPED_EVENT, dict(message), None)]
 
     return route

@@ -16,7 +16,7 @@ from singer_sdk.sinks import BatchSink
 
 from target_sfmc.accounting import RunReport
 from target_sfmc.client import SfmcClient
-from target_sfmc.errors import RowsRejectedError, TargetSfmcError
+from target_sfmc.errors import RowsRejectedError, TargetSfmcError, without_quoted_values
 from target_sfmc.loaders import (
     ContactRegistry,
     DataExtensionLoader,
@@ -55,6 +55,16 @@ _MAX_DATELIKE: dict[str, Any] = {
     "date": dt.date.max,
     "time": dt.time.max,
 }
+
+
+def _datelike_properties(schema: dict) -> tuple[tuple[str, str, Callable[[Any], Any]], ...]:
+    """The date, date-time and time properties of an object schema, with their parsers."""
+    fields = []
+    for name, definition in schema.get("properties", {}).items():
+        kind = get_datelike_property_type(definition) if isinstance(definition, dict) else None
+        if kind in _DATELIKE_PARSERS:
+            fields.append((name, kind, _DATELIKE_PARSERS[kind]))
+    return tuple(fields)
 
 
 def _is_canonical_datetime(text: str, parsed: dt.datetime) -> bool:
@@ -185,6 +195,14 @@ class SfmcSink(RuntimeSink):
                 f"Stream '{stream_name}' is not configured: add it under 'streams' with a 'type' "
                 f"({', '.join(STREAM_TYPES)}), or set 'ignore_unconfigured_streams' to true."
             )
+        if stream.type == "segment" and not settings.identify_data_extension_key:
+            self.runtime.report.warn_once(
+                stream_name,
+                "no-identify-de",
+                "Stream '%s' carries Segment messages but no identify_data_extension_key is "
+                "set: its identify messages are skipped and counted (unmapped_event).",
+                stream_name,
+            )
         if settings.use_async_api:
             self.MAX_SIZE_DEFAULT = ASYNC_BATCH_ROWS
         self.router: Router = (
@@ -254,6 +272,19 @@ class SfmcSink(RuntimeSink):
             # text: formatting it again is a tenth of the per-record cost.
             if kind != "date-time" or not _is_canonical_datetime(value, parsed):
                 record[name] = parsed
+        for parent, name, kind, parse in self._nested_datelike_fields:
+            # Segment traits/properties: the SDK leaves nested values alone, so a value that
+            # does not parse stays as it is rather than failing the record.
+            container = record.get(parent)
+            value = container.get(name) if type(container) is dict else None
+            if type(value) is not str:
+                continue
+            try:
+                parsed = parse(value)
+            except ValueError:
+                continue
+            if kind != "date-time" or not _is_canonical_datetime(value, parsed):
+                container[name] = parsed  # type: ignore[index]
         return record
 
     def _invalid_datelike(self, name: str, kind: str) -> Any:
@@ -268,12 +299,15 @@ class SfmcSink(RuntimeSink):
 
     @cached_property
     def _datelike_fields(self) -> tuple[tuple[str, str, Callable[[Any], Any]], ...]:
-        fields = []
-        for name, definition in self.schema.get("properties", {}).items():
-            kind = get_datelike_property_type(definition) if isinstance(definition, dict) else None
-            if kind in _DATELIKE_PARSERS:
-                fields.append((name, kind, _DATELIKE_PARSERS[kind]))
-        return tuple(fields)
+        return _datelike_properties(self.schema)
+
+    @cached_property
+    def _nested_datelike_fields(self) -> tuple[tuple[str, str, str, Callable[[Any], Any]], ...]:
+        nested = []
+        for parent, definition in self.schema.get("properties", {}).items():
+            if isinstance(definition, dict) and isinstance(definition.get("properties"), dict):
+                nested += [(parent, *field) for field in _datelike_properties(definition)]
+        return tuple(nested)
 
     def start_batch(self, context: dict) -> None:
         """Open a new batch.
@@ -292,10 +326,8 @@ class SfmcSink(RuntimeSink):
         """
         batch: _Batch = context["batch"]
         outcomes = self.router(record)
-        # Only the reading thread changes these two counters: no lock needed per record.
+        # Only the reading thread changes this counter: no lock needed per record.
         self._tally.read += 1
-        if len(outcomes) != 1:
-            self._tally.fanout += len(outcomes) - 1
         for outcome in outcomes:
             if isinstance(outcome, DataExtensionRow):
                 rows = batch.rows.setdefault(outcome.data_extension_key, {})
@@ -398,10 +430,14 @@ class SfmcSink(RuntimeSink):
     def _account(self, batch: _Batch, result: LoadResult) -> None:
         report = self.runtime.report
         stream = self.stream_name
-        written, merged, rejected = result.written, result.merged, 0
+        written, merged, rejected, extra_rejected = result.written, result.merged, 0, 0
+        extra_skipped = 0
         letters: list[dict[str, Any]] = []
         for skip in batch.skipped:
-            report.count_skip(stream, skip.reason)
+            if skip.secondary:
+                extra_skipped += 1
+            else:
+                report.count_skip(stream, skip.reason)
             letters.append(
                 report.dead_letter_entry(stream, skip.destination, skip.reason, skip.row)
             )
@@ -420,7 +456,10 @@ class SfmcSink(RuntimeSink):
                 rejected += item.records
                 destination, row = item.data_extension_key, {**item.values, **item.keys}
             else:
-                rejected += 1
+                if item.secondary:
+                    extra_rejected += 1
+                else:
+                    rejected += 1
                 destination, row = (
                     item.event_definition_key,
                     {"ContactKey": item.contact_key, "Data": item.data},
@@ -431,16 +470,26 @@ class SfmcSink(RuntimeSink):
                     stream, destination, REJECTED, row, rejection.message, rejection.error_code
                 )
             )
-        report.count(stream, written=written, merged=merged, rejected=rejected)
+        report.count(
+            stream,
+            written=written,
+            merged=merged,
+            rejected=rejected,
+            extra_written=result.extra_written,
+            extra_rejected=extra_rejected,
+            extra_skipped=extra_skipped,
+        )
         report.dead_letter(letters)
         if not messages:
             return
+        # SFMC's messages can quote values (a Contact Key, a duplicate key): the log gets
+        # them with quoted parts hidden; the dead-letter file keeps them whole.
         for message in messages[:_REJECTIONS_LOGGED_PER_BATCH]:
-            self.logger.warning("Row rejected: %s", message)
+            self.logger.warning("Row rejected: %s", without_quoted_values(message))
         if not self.runtime.settings.skip_rejected_rows:
             raise RowsRejectedError(
-                f"{rejected} record(s) of stream '{stream}' were rejected "
-                f"(first: {messages[0]}); "
+                f"{rejected + extra_rejected} record(s) of stream '{stream}' were rejected "
+                f"(first: {without_quoted_values(messages[0])}); "
                 "state was not advanced past them. Fix the data or Data Extension, or set "
                 "row_error_policy to 'skip'."
             )
@@ -466,7 +515,18 @@ class IgnoredStreamSink(RuntimeSink):
         """
         return None
 
-    def process_record(self, record: dict, context: dict) -> None:  # noqa: ARG002
+    def _validate_and_parse(self, record: dict) -> dict:
+        """Records of an ignored stream are neither validated nor parsed: they are only counted.
+
+        Args:
+            record: The record.
+
+        Returns:
+            The record unchanged.
+        """
+        return record
+
+    def process_record(self, record: dict, context: dict) -> None:
         """Count the record as skipped.
 
         Args:
@@ -478,7 +538,7 @@ class IgnoredStreamSink(RuntimeSink):
         report.count_skip(self.stream_name, UNCONFIGURED_STREAM)
         if report.dead_letters is not None:
             context.setdefault("letters", []).append(
-                report.dead_letter_entry(self.stream_name, None, UNCONFIGURED_STREAM, {})
+                report.dead_letter_entry(self.stream_name, None, UNCONFIGURED_STREAM, record)
             )
 
     def process_batch(self, context: dict) -> None:

@@ -37,6 +37,13 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 _MAX_DRAIN_AGE_MINUTES = 5.0
 
 
+def _hide_secret_value(error: str) -> str:
+    for name, definition in CONFIG_SCHEMA["properties"].items():
+        if definition.get("secret") and name in error:
+            return f"Setting '{name}' is not valid (its value is not shown)."
+    return error
+
+
 class TargetSfmc(Target):
     """Load any Singer tap's output into Salesforce Marketing Cloud Data Extensions, Contacts and Journeys."""  # noqa: E501
 
@@ -65,7 +72,12 @@ class TargetSfmc(Target):
         Raises:
             ConfigValidationError: With one sentence per problem.
         """
-        super().__init__(*args, **kwargs)
+        try:
+            super().__init__(*args, **kwargs)
+        except ConfigValidationError as exc:
+            # The SDK's messages quote the offending value, which must not be the secret.
+            errors = [_hide_secret_value(error) for error in exc.errors]
+            raise ConfigValidationError(str(exc), errors=errors, schema=exc.schema) from None
         settings, errors = parse_settings(self.config)
         if errors:
             raise ConfigValidationError("Config validation failed", errors=errors)
@@ -82,6 +94,19 @@ class TargetSfmc(Target):
         # Sinks share one limiter; a few draining at once keep it busy.
         self.max_parallelism = 4
         self._direct_sinks: dict[str, Sink] = {}
+
+    def _process_schema_message(self, message_dict: dict) -> None:
+        """Handle a SCHEMA; when it replaces a stream's sink, load the old sink's rows first.
+
+        The SDK keeps a replaced sink until the next full drain, while the new sink may drain
+        earlier when it fills: the old rows would then land after newer ones for the same keys.
+
+        Args:
+            message_dict: The SCHEMA message.
+        """
+        super()._process_schema_message(message_dict)
+        for replaced in self._sinks_to_clear:
+            self.drain_one(replaced)
 
     def _process_record_message(self, message_dict: dict) -> None:
         """Handle a RECORD; streams without maps or flattening skip the SDK's generic path.

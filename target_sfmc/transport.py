@@ -75,7 +75,6 @@ class RetryPolicy:
         return random.uniform(0, min(self.cap_seconds, self.base_seconds * 2 ** (attempt - 1)))  # noqa: S311
 
 
-RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_RETRY_AFTER_SECONDS = 120.0
 
 
@@ -181,11 +180,18 @@ class Transport:
                     response = self.session.request(
                         method, target_url, data=body, headers=target_headers, timeout=self.timeout
                     )
-            except (requests.ConnectionError, requests.Timeout) as exc:
+            except (
+                requests.ConnectionError,
+                requests.Timeout,
+                requests.exceptions.ChunkedEncodingError,  # connection dropped mid-answer
+                requests.exceptions.ContentDecodingError,
+            ) as exc:
                 last_problem = f"{type(exc).__name__}"
             else:
-                transient = response.status_code in RETRYABLE_STATUSES or (
-                    retry_on is not None and retry_on(response)
+                transient = (
+                    response.status_code == 429  # noqa: PLR2004
+                    or response.status_code >= 500  # noqa: PLR2004
+                    or (retry_on is not None and retry_on(response))
                 )
                 if not transient:
                     return response
