@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from conftest import (
     IDENTIFY_DE,
+    TRACEBACK,
     USERS_SCHEMA,
     Run,
     assert_accounted,
@@ -270,3 +271,23 @@ def test_unknown_data_extension_stops_the_run_even_under_skip(emulators, tmp_pat
     assert "10000" in errors  # SFMC's error code
     assert run.states == []
     assert_clean_failure_output(run.stderr + run.stdout)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '{"type": "RECORD", "stream": "users", "record": ["not", "an", "object"]}',
+        '{"type": "RECORD", "stream": "users", "record": null}',
+        '{"type": "RECORD", "stream": ["users"], "record": {}}',
+        '{"type": "SCHEMA", "stream": "users", "schema": "nope"}',
+        '{"type": "SURPRISE", "stream": "users"}',
+    ],
+    ids=["record-list", "record-null", "stream-list", "schema-text", "unknown-type"],
+)
+def test_malformed_messages_name_their_line(emulators, tmp_path, line):
+    emulator = emulators.start()
+    run = run_cli(tmp_path, make_config(emulator), [*CHUNK0, line])
+    assert run.returncode == 1
+    assert f"Input line {len(CHUNK0) + 1}" in run.stderr
+    assert TRACEBACK not in run.stderr
+    assert run.states == []

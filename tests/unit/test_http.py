@@ -138,7 +138,7 @@ def test_429_without_retry_after_uses_backoff(requests_mock: rm.Mocker) -> None:
     assert 0 <= sleeps[0] <= 0.001
 
 
-@pytest.mark.parametrize("status", [500, 502, 503, 504])
+@pytest.mark.parametrize("status", [500, 502, 503, 504, 520, 596])
 def test_5xx_is_retried_then_succeeds(requests_mock: rm.Mocker, status: int) -> None:
     transport, sleeps = fast_transport()
     requests_mock.post(
@@ -154,8 +154,13 @@ def test_5xx_is_retried_then_succeeds(requests_mock: rm.Mocker, status: int) -> 
 
 @pytest.mark.parametrize(
     "exc",
-    [requests.exceptions.ConnectionError, requests.exceptions.ReadTimeout],
-    ids=["connection", "timeout"],
+    [
+        requests.exceptions.ConnectionError,
+        requests.exceptions.ReadTimeout,
+        requests.exceptions.ChunkedEncodingError,
+        requests.exceptions.ContentDecodingError,
+    ],
+    ids=["connection", "timeout", "dropped-mid-answer", "garbled-answer"],
 )
 def test_network_errors_are_retried(requests_mock: rm.Mocker, exc: type[Exception]) -> None:
     transport, _ = fast_transport()

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from target_sfmc.errors import without_quoted_values
 from target_sfmc.settings import parse_settings
 
 SUBDOMAIN = "mc563885gzs27c5t9-63k636ttgm"  # 28 characters starting with "mc"
@@ -311,3 +312,13 @@ def test_secret_is_not_in_any_error() -> None:
     _, errors = parse_settings(config)
     assert errors
     assert all("s3cr3t-value" not in e for e in errors)
+
+
+def test_quoted_values_are_hidden_from_logged_messages():
+    message = "Contact 'ada@example.com' is not active. The duplicate key value is (u:1)."
+    hidden = without_quoted_values(message)
+    assert "ada@example.com" not in hidden
+    assert "u:1" not in hidden
+    assert hidden == "Contact '…' is not active. The duplicate key value is (…)."
+    column_message = "Email: The value for column [Email] is not a valid email address."
+    assert without_quoted_values(column_message) == column_message
