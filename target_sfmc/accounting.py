@@ -110,6 +110,7 @@ class RunReport:
         self._lock = threading.Lock()
         self.dead_letters = DeadLetterWriter(dead_letter_path) if dead_letter_path else None
         self._warned: set[tuple[str, str]] = set()
+        self._confirmed = 0  # rows SFMC confirmed so far (progress only; counted as they land)
         self._stop = threading.Event()
         self._progress_thread: threading.Thread | None = None
 
@@ -207,6 +208,15 @@ class RunReport:
         )
         self._progress_thread.start()
 
+    def note_confirmed(self, rows: int) -> None:
+        """Count rows SFMC just confirmed, for the progress line.
+
+        Args:
+            rows: Confirmed rows.
+        """
+        with self._lock:
+            self._confirmed += rows
+
     def stop_progress(self) -> None:
         """Stop the progress thread."""
         self._stop.set()
@@ -218,8 +228,8 @@ class RunReport:
             LOGGER.info(
                 "Progress: %d records read, %d rows confirmed by SFMC, %.0f rows/s, %d API calls.",
                 total.read,
-                total.written,
-                total.written / elapsed,
+                self._confirmed,
+                self._confirmed / elapsed,
                 self.stats.calls,
             )
 
@@ -240,5 +250,9 @@ class RunReport:
             self.stats.throttled,
             elapsed,
         )
+        self.close()
+
+    def close(self) -> None:
+        """Close the dead-letter file (safe to call more than once)."""
         if self.dead_letters is not None:
             self.dead_letters.close()

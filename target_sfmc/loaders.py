@@ -168,6 +168,7 @@ class DataExtensionLoader:
         use_async_api: bool,
         async_timeout_seconds: float,
         describe: Callable[[str], str],
+        on_confirmed: Callable[[int], None] = lambda _rows: None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         """Create the loader.
@@ -178,6 +179,7 @@ class DataExtensionLoader:
             use_async_api: Use the async API instead of sync rowsets.
             async_timeout_seconds: Longest wait for one async request.
             describe: Names a DE key for error messages (adds the stream).
+            on_confirmed: Told how many rows SFMC confirmed, as each load finishes.
             sleep: Sleep function (injectable for tests).
         """
         self.client = client
@@ -185,6 +187,7 @@ class DataExtensionLoader:
         self.use_async_api = use_async_api
         self.async_timeout_seconds = async_timeout_seconds
         self.describe = describe
+        self.on_confirmed = on_confirmed
         self._sleep = sleep
         self._bytes_per_row = 0.0
 
@@ -201,13 +204,15 @@ class DataExtensionLoader:
         if not rows:
             return LoadResult()
         try:
-            if self.use_async_api:
-                return self._load_async(key, rows)
-            return self._load_sync(key, rows)
+            result = (
+                self._load_async(key, rows) if self.use_async_api else self._load_sync(key, rows)
+            )
         except SfmcApiError as exc:
             raise exc.with_context(self.describe(key)) from None
         except RetriesExhaustedError as exc:
             raise RetriesExhaustedError(f"{exc} Loading {self.describe(key)}.") from None
+        self.on_confirmed(result.written)
+        return result
 
     # Sync rowsets
     def _load_sync(self, key: str, rows: list[DataExtensionRow]) -> LoadResult:

@@ -172,7 +172,8 @@ def to_sfmc_value(value: Any) -> Any:
     if isinstance(value, decimal.Decimal):
         if not value.is_finite():
             raise MappingError("a number is not finite (NaN or infinity)")
-        return value
+        # SFMC's Number and Decimal columns want plain digits, not 1E+2.
+        return decimal.Decimal(format(value, "f")) if "E" in str(value) else value
     if value is None or isinstance(value, (dict, list, tuple)):
         return _DROP
     if isinstance(value, (str, bool, int)):

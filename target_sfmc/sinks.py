@@ -37,7 +37,7 @@ from target_sfmc.routing import (
     segment_router,
 )
 from target_sfmc.settings import STREAM_TYPES, TargetSettings
-from target_sfmc.validation import FastJSONSchemaValidator
+from target_sfmc.validation import FastJSONSchemaValidator, QuietJSONSchemaValidator
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -220,6 +220,7 @@ class SfmcSink(RuntimeSink):
             use_async_api=settings.use_async_api,
             async_timeout_seconds=settings.async_timeout_seconds,
             describe=lambda key: f"data extension '{key}' (stream '{stream_name}')",
+            on_confirmed=self.runtime.report.note_confirmed,
         )
 
     def get_validator(self) -> BaseJSONSchemaValidator | None:
@@ -235,7 +236,9 @@ class SfmcSink(RuntimeSink):
         except Exception:  # noqa: BLE001, S110 - the SDK's validator gets its chance next
             pass
         try:
-            return super().get_validator()
+            return QuietJSONSchemaValidator(
+                self.schema, validate_formats=self.validate_field_string_format
+            )
         except Exception as exc:  # noqa: BLE001 - any schema problem gets the same clear sentence
             raise TargetSfmcError(
                 f"The SCHEMA of stream '{self.stream_name}' cannot be used to validate records "

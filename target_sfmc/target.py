@@ -83,7 +83,15 @@ class TargetSfmc(Target):
             raise ConfigValidationError("Config validation failed", errors=errors)
         if self.config.get("load_method") not in {None, "upsert", "append-only"}:
             self.logger.warning("load_method is ignored: SFMC loads are always upserts.")
-        self.runtime = LoadingRuntime.create(settings, user_agent=f"target-sfmc/{__version__}")
+        try:
+            self.runtime = LoadingRuntime.create(settings, user_agent=f"target-sfmc/{__version__}")
+        except OSError as exc:
+            raise ConfigValidationError(
+                "Config validation failed",
+                errors=[
+                    f"Setting 'dead_letter_path' cannot be opened for writing ({exc.strerror})."
+                ],
+            ) from None
         if (
             settings.use_async_api
             and self.config.get("do_not_create_or_update_contacts") is not True
@@ -204,6 +212,7 @@ class TargetSfmc(Target):
         self.runtime.pipeline.shutdown(wait=True, cancel_futures=True)
         self.runtime.executor.shutdown(wait=True, cancel_futures=True)
         self.runtime.client.transport.session.close()
+        self.runtime.report.close()
 
     @classmethod
     def get_singer_command(cls) -> click.Command:

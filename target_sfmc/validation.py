@@ -12,8 +12,9 @@ import decimal
 from typing import Any
 
 import fastjsonschema
+import jsonschema
 from singer_sdk.exceptions import InvalidRecord
-from singer_sdk.sinks.core import BaseJSONSchemaValidator
+from singer_sdk.sinks.core import BaseJSONSchemaValidator, JSONSchemaValidator
 
 # Keywords that never reject a value (formats are not checked, as in the SDK).
 _ANNOTATIONS = frozenset(
@@ -126,3 +127,26 @@ class FastJSONSchemaValidator(BaseJSONSchemaValidator):
 
 
 _UNLISTED: Any = object()
+
+
+class QuietJSONSchemaValidator(JSONSchemaValidator):
+    """The SDK's jsonschema validator, for schemas fastjsonschema cannot compile, minus values.
+
+    The SDK words its errors with jsonschema's messages, which quote the offending value.
+    """
+
+    def validate(self, record: dict[str, Any]) -> None:
+        """Validate one record; the error names the field and the rule, never the value.
+
+        Args:
+            record: The record.
+
+        Raises:
+            InvalidRecord: When the record does not match the schema.
+        """
+        try:
+            self.validator.validate(record)
+        except jsonschema.ValidationError as exc:
+            field_name = ".".join(str(part) for part in exc.absolute_path) or "the record"
+            message = f"'{field_name}' does not satisfy the '{exc.validator}' rule of its schema"
+            raise InvalidRecord(message, {}) from None

@@ -10,7 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from singer_sdk.exceptions import InvalidRecord
 
-from target_sfmc.validation import FastJSONSchemaValidator
+from target_sfmc.mapping import to_sfmc_value
+from target_sfmc.transport import encode_json
+from target_sfmc.validation import FastJSONSchemaValidator, QuietJSONSchemaValidator
 
 FLAT = {
     "type": "object",
@@ -81,3 +83,19 @@ def test_closed_schema_uses_the_full_validator():
     validator = FastJSONSchemaValidator({**FLAT, "additionalProperties": False})
     with pytest.raises(InvalidRecord):
         validator.validate({"id": 1, "extra": 1})
+
+
+def test_fallback_validator_hides_values():
+    schema = {"type": "object", "properties": {"code": {"type": "string", "pattern": "^[A-Z]+$"}}}
+    validator = QuietJSONSchemaValidator(schema)
+    validator.validate({"code": "ABC"})
+    with pytest.raises(InvalidRecord) as caught:
+        validator.validate({"code": "secret-lowercase-value"})
+    assert "code" in str(caught.value)
+    assert "pattern" in str(caught.value)
+    assert "secret-lowercase-value" not in str(caught.value)
+
+
+def test_exponent_decimals_are_sent_as_plain_digits():
+    assert encode_json([to_sfmc_value(decimal.Decimal("1E+2"))]) == b"[100]"
+    assert encode_json([to_sfmc_value(decimal.Decimal("12.50"))]) == b"[12.50]"
