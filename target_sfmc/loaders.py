@@ -29,6 +29,7 @@ EVENTS_PER_BATCH_REQUEST = 100
 DEADLOCK_MARKER = "Rerun the transaction."
 NO_KNOWN_FIELD_MESSAGE = "At least one existing field is required"
 MAX_POLL_INTERVAL_SECONDS = 2.0
+MIN_POLL_INTERVAL_SECONDS = 0.05
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -190,6 +191,7 @@ class DataExtensionLoader:
         self.on_confirmed = on_confirmed
         self._sleep = sleep
         self._bytes_per_row = 0.0
+        self._seconds_per_row = 0.0  # how long SFMC took per row on the last async job
 
     def load(self, key: str, rows: list[DataExtensionRow]) -> LoadResult:
         """Upsert rows and return only when SFMC confirmed (or refused) every one.
@@ -279,7 +281,7 @@ class DataExtensionLoader:
                 self._sleep(self.client.transport.retry.delay(attempt - 1))
             body = b'{"items":[' + b",".join(encoded[i] for i in pending) + b"]}"
             request_id = self.client.submit_async_upsert(key, body)
-            status = self._wait_for_job(key, request_id)
+            status = self._wait_for_job(key, request_id, len(pending))
             state = str(status.get("requestStatus", ""))
             if state == "Error":
                 LOGGER.warning(
@@ -324,9 +326,14 @@ class DataExtensionLoader:
             "rerun from the last state: upserts are idempotent."
         )
 
-    def _wait_for_job(self, key: str, request_id: str) -> dict[str, Any]:
-        deadline = time.monotonic() + self.async_timeout_seconds
-        delay = 0.05
+    def _wait_for_job(self, key: str, request_id: str, rows: int) -> dict[str, Any]:
+        started = time.monotonic()
+        deadline = started + self.async_timeout_seconds
+        # Poll when earlier jobs suggest this one is about done, then at a growing interval:
+        # few status calls, and no long idle wait after SFMC finished.
+        expected = self._seconds_per_row * rows
+        delay = max(MIN_POLL_INTERVAL_SECONDS, 0.9 * expected)
+        step = max(MIN_POLL_INTERVAL_SECONDS, 0.1 * expected)
         while True:
             envelope = self.client.async_status(request_id)
             status = envelope.get("status")
@@ -335,6 +342,7 @@ class DataExtensionLoader:
                 "Completed",
                 "Error",
             }:
+                self._seconds_per_row = (time.monotonic() - started) / max(rows, 1)
                 return status
             if time.monotonic() + delay > deadline:
                 raise TargetSfmcError(
@@ -343,7 +351,7 @@ class DataExtensionLoader:
                     "unconfirmed, so no state was emitted for them."
                 )
             self._sleep(delay)
-            delay = min(delay * 1.5, MAX_POLL_INTERVAL_SECONDS)
+            delay, step = step, min(step * 1.5, MAX_POLL_INTERVAL_SECONDS)
 
 
 def _async_item_message(item: dict[str, Any]) -> str:

@@ -146,7 +146,10 @@ class _Batch:
     skipped: list[Skipped] = field(default_factory=list)
     # Async mode: jobs already sent while the batch was still being read.
     jobs: list[Future[LoadResult]] = field(default_factory=list)
-    last_job: dict[str, Future[LoadResult]] = field(default_factory=dict)
+    # Unfinished jobs with their DE and primary keys, to order jobs that share a key.
+    in_flight: list[tuple[Future[LoadResult], str, set[tuple[Any, ...]]]] = field(
+        default_factory=list
+    )
 
     def __repr__(self) -> str:
         # The SDK logs the batch context at DEBUG for every record: never show row values.
@@ -371,25 +374,32 @@ class SfmcSink(RuntimeSink):
         self._account(batch, result)
 
     def _send_rows(self, batch: _Batch, key: str) -> None:
-        """Send a full async request now, in order after the DE's previous one.
+        """Send a full async request now; reading goes on while SFMC works.
 
-        Reading goes on while SFMC works; ``process_batch`` still waits for every job.
+        Requests run side by side unless they share a primary key with an unfinished one,
+        which they then wait for (so a later row for a key still wins). ``process_batch``
+        waits for every job before the batch counts as loaded.
         """
-        rows = list(batch.rows.pop(key).values())
+        rows_by_key = batch.rows.pop(key)
+        keys = set(rows_by_key)
+        batch.in_flight = [entry for entry in batch.in_flight if not entry[0].done()]
+        earlier = [
+            job for job, de, sent in batch.in_flight if de == key and not keys.isdisjoint(sent)
+        ]
         self._rows_per_request = self.data_extensions.rows_per_async_request()
-        job = self.runtime.pipeline.submit(self._load_after, batch.last_job.get(key), key, rows)
-        batch.last_job[key] = job
+        job = self.runtime.pipeline.submit(
+            self._load_after, earlier, key, list(rows_by_key.values())
+        )
         batch.jobs.append(job)
-        unfinished = [j for j in batch.jobs if not j.done()]
-        if len(unfinished) > MAX_UNFINISHED_JOBS:
-            unfinished[0].result()  # bounds memory; raises early if SFMC refused the load
+        batch.in_flight.append((job, key, keys))
+        if len(batch.in_flight) > MAX_UNFINISHED_JOBS:
+            batch.in_flight[0][0].result()  # bounds memory; raises early if SFMC refused rows
 
     def _load_after(
-        self, previous: Future[LoadResult] | None, key: str, rows: list[DataExtensionRow]
+        self, earlier: list[Future[LoadResult]], key: str, rows: list[DataExtensionRow]
     ) -> LoadResult:
-        # Requests for one DE must land in order: a later row for the same key must win.
-        if previous is not None:
-            previous.result()
+        for job in earlier:
+            job.result()
         return self.data_extensions.load(key, rows)
 
     def _load(self, batch: _Batch) -> LoadResult:

@@ -133,7 +133,10 @@ class AsyncJobQueue:
         return job
 
     def get(self, request_id: str) -> AsyncJob | None:
-        """Return a job after processing everything that is due.
+        """Return a job after processing the due jobs up to and including it.
+
+        Jobs run in submission order; later jobs are left to the worker, so a status call
+        answers as soon as its own job is done.
 
         Args:
             request_id: Id from submission.
@@ -141,15 +144,16 @@ class AsyncJobQueue:
         Returns:
             The job, or None if unknown.
         """
-        self.process_due()
+        self.process_due(until=request_id)
         with self._cond:
             return self._jobs.get(request_id)
 
-    def process_due(self, now: float | None = None) -> int:
-        """Process every due job in submission order.
+    def process_due(self, now: float | None = None, until: str | None = None) -> int:
+        """Process due jobs in submission order.
 
         Args:
             now: `time.monotonic` time; defaults to the current time.
+            until: Stop once the job with this request id has been processed.
 
         Returns:
             How many jobs were processed by this call.
@@ -159,6 +163,9 @@ class AsyncJobQueue:
             at = time.monotonic() if now is None else now
             while True:
                 with self._cond:
+                    wanted = self._jobs.get(until) if until is not None else None
+                    if wanted is not None and wanted.status != PENDING:
+                        return done
                     if not self._pending or self._pending[0].due > at:
                         return done
                     job = self._pending.popleft()
