@@ -260,7 +260,8 @@ class DataExtensionLoader:
         return max(1, min(ASYNC_ROWS_PER_REQUEST, fitting))
 
     def _load_async(self, key: str, rows: list[DataExtensionRow]) -> LoadResult:
-        encoded = [encode_json({**row.values, **row.keys}) for row in rows]
+        # Routing puts the key columns in the values too, so a row's values are its flat item.
+        encoded = [encode_json(row.values) for row in rows]
         self._bytes_per_row = max(self._bytes_per_row, sum(map(len, encoded)) / len(encoded) + 1)
         chunks = chunk_by_size(encoded, ASYNC_ROWS_PER_REQUEST, ASYNC_BYTES_PER_REQUEST)
         result = LoadResult()

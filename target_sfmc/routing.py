@@ -31,7 +31,7 @@ REJECTED = "rejected"
 
 @dataclass(slots=True)
 class DataExtensionRow:
-    """One row to upsert into a Data Extension."""
+    """One row to upsert into a Data Extension; ``values`` always include the key columns."""
 
     data_extension_key: str
     keys: dict[str, Any]

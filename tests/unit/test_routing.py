@@ -463,3 +463,29 @@ def test_segment_identify_email_from_context_traits() -> None:
         )
     )
     assert row.keys == {"Contact Key": "c@example.com"}
+
+
+@pytest.mark.parametrize(
+    ("stream_config", "key_properties", "record"),
+    [
+        ({"type": "identify"}, [], {"user_id": "u1", "plan": "pro"}),
+        (
+            {"type": "track", "data_extension_key": "T"},
+            ["order_id"],
+            {"user_id": "u1", "order_id": "o1"},
+        ),
+        ({"type": "track", "data_extension_key": "T", "uuid_primary_key": True}, [], {"url": "/a"}),
+        (
+            {"type": "track", "data_extension_key": "T", "primary_keys": "Contact Key,Sku"},
+            [],
+            {"email": "a@b.co", "sku": "s"},
+        ),
+        ({"type": "audience"}, [], {"user_id": "u1", "audience": "vip", "in_audience": True}),
+    ],
+    ids=["identify", "track-key-properties", "track-uuid", "track-configured-keys", "audience"],
+)
+def test_rows_carry_their_key_columns_in_values(stream_config, key_properties, record) -> None:
+    # The async loader sends `values` alone as the flat item: the keys must be in it.
+    row = only(flat(stream_config, key_properties)(record))
+    assert row.keys
+    assert row.keys.items() <= row.values.items()
