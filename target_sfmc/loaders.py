@@ -53,6 +53,19 @@ class LoadResult:
     extra_written: int = 0  # second deliveries (a Segment track also sent as a Journey event)
     rejected: list[Rejection] = field(default_factory=list)
 
+    def confirm_rows(self, rows: list[DataExtensionRow]) -> LoadResult:
+        """Count confirmed rows (the fast path for whole requests).
+
+        Args:
+            rows: Confirmed rows.
+
+        Returns:
+            This result.
+        """
+        self.written += len(rows)
+        self.merged += sum(row.records for row in rows) - len(rows)
+        return self
+
     def confirm(self, items: Iterable[DataExtensionRow | JourneyEvent]) -> LoadResult:
         """Count items SFMC confirmed; a row merged from n records also counts n-1 merges.
 
@@ -245,7 +258,7 @@ class DataExtensionLoader:
             result = self._send_rowset(key, rows, encoded, indexes[:middle])
             result.extend(self._send_rowset(key, rows, encoded, indexes[middle:]))
             return result
-        return LoadResult().confirm(rows[i] for i in indexes)
+        return LoadResult().confirm_rows([rows[i] for i in indexes])
 
     # Async jobs
     def rows_per_async_request(self) -> int:
@@ -260,19 +273,34 @@ class DataExtensionLoader:
         return max(1, min(ASYNC_ROWS_PER_REQUEST, fitting))
 
     def _load_async(self, key: str, rows: list[DataExtensionRow]) -> LoadResult:
-        # Routing puts the key columns in the values too, so a row's values are its flat item.
-        encoded = [encode_json(row.values) for row in rows]
-        self._bytes_per_row = max(self._bytes_per_row, sum(map(len, encoded)) / len(encoded) + 1)
-        chunks = chunk_by_size(encoded, ASYNC_ROWS_PER_REQUEST, ASYNC_BYTES_PER_REQUEST)
+        requests = self._async_requests(rows, list(range(len(rows))))
         result = LoadResult()
         for part in run_all(
-            self.executor, lambda r: self._run_async_job(key, rows, encoded, list(r)), chunks
+            self.executor, lambda request: self._run_async_job(key, rows, *request), requests
         ):
             result.extend(part)
         return result
 
+    def _async_requests(
+        self, rows: list[DataExtensionRow], indexes: list[int]
+    ) -> list[tuple[list[int], bytes]]:
+        """Encode rows as ``{"items": [...]}`` bodies within SFMC's row and size limits.
+
+        The rows are encoded in one call (routing puts the key columns in the values, so a
+        row's values are its flat item); a body over the limits is split in halves.
+        """
+        body = encode_json({"items": [rows[i].values for i in indexes]})
+        self._bytes_per_row = max(self._bytes_per_row, len(body) / len(indexes))
+        fits = len(body) <= ASYNC_BYTES_PER_REQUEST and len(indexes) <= ASYNC_ROWS_PER_REQUEST
+        if fits or len(indexes) == 1:
+            return [(indexes, body)]
+        middle = len(indexes) // 2
+        return self._async_requests(rows, indexes[:middle]) + self._async_requests(
+            rows, indexes[middle:]
+        )
+
     def _run_async_job(
-        self, key: str, rows: list[DataExtensionRow], encoded: list[bytes], indexes: list[int]
+        self, key: str, rows: list[DataExtensionRow], indexes: list[int], body: bytes
     ) -> LoadResult:
         result = LoadResult()
         pending = indexes
@@ -280,7 +308,7 @@ class DataExtensionLoader:
         for attempt in range(1, rounds + 1):
             if attempt > 1:
                 self._sleep(self.client.transport.retry.delay(attempt - 1))
-            body = b'{"items":[' + b",".join(encoded[i] for i in pending) + b"]}"
+                body = encode_json({"items": [rows[i].values for i in pending]})
             request_id = self.client.submit_async_upsert(key, body)
             status = self._wait_for_job(key, request_id, len(pending))
             state = str(status.get("requestStatus", ""))
@@ -296,8 +324,7 @@ class DataExtensionLoader:
                 continue
             has_errors = bool(status.get("hasErrors")) or status.get("resultStatus") == "Has Errors"
             if not has_errors:
-                result.confirm(rows[i] for i in pending)
-                return result
+                return result.confirm_rows([rows[i] for i in pending])
             items = self.client.async_results(request_id)
             retry: list[int] = []
             for position, index in enumerate(pending):

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import itertools
+import json
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from target_sfmc import loaders
 from target_sfmc.errors import SfmcApiError
 from target_sfmc.loaders import chunk_by_size, is_row_error
+from target_sfmc.routing import DataExtensionRow
 
 
 def test_empty_input_gives_no_chunks() -> None:
@@ -107,3 +110,28 @@ def test_is_row_error(
     expected: bool,  # noqa: FBT001
 ) -> None:
     assert is_row_error(error(status, message, additional)) is expected
+
+
+def test_async_bodies_stay_within_limits_and_keep_every_row(monkeypatch):
+    monkeypatch.setattr(loaders, "ASYNC_BYTES_PER_REQUEST", 2_000)
+    loader = loaders.DataExtensionLoader(
+        None,
+        None,
+        use_async_api=True,
+        async_timeout_seconds=1,
+        describe=str,  # type: ignore[arg-type]
+    )
+    rows = [
+        DataExtensionRow(
+            "DE", {"Contact Key": f"u{i}"}, {"Contact Key": f"u{i}", "Note": "x" * (i % 50)}
+        )
+        for i in range(300)
+    ]
+    requests = loader._async_requests(rows, list(range(len(rows))))
+    assert len(requests) > 1
+    assert [i for indexes, _ in requests for i in indexes] == list(range(300))
+    for indexes, body in requests:
+        assert len(body) <= 2_000
+        items = json.loads(body)["items"]
+        assert [item["Contact Key"] for item in items] == [f"u{i}" for i in indexes]
+    assert 1 <= loader.rows_per_async_request() < 300
