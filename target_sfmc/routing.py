@@ -42,7 +42,11 @@ class DataExtensionRow:
     @property
     def primary_key(self) -> tuple[Any, ...]:
         """The row's identity within its Data Extension (text compared as SFMC does: any case)."""
-        return tuple(v.casefold() if type(v) is str else v for v in self.keys.values())
+        keys = self.keys
+        if len(keys) == 1:  # the common case, without a generator
+            (value,) = keys.values()
+            return (value.casefold(),) if type(value) is str else (value,)
+        return tuple(v.casefold() if type(v) is str else v for v in keys.values())
 
 
 @dataclass(slots=True)
