@@ -12,7 +12,10 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
 
-_WINDOW_SECONDS = 1.02
+# A 5% margin: a request thread that loses the CPU for a few tens of milliseconds between
+# its scheduled start and the send must not squeeze N+1 arrivals into SFMC's second.
+_MARGIN = 1.05
+_WINDOW_SECONDS = _MARGIN
 
 
 class RateLimiter:
@@ -42,8 +45,7 @@ class RateLimiter:
         if requests_per_second <= 0 or max_concurrent_requests <= 0:
             raise ValueError("requests_per_second and max_concurrent_requests must be positive")
         self.requests_per_second = requests_per_second
-        # A 2% margin keeps network jitter from squeezing N+1 arrivals into SFMC's second.
-        self.spacing = 1.02 / requests_per_second
+        self.spacing = _MARGIN / requests_per_second
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
