@@ -93,11 +93,14 @@ class LoadResult:
         self.rejected.extend(other.rejected)
 
 
-def wait_all(futures: Iterable[Future[R]]) -> list[R]:
+def wait_all(
+    futures: Iterable[Future[R]], on_result: Callable[[R], object] | None = None
+) -> list[R]:
     """Wait for every future, then re-raise the first failure.
 
     Args:
         futures: Submitted work.
+        on_result: Told each successful result as it is collected (also when another fails).
 
     Returns:
         Results in submission order.
@@ -110,6 +113,9 @@ def wait_all(futures: Iterable[Future[R]]) -> list[R]:
             results.append(future.result())
         except BaseException as exc:  # noqa: BLE001
             error = error or exc
+        else:
+            if on_result is not None:
+                on_result(results[-1])
     if error is not None:
         raise error
     return results

@@ -283,9 +283,19 @@ class SfmcSink(RuntimeSink):
         batch: _Batch | None = context.get("batch")
         if batch is None:
             return
+        result = LoadResult()
         self.runtime.batch_started()
         try:
-            result = self._load(batch)
+            self._load(batch, result)
+        except BaseException:
+            # Rows SFMC confirmed before the failure stay counted as written in the summary.
+            self.runtime.report.count(
+                self.stream_name,
+                written=result.written,
+                merged=result.merged,
+                extra_written=result.extra_written,
+            )
+            raise
         finally:
             self.runtime.batch_finished()
         self._account(batch, result)
@@ -319,14 +329,13 @@ class SfmcSink(RuntimeSink):
             job.result()
         return self.data_extensions.load(key, rows)
 
-    def _load(self, batch: _Batch) -> LoadResult:
-        result = LoadResult()
+    def _load(self, batch: _Batch, result: LoadResult) -> None:
+        """Load the batch into ``result``, part by part, so a failure keeps what was confirmed."""
         if self._send_while_reading:
             for key in list(batch.rows):
                 self._send_rows(batch, key)
-            for part in wait_all(batch.jobs):
-                result.extend(part)
-            return result
+            wait_all(batch.jobs, on_result=result.extend)
+            return
         for key, rows_by_key in batch.rows.items():
             rows = list(rows_by_key.values())
             rows, refused = self._ensure_contacts(rows)
@@ -334,7 +343,6 @@ class SfmcSink(RuntimeSink):
             result.extend(self.data_extensions.load(key, rows))
         for definition_key, events in batch.events.items():
             result.extend(self.runtime.events.load(definition_key, events))
-        return result
 
     def _ensure_contacts(
         self, rows: list[DataExtensionRow]

@@ -193,3 +193,29 @@ def test_secret_value_is_hidden_in_config_errors(tmp_path):
         assert run.returncode == 1
         assert "client_secret" in run.stderr
         assert "987654321" not in run.stderr
+
+
+def test_rows_confirmed_before_a_fatal_error_are_counted_as_written(tmp_path):
+    identify = {"key": "IDENTIFY", "fields": [CONTACT, {"name": "Plan", "type": "Text"}]}
+    with emulator_with(identify) as emulator:
+        config = base_config(
+            emulator,
+            identify_data_extension_key="IDENTIFY",
+            do_not_create_or_update_contacts=True,
+            conversion_events=[{"event": "Ordered", "data_extension_key": "NO_SUCH_DE"}],
+            streams={"events": {"type": "segment"}},
+        )
+        schema = {"properties": {"type": {"type": "string"}, "userId": {"type": "string"}}}
+        messages = [
+            {"type": "identify", "userId": "a", "traits": {"plan": "pro"}},
+            {"type": "identify", "userId": "b", "traits": {"plan": "free"}},
+            {"type": "track", "userId": "a", "event": "Ordered", "properties": {}},
+        ]
+        run = run_target(tmp_path, config, singer_lines("events", schema, messages, state={"s": 1}))
+        assert run.returncode == 1
+        assert "NO_SUCH_DE" in run.stderr
+        assert run.states == []
+        assert sorted(r["Contact Key"] for r in emulator.rows("IDENTIFY")) == ["a", "b"]
+        counts = summary(run.stderr)
+        assert counts["written"] == 2  # confirmed before the failure, and said so
+        assert "unconfirmed=1" in run.stderr
