@@ -17,16 +17,13 @@ from target_sfmc.errors import InputError
 
 # Blank lines (a trailing newline, a tap's empty line) are skipped, not errors.
 _BLANK_LINE: dict[str, str] = {"type": "BLANK"}
+# Keys each message type needs, with the JSON type each must have (object: anything).
 _SHAPES: dict[str, tuple[tuple[str, type], ...]] = {
     "SCHEMA": (("stream", str), ("schema", dict)),
     "RECORD": (("stream", str), ("record", dict)),
+    "STATE": (("value", object),),
 }
 _KIND_NAMES: dict[type, str] = {str: "text", dict: "an object"}
-_REQUIRED_KEYS = {
-    "SCHEMA": ("stream", "schema"),
-    "RECORD": ("stream", "record"),
-    "STATE": ("value",),
-}
 
 
 class LineNumberingReader(MsgSpecReader):
@@ -58,15 +55,14 @@ class LineNumberingReader(MsgSpecReader):
                 return message  # the common case, checked cheaply
         elif not isinstance(message, dict):
             raise InputError(f"Input line {self.line_number} is not a JSON object.")
-        missing = [
-            key for key in _REQUIRED_KEYS.get(str(message.get("type")), ()) if key not in message
-        ]
+        shape = _SHAPES.get(str(message.get("type")), ())
+        missing = [key for key, _ in shape if key not in message]
         if "type" not in message or missing:
             raise InputError(
                 f"Input line {self.line_number} is not a valid Singer message "
                 f"(missing {', '.join(missing) or 'type'})."
             )
-        for key, kind in _SHAPES.get(str(message["type"]), ()):
+        for key, kind in shape:
             if not isinstance(message[key], kind):
                 raise InputError(
                     f"Input line {self.line_number} is not a valid Singer message "

@@ -16,7 +16,7 @@ from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.plugin_base import PluginBase, _ConfigInput
 
 from target_sfmc.connection_check import check_connection, report
-from target_sfmc.errors import InputError, TargetSfmcError
+from target_sfmc.errors import TargetSfmcError
 from target_sfmc.reader import LineNumberingReader
 from target_sfmc.settings import CONFIG_SCHEMA, parse_settings
 from target_sfmc.sinks import IgnoredStreamSink, LoadingRuntime, SfmcSink
@@ -31,10 +31,6 @@ try:
     __version__ = version("target-sfmc")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
-
-# The SDK drains (and emits STATE) every 5 minutes by default; a smaller replay window
-# after a crash costs nothing here because batches drain when full anyway.
-_MAX_DRAIN_AGE_MINUTES = 5.0
 
 
 def _hide_secret_value(error: str) -> str:
@@ -52,7 +48,6 @@ class TargetSfmc(Target):
     config_jsonschema = CONFIG_SCHEMA
     default_sink_class = SfmcSink
     message_reader_class = LineNumberingReader
-    _MAX_RECORD_AGE_IN_MINUTES = _MAX_DRAIN_AGE_MINUTES
 
     capabilities: t.ClassVar[list] = [
         PluginCapabilities.ABOUT,
@@ -271,6 +266,3 @@ class TargetSfmc(Target):
         finally:
             target.runtime.report.log_summary(failed=failed)
             target.shutdown()
-
-
-__all__ = ["InputError", "TargetSfmc"]

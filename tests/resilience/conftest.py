@@ -15,17 +15,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from cli_harness import TargetRun, run_target, summary, target_command, write_config
+from cli_harness import summary, target_command, write_config
 
 from target_sfmc.emulator import SfmcEmulator
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
     from pathlib import Path
-
-# The CLI runner and summary parser are shared with the end-to-end suite.
-Run = TargetRun
-run_cli = run_target
 
 CLIENT_ID = "resilience-client-id"
 CLIENT_SECRET = "rs-S3cret-9f3b7c2e41d8-never-logged"

@@ -11,17 +11,16 @@ import re
 from typing import Any
 
 import pytest
+from cli_harness import TargetRun, run_target
 from conftest import (
     IDENTIFY_DE,
     TRACEBACK,
     USERS_SCHEMA,
-    Run,
     assert_accounted,
     assert_clean_failure_output,
     contact_keys,
     make_config,
     record_line,
-    run_cli,
     schema_line,
     state_line,
     summary,
@@ -36,7 +35,7 @@ GOOD = [
 CHUNK0 = [SCHEMA, *GOOD, state_line({"chunk": 0})]  # lines 1-4
 
 
-def assert_no_state_past_unconfirmed(run: Run, emulator, chunks: dict[int, set[str]]) -> None:
+def assert_no_state_past_unconfirmed(run: TargetRun, emulator, chunks: dict[int, set[str]]) -> None:
     present = contact_keys(emulator)
     for value in run.states:
         for chunk in range(value["chunk"] + 1):
@@ -51,7 +50,7 @@ def error_lines(stderr: str) -> list[str]:
 def test_malformed_json_line_names_its_line(emulators, tmp_path):
     emulator = emulators.start()
     bad = '{"type": "RECORD", "stream": "users", "record": {"user_id": "' + MARKER
-    run = run_cli(tmp_path, make_config(emulator), [*CHUNK0, bad, record_line("users", {})])
+    run = run_target(tmp_path, make_config(emulator), [*CHUNK0, bad, record_line("users", {})])
 
     assert run.returncode != 0
     assert re.search(r"\bline 5\b", run.stderr), run.tail()
@@ -62,7 +61,7 @@ def test_malformed_json_line_names_its_line(emulators, tmp_path):
 def test_record_before_schema_names_the_stream(emulators, tmp_path):
     emulator = emulators.start()
     lines = [record_line("users", {"user_id": MARKER}), *CHUNK0]
-    run = run_cli(tmp_path, make_config(emulator), lines)
+    run = run_target(tmp_path, make_config(emulator), lines)
 
     assert run.returncode != 0
     assert "'users'" in run.stderr, run.tail()
@@ -95,7 +94,7 @@ def test_invalid_record_names_line_and_field_but_not_the_value(
         record_line("users", {"user_id": "ok-3"}),
         state_line({"chunk": 1}),
     ]
-    run = run_cli(tmp_path, make_config(emulator), lines)
+    run = run_target(tmp_path, make_config(emulator), lines)
 
     assert run.returncode != 0
     errors = " ".join(error_lines(run.stderr))
@@ -118,7 +117,7 @@ def test_oversized_text_under_fail_policy_fails_with_dead_letter(emulators, tmp_
     emulator = emulators.start()
     dead_letters = tmp_path / "dead.jsonl"
     config = make_config(emulator, dead_letter_path=str(dead_letters))
-    run = run_cli(tmp_path, config, oversized_input())
+    run = run_target(tmp_path, config, oversized_input())
 
     assert run.returncode == 1, run.tail()
     assert "rejected" in run.stderr and "Nick" in run.stderr
@@ -137,7 +136,7 @@ def test_oversized_text_under_skip_policy_goes_on(emulators, tmp_path):
     emulator = emulators.start()
     dead_letters = tmp_path / "dead.jsonl"
     config = make_config(emulator, row_error_policy="skip", dead_letter_path=str(dead_letters))
-    run = run_cli(tmp_path, config, oversized_input())
+    run = run_target(tmp_path, config, oversized_input())
 
     assert run.returncode == 0, run.tail()
     assert run.states == [{"chunk": 1}]
@@ -166,7 +165,7 @@ def test_empty_and_missing_identifiers_are_skipped_and_counted(emulators, tmp_pa
         state_line({"chunk": 1}),
     ]
     config = make_config(emulator, dead_letter_path=str(dead_letters))
-    run = run_cli(tmp_path, config, lines)
+    run = run_target(tmp_path, config, lines)
 
     assert run.returncode == 0, run.tail()
     assert run.states == [{"chunk": 1}]
@@ -186,14 +185,14 @@ def test_unknown_stream_fails_at_its_schema_unless_ignored(emulators, tmp_path):
         record_line("mystery", {"id": MARKER}),
         state_line({"chunk": 1}),
     ]
-    run = run_cli(tmp_path, make_config(emulator), lines)
+    run = run_target(tmp_path, make_config(emulator), lines)
     assert run.returncode == 1
     assert "'mystery'" in " ".join(error_lines(run.stderr)), run.tail()
     assert_clean_failure_output(run.stderr + run.stdout, MARKER)
     assert_no_state_past_unconfirmed(run, emulator, {0: {"ok-1", "ok-2"}, 1: set()})
     assert run.states == [] or contact_keys(emulator) >= {"ok-1", "ok-2"}
 
-    ignored = run_cli(tmp_path, make_config(emulator, ignore_unconfigured_streams=True), lines)
+    ignored = run_target(tmp_path, make_config(emulator, ignore_unconfigured_streams=True), lines)
     assert ignored.returncode == 0, ignored.tail()
     assert ignored.states == [{"chunk": 1}]
     counts = assert_accounted(ignored.stderr, read=3)
@@ -216,7 +215,7 @@ def test_huge_record_loads_or_fails_clearly(emulators, tmp_path, in_schema):
         record_line("users", {"user_id": "huge-1", "plan": "big", "blob": blob}),
         state_line({"chunk": 1}),
     ]
-    run = run_cli(tmp_path, make_config(emulator), lines)
+    run = run_target(tmp_path, make_config(emulator), lines)
 
     assert_clean_failure_output(run.stderr + run.stdout, MARKER, "B" * 200)
     assert_no_state_past_unconfirmed(run, emulator, {0: {"ok-1", "ok-2"}, 1: {"huge-1"}})
@@ -244,7 +243,7 @@ def test_unusable_schema_fails_with_one_clear_error(emulators, tmp_path, bad_pro
         record_line("users", {"user_id": "s-1", "plan": MARKER}),
         state_line({"chunk": 1}),
     ]
-    run = run_cli(tmp_path, make_config(emulator), lines)
+    run = run_target(tmp_path, make_config(emulator), lines)
 
     assert run.returncode == 1, run.tail()
     assert_clean_failure_output(run.stderr + run.stdout, MARKER)
@@ -262,7 +261,7 @@ def test_unknown_data_extension_stops_the_run_even_under_skip(emulators, tmp_pat
         row_error_policy="skip",
         streams={"users": {"type": "identify", "data_extension_key": "CUSTOMER_FIELDS"}},
     )
-    run = run_cli(tmp_path, config, CHUNK0)
+    run = run_target(tmp_path, config, CHUNK0)
 
     assert run.returncode == 1, run.tail()
     errors = " ".join(error_lines(run.stderr))
@@ -286,7 +285,7 @@ def test_unknown_data_extension_stops_the_run_even_under_skip(emulators, tmp_pat
 )
 def test_malformed_messages_name_their_line(emulators, tmp_path, line):
     emulator = emulators.start()
-    run = run_cli(tmp_path, make_config(emulator), [*CHUNK0, line])
+    run = run_target(tmp_path, make_config(emulator), [*CHUNK0, line])
     assert run.returncode == 1
     assert f"Input line {len(CHUNK0) + 1}" in run.stderr
     assert TRACEBACK not in run.stderr

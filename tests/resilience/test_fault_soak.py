@@ -9,6 +9,7 @@ never trip the emulator's rate limiter, and account for every record.
 from __future__ import annotations
 
 import pytest
+from cli_harness import run_target
 from conftest import (
     IDENTIFY_DE,
     ORDERS_DE,
@@ -18,7 +19,6 @@ from conftest import (
     make_config,
     max_requests_in_any_second,
     record_line,
-    run_cli,
     schema_line,
     sorted_rows,
     state_line,
@@ -95,12 +95,12 @@ def test_soak_under_faults_loads_exactly_what_a_clean_run_loads(
     }
 
     clean = emulators.start()
-    clean_run = run_cli(tmp_path, make_config(clean, **settings), lines)
+    clean_run = run_target(tmp_path, make_config(clean, **settings), lines)
     assert clean_run.returncode == 0, clean_run.tail()
 
     faults = dict(REQUEST_FAULTS, **(ASYNC_FAULTS if use_async_api else {}))
     faulty = emulators.start(rate_limit=RATE, faults=faults)
-    run = run_cli(tmp_path, make_config(faulty, **settings), lines)
+    run = run_target(tmp_path, make_config(faulty, **settings), lines)
     assert run.returncode == 0, run.tail()
 
     # Every row, exactly as the fault-free run left it.
@@ -142,7 +142,7 @@ def test_token_expiring_again_during_retry_backoff_is_refreshed_again(emulators,
     config = make_config(
         emulator, batch_size_rows=50, max_concurrent_requests=1, retry_max_attempts=12
     )
-    run = run_cli(tmp_path, config, lines)
+    run = run_target(tmp_path, config, lines)
 
     assert run.returncode == 0, run.tail()
     assert run.states == [{"chunk": 0}]

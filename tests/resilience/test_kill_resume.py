@@ -12,6 +12,7 @@ import signal
 from typing import Any
 
 import pytest
+from cli_harness import run_target
 from conftest import (
     IDENTIFY_DE,
     USERS_SCHEMA,
@@ -20,7 +21,6 @@ from conftest import (
     contact_keys,
     make_config,
     record_line,
-    run_cli,
     schema_line,
     sorted_rows,
     state_line,
@@ -68,7 +68,7 @@ def uninterrupted_rows(tmp_path_factory) -> list[dict[str, Any]]:
     factory = Emulators()
     try:
         emulator = factory.start(latency_ms=LATENCY_MS)
-        run = run_cli(
+        run = run_target(
             tmp_path_factory.mktemp("reference"), make_config(emulator, **SETTINGS), input_lines()
         )
         assert run.returncode == 0, run.tail()
@@ -111,7 +111,7 @@ def test_sigkill_then_resume_from_last_state_loads_everything(
     assert len(present_at_kill) < CHUNKS * NEW_USERS_PER_CHUNK or live.states
 
     resume_from = live.states[-1]["chunk"] + 1 if live.states else 0
-    resumed = run_cli(tmp_path, config, input_lines(resume_from))
+    resumed = run_target(tmp_path, config, input_lines(resume_from))
     assert resumed.returncode == 0, resumed.tail()
     assert resumed.states == [{"chunk": CHUNKS - 1}]
 

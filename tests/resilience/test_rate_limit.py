@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from cli_harness import run_target
 from conftest import (
     IDENTIFY_DE,
     USERS_SCHEMA,
@@ -9,7 +10,6 @@ from conftest import (
     make_config,
     max_requests_in_any_second,
     record_line,
-    run_cli,
     schema_line,
     state_line,
     summary,
@@ -27,7 +27,7 @@ def test_sync_load_never_exceeds_the_rate_limit(emulators, tmp_path):
         state_line({"done": True}),
     ]
     config = make_config(emulator, requests_per_second=RATE, max_concurrent_requests=8)
-    run = run_cli(tmp_path, config, lines)
+    run = run_target(tmp_path, config, lines)
 
     assert run.returncode == 0, run.tail()
     assert run.states == [{"done": True}]

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_harness import run_target
 from conftest import (
     CLIENT_SECRET,
     TRACEBACK,
@@ -15,7 +16,6 @@ from conftest import (
     assert_clean_failure_output,
     make_config,
     record_line,
-    run_cli,
     schema_line,
     state_line,
     write_config,
@@ -43,7 +43,7 @@ def error_lines(stderr: str) -> list[str]:
 def test_bad_credentials_fail_with_one_clear_sentence(emulators, tmp_path):
     emulator = emulators.start()
     config = make_config(emulator, client_secret=WRONG_SECRET)
-    run = run_cli(tmp_path, config, users_input())
+    run = run_target(tmp_path, config, users_input())
 
     assert run.returncode == 1, run.tail()
     assert run.states == []
@@ -80,7 +80,7 @@ def test_no_secret_or_token_in_any_output(emulators, tmp_path):
     )
     for _ in range(1):
         collect(
-            run_cli(
+            run_target(
                 tmp_path,
                 make_config(noisy, batch_size_rows=5, retry_max_attempts=12),
                 users_input(20),
@@ -93,7 +93,7 @@ def test_no_secret_or_token_in_any_output(emulators, tmp_path):
     rejecting = emulators.start()
     dead_letters = tmp_path / "dead.jsonl"
     collect(
-        run_cli(
+        run_target(
             tmp_path,
             make_config(rejecting, dead_letter_path=str(dead_letters)),
             users_input(3, nick="this nick is far too long"),
@@ -104,7 +104,7 @@ def test_no_secret_or_token_in_any_output(emulators, tmp_path):
     # 3. An unknown Data Extension key (SFMC refuses the request, not a row).
     refusing = emulators.start()
     collect(
-        run_cli(
+        run_target(
             tmp_path,
             make_config(
                 refusing, streams={"users": {"type": "identify", "data_extension_key": "NOPE"}}
@@ -115,7 +115,7 @@ def test_no_secret_or_token_in_any_output(emulators, tmp_path):
     tokens += refusing.issued_tokens
 
     # 4. Bad credentials.
-    collect(run_cli(tmp_path, make_config(refusing, client_secret=WRONG_SECRET), users_input()))
+    collect(run_target(tmp_path, make_config(refusing, client_secret=WRONG_SECRET), users_input()))
 
     # 5. --about, with and without the config.
     config_path = write_config(tmp_path, make_config(refusing))
@@ -150,7 +150,7 @@ def test_subdomain_with_separators_is_a_config_error_before_any_request(
     emulators, tmp_path, subdomain
 ):
     emulator = emulators.start()
-    run = run_cli(tmp_path, make_config(emulator, subdomain=subdomain), "not json at all\n")
+    run = run_target(tmp_path, make_config(emulator, subdomain=subdomain), "not json at all\n")
 
     assert run.returncode == 1
     errors = " ".join(error_lines(run.stderr)) or run.stderr
@@ -171,7 +171,7 @@ def test_plain_http_to_a_non_loopback_host_is_a_config_error(
     emulators, tmp_path, auth_url, rest_url
 ):
     emulator = emulators.start()
-    run = run_cli(
+    run = run_target(
         tmp_path,
         make_config(emulator, auth_url=auth_url, rest_url=rest_url),
         "not json at all\n",

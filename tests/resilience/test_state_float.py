@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
+from cli_harness import run_target
 from conftest import (
     TRACEBACK,
     USERS_SCHEMA,
     contact_keys,
     make_config,
     record_line,
-    run_cli,
     schema_line,
     state_line,
 )
@@ -24,7 +24,7 @@ def test_float_in_state_is_emitted_back_exactly(emulators, tmp_path, with_record
     if with_records:
         lines.append(record_line("users", {"user_id": "f1", "score": 1}))
     lines.append(state_line({"bookmark": 1.5}))
-    run = run_cli(tmp_path, make_config(emulator), lines)
+    run = run_target(tmp_path, make_config(emulator), lines)
 
     assert run.returncode == 0, run.tail()
     assert TRACEBACK not in run.stderr
@@ -46,7 +46,7 @@ def test_nested_and_imprecise_floats_keep_their_text(emulators, tmp_path):
         state_line({"bookmark": 1}),
         state_line(value),
     ]
-    run = run_cli(tmp_path, make_config(emulator), lines)
+    run = run_target(tmp_path, make_config(emulator), lines)
 
     assert run.returncode == 0, run.tail()
     assert run.states == [value]
