@@ -45,12 +45,14 @@ class ApiStats:
     calls: int = 0
     retries: int = 0
     throttled: int = 0
+    by_endpoint: dict[str, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def count_call(self) -> None:
+    def count_call(self, endpoint: str) -> None:
         """Count one request sent."""
         with self.lock:
             self.calls += 1
+            self.by_endpoint[endpoint] = self.by_endpoint.get(endpoint, 0) + 1
 
     def count_retry(self, *, throttled: bool) -> None:
         """Count one retry (and whether SFMC throttled us)."""
@@ -174,7 +176,7 @@ class Transport:
             target_url, target_headers = url() if callable(url) else (url, headers)
             try:
                 with self.limiter.slot():
-                    self.stats.count_call()
+                    self.stats.count_call(endpoint)
                     response = self.session.request(
                         method, target_url, data=body, headers=target_headers, timeout=self.timeout
                     )
