@@ -46,6 +46,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from target_sfmc.emulator import SfmcEmulator  # noqa: E402
+from target_sfmc.heap import rare_garbage_collection  # noqa: E402
 
 NOOP_TARGET = Path(__file__).resolve().parent / "noop_target.py"
 CLIENT_ID = "bench-client"
@@ -873,4 +874,6 @@ def main() -> int:  # noqa: PLR0915 - one linear script
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # The in-process emulator holds every job's rows: tuned as the sfmc-emulator CLI is.
+    with rare_garbage_collection():
+        sys.exit(main())

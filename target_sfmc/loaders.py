@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 import time
@@ -364,7 +365,9 @@ class DataExtensionLoader:
         started = time.monotonic()
         deadline = started + self.async_timeout_seconds
         # Poll when earlier jobs suggest this one is about done, then at a growing interval:
-        # few status calls, and no long idle wait after SFMC finished.
+        # few status calls, and no long idle wait after SFMC finished. The estimate is SFMC's
+        # own working time: time measured here would include polling lag and queueing, and
+        # each late poll would then make the next one later.
         expected = self._seconds_per_row * rows
         delay = max(MIN_POLL_INTERVAL_SECONDS, 0.9 * expected)
         step = max(MIN_POLL_INTERVAL_SECONDS, 0.1 * expected)
@@ -376,7 +379,10 @@ class DataExtensionLoader:
                 "Completed",
                 "Error",
             }:
-                self._seconds_per_row = (time.monotonic() - started) / max(rows, 1)
+                worked = _working_seconds(status)
+                if worked is None:
+                    worked = time.monotonic() - started
+                self._seconds_per_row = worked / max(rows, 1)
                 return status
             if time.monotonic() + delay > deadline:
                 raise TargetSfmcError(
@@ -386,6 +392,17 @@ class DataExtensionLoader:
                 )
             self._sleep(delay)
             delay, step = step, min(step * 1.5, MAX_POLL_INTERVAL_SECONDS)
+
+
+def _working_seconds(status: dict[str, Any]) -> float | None:
+    """How long SFMC worked on a finished async request (pickup to completion), if it says."""
+    try:
+        picked = dt.datetime.fromisoformat(status["pickupDateTime"])
+        completed = dt.datetime.fromisoformat(status["completionDateTime"])
+        seconds = (completed - picked).total_seconds()
+    except (KeyError, TypeError, ValueError):
+        return None
+    return seconds if seconds >= 0 else None
 
 
 def _async_item_message(item: dict[str, Any]) -> str:

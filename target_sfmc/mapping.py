@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import msgspec
+from msgspec import UNSET
 
 # Segment's classic destination maps these context paths to fixed attribute names.
 CONTEXT_ATTRIBUTES: tuple[tuple[tuple[str, ...], str], ...] = tuple(
@@ -240,16 +241,28 @@ def map_attributes(
         keys give the same name the later key wins.
     """
     attributes = context_attributes(context) if context is not None else {}
-    for key, raw in record.items():
+    put_attributes(attributes, map(title_case, record), record.values())
+    return attributes
+
+
+def put_attributes(attributes: dict[str, Any], names: Iterable[str], values: Iterable[Any]) -> None:
+    """Add attributes under already title-cased names, converting their values.
+
+    Args:
+        attributes: The row being built (changed in place).
+        names: Title Case names.
+        values: Record values in the same order; nulls, nested and missing
+            (``msgspec.UNSET``) values are left out.
+    """
+    for name, raw in zip(names, values, strict=True):
         kind = type(raw)
         # Fast path for the common JSON types; everything else goes through to_sfmc_value.
         if kind is str or kind is int or kind is bool:
-            attributes[title_case(key)] = raw
-        elif raw is not None and kind is not dict and kind is not list:
+            attributes[name] = raw
+        elif raw is not None and kind is not dict and kind is not list and raw is not UNSET:
             value = to_sfmc_value(raw)
             if value is not _DROP:
-                attributes[title_case(key)] = value
-    return attributes
+                attributes[name] = value
 
 
 def parse_primary_keys(spec: str | Iterable[str] | None) -> tuple[str, ...]:

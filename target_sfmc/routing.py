@@ -150,6 +150,50 @@ def _audience_row(stream: StreamSettings, ck: str | None, record: Mapping[str, A
     return DataExtensionRow(de_key, {CONTACT_KEY: ck}, values)
 
 
+RowBuilder = Callable[[str | None, dict[str, Any]], Outcome]
+
+
+def _track_keys(stream: StreamSettings, key_properties: list[str]) -> tuple[str, ...]:
+    """Primary keys of a track stream: configured, else the SCHEMA's, else Contact Key."""
+    if stream.primary_keys:
+        return stream.primary_keys
+    return tuple(title_case(k) for k in key_properties) if key_properties else (CONTACT_KEY,)
+
+
+def row_builder(
+    stream: StreamSettings, settings: TargetSettings, key_properties: list[str]
+) -> RowBuilder | None:
+    """The row of a flat identify or track stream, from its Contact Key and attributes.
+
+    Args:
+        stream: The stream's settings.
+        settings: The target settings.
+        key_properties: The stream's ``key_properties`` from its SCHEMA.
+
+    Returns:
+        ``(contact_key, attributes) -> outcome``, or None for streams whose rows need more
+        of the record (audiences, API events, Uuid primary keys).
+    """
+    if stream.type == "identify":
+        de_key, create_contact = stream.data_extension_key, settings.create_contacts
+
+        def identify(ck: str | None, attributes: dict[str, Any]) -> Outcome:
+            return _identify_row(de_key, ck, attributes, create_contact=create_contact)
+
+        return identify
+    if stream.type == "track" and not stream.uuid_primary_key:
+        track_de_key = stream.data_extension_key or ""
+        track_keys = _track_keys(stream, key_properties)
+
+        def track(ck: str | None, attributes: dict[str, Any]) -> Outcome:
+            return _track_row(
+                track_de_key, ck, attributes, track_keys, uuid_key=False, message_id=None, record={}
+            )
+
+        return track
+    return None
+
+
 def flat_router(
     stream: StreamSettings, settings: TargetSettings, key_properties: list[str]
 ) -> Router:
@@ -163,12 +207,11 @@ def flat_router(
     Returns:
         A function mapping one record to its outcomes.
     """
-    track_keys = stream.primary_keys or (
-        tuple(title_case(k) for k in key_properties) if key_properties else (CONTACT_KEY,)
-    )
+    track_keys = _track_keys(stream, key_properties)
 
     user_id_properties = stream.user_id_properties
     email_property = stream.email_property
+    build_row = row_builder(stream, settings, key_properties)
 
     def route(record: Mapping[str, Any]) -> list[Outcome]:
         ck = contact_key(first_present(record, user_id_properties), record.get(email_property))
@@ -176,15 +219,8 @@ def flat_router(
             return [_audience_row(stream, ck, record)]
         # map_attributes drops nested objects, so the context object itself never becomes a column.
         attributes = map_attributes(record, record.get("context"))
-        if stream.type == "identify":
-            return [
-                _identify_row(
-                    stream.data_extension_key,
-                    ck,
-                    attributes,
-                    create_contact=settings.create_contacts,
-                )
-            ]
+        if build_row is not None:
+            return [build_row(ck, attributes)]
         if stream.type == "track":
             return [
                 _track_row(

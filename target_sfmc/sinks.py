@@ -14,6 +14,7 @@ from target_sfmc.accounting import RunReport
 from target_sfmc.client import SfmcClient
 from target_sfmc.dates import DateParser
 from target_sfmc.errors import RowsRejectedError, TargetSfmcError, without_quoted_values
+from target_sfmc.lanes import compile_lane
 from target_sfmc.loaders import (
     ContactRegistry,
     DataExtensionLoader,
@@ -27,16 +28,21 @@ from target_sfmc.routing import (
     UNCONFIGURED_STREAM,
     DataExtensionRow,
     JourneyEvent,
+    Outcome,
     Rejected,
     Router,
     Skipped,
     flat_router,
+    row_builder,
     segment_router,
 )
 from target_sfmc.settings import STREAM_TYPES, TargetSettings
 from target_sfmc.validation import FastJSONSchemaValidator, QuietJSONSchemaValidator
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import msgspec
     from singer_sdk import Target
     from singer_sdk.sinks.core import BaseJSONSchemaValidator
 
@@ -247,8 +253,44 @@ class SfmcSink(RuntimeSink):
             record: The record (validated, date-times parsed).
             context: The SDK's batch context.
         """
+        self.add_outcomes(self.router(record), context)
+
+    def record_lane(self) -> Callable[[msgspec.Raw], list[Outcome] | None] | None:
+        """The stream's fast lane: a record's JSON text to its outcomes (see `lanes`).
+
+        Returns:
+            ``raw -> outcomes`` (None when the record must take the general path), or None
+            when this stream's schema or type has no lane.
+        """
+        stream = self.runtime.settings.streams[self.stream_name]
+        build_row = row_builder(stream, self.runtime.settings, list(self.key_properties))
+        if build_row is None:
+            return None
+        lane = compile_lane(
+            self.schema,
+            self.key_properties,
+            validate=self._validator is not None,
+            user_id_properties=stream.user_id_properties,
+            email_property=stream.email_property,
+        )
+        if lane is None:
+            return None
+        lane_map = lane.map
+
+        def outcomes(raw: msgspec.Raw) -> list[Outcome] | None:
+            mapped = lane_map(raw)
+            return None if mapped is None else [build_row(*mapped)]
+
+        return outcomes
+
+    def add_outcomes(self, outcomes: list[Outcome], context: dict) -> None:
+        """Add one record's outcomes to the batch (merging duplicate keys).
+
+        Args:
+            outcomes: What the record maps to.
+            context: The SDK's batch context.
+        """
         batch: _Batch = context["batch"]
-        outcomes = self.router(record)
         # Only the reading thread changes this counter: no lock needed per record.
         self._tally.read += 1
         for outcome in outcomes:

@@ -17,6 +17,7 @@ from singer_sdk.plugin_base import PluginBase, _ConfigInput
 
 from target_sfmc.connection_check import check_connection, report
 from target_sfmc.errors import TargetSfmcError
+from target_sfmc.heap import rare_garbage_collection
 from target_sfmc.reader import LineNumberingReader
 from target_sfmc.settings import CONFIG_SCHEMA, parse_settings
 from target_sfmc.sinks import IgnoredStreamSink, LoadingRuntime, SfmcSink
@@ -25,6 +26,7 @@ from target_sfmc.transport import encode_json
 if t.TYPE_CHECKING:
     from types import FrameType
 
+    import msgspec
     from singer_sdk.sinks import Sink
 
 try:
@@ -97,6 +99,7 @@ class TargetSfmc(Target):
         # Sinks share one limiter; a few draining at once keep it busy.
         self.max_parallelism = 4
         self._direct_sinks: dict[str, Sink] = {}
+        self._lanes_tried: set[str] = set()
 
     def _process_schema_message(self, message_dict: dict) -> None:
         """Handle a SCHEMA; when it replaces a stream's sink, load the old sink's rows first.
@@ -107,6 +110,9 @@ class TargetSfmc(Target):
         Args:
             message_dict: The SCHEMA message.
         """
+        stream_name = str(message_dict.get("stream"))
+        self._reader.record_lanes.pop(stream_name, None)
+        self._lanes_tried.discard(stream_name)
         super()._process_schema_message(message_dict)
         for replaced in self._sinks_to_clear:
             self.drain_one(replaced)
@@ -141,6 +147,51 @@ class TargetSfmc(Target):
         if sink.is_full:
             self.drain_one(sink)
         self._handle_max_record_age()
+        if stream_name not in self._lanes_tried:
+            self._lanes_tried.add(stream_name)
+            lane = self._record_lane(stream_name, sink)
+            if lane is not None:
+                self._reader.record_lanes[stream_name] = lane
+
+    def _record_lane(self, stream_name: str, sink: Sink) -> t.Callable[[msgspec.Raw], bool] | None:
+        """The reader's lane for a direct stream: the steps above, minus the generic decode.
+
+        Args:
+            stream_name: The stream.
+            sink: Its sink (direct: no stream map, no SDK metadata properties).
+
+        Returns:
+            ``raw -> handled``, or None when the stream has no lane.
+        """
+        if not isinstance(sink, SfmcSink):
+            return None
+        loading_sink = sink
+        outcomes_of = loading_sink.record_lane()
+        if outcomes_of is None:
+            return None
+        sinks_active = self._sinks_active
+
+        def lane(raw: msgspec.Raw) -> bool:
+            if sinks_active.get(stream_name) is not loading_sink:
+                return False
+            outcomes = outcomes_of(raw)
+            if outcomes is None:
+                return False
+            context = loading_sink._get_context({})  # noqa: SLF001
+            loading_sink.tally_record_read()
+            loading_sink.add_outcomes(outcomes, context)
+            loading_sink.record_counter_metric.increment()
+            loading_sink._after_process_record(context)  # noqa: SLF001
+            if loading_sink.is_full:
+                self.drain_one(loading_sink)
+            self._handle_max_record_age()
+            return True
+
+        return lane
+
+    @property
+    def _reader(self) -> LineNumberingReader:
+        return t.cast("LineNumberingReader", self.message_reader)
 
     def _direct_sink(self, stream_name: str) -> Sink | None:
         maps = self.mapper.stream_maps.get(stream_name)
@@ -258,7 +309,8 @@ class TargetSfmc(Target):
         target.runtime.report.start_progress()
         failed = True
         try:
-            target.listen(file_input)
+            with rare_garbage_collection():
+                target.listen(file_input)
             failed = False
         except TargetSfmcError as exc:
             target.logger.error("%s", exc)  # noqa: TRY400 - the sentence is the whole story

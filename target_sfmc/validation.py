@@ -45,8 +45,15 @@ _TOP_LEVEL_KEYS = frozenset(
 )
 
 
-def _allowed_types(definition: Any) -> frozenset[type] | None:
-    """Python types a property accepts, or None when its schema needs the full validator."""
+def allowed_types(definition: Any) -> frozenset[type] | None:
+    """Python types a property accepts, or None when its schema needs the full validator.
+
+    Args:
+        definition: A property's schema.
+
+    Returns:
+        The accepted types (as the SDK's decoder delivers JSON values), or None.
+    """
     if not isinstance(definition, dict) or not set(definition) <= _ANNOTATIONS:
         return None
     kinds = definition.get("type")
@@ -61,10 +68,18 @@ def _allowed_types(definition: Any) -> frozenset[type] | None:
     return allowed
 
 
-def _type_table(
+def type_table(
     schema: dict[str, Any],
 ) -> tuple[dict[str, frozenset[type] | None], tuple[str, ...]] | None:
-    """Per-property accepted types of a flat schema, or None when the schema is not flat."""
+    """Per-property accepted types of a flat schema.
+
+    Args:
+        schema: A stream's schema.
+
+    Returns:
+        ``(property -> accepted types or None, required properties)``, or None when the
+        schema is not a flat object schema.
+    """
     if not set(schema) <= _TOP_LEVEL_KEYS:
         return None
     if schema.get("type", "object") not in ("object", ["object"]):
@@ -75,7 +90,7 @@ def _type_table(
     required = schema.get("required", [])
     if not isinstance(properties, dict) or not isinstance(required, list):
         return None
-    return {name: _allowed_types(d) for name, d in properties.items()}, tuple(required)
+    return {name: allowed_types(d) for name, d in properties.items()}, tuple(required)
 
 
 class FastJSONSchemaValidator(BaseJSONSchemaValidator):
@@ -91,7 +106,7 @@ class FastJSONSchemaValidator(BaseJSONSchemaValidator):
         # fastjsonschema knows drafts 4-7 only; the keywords taps use are the same.
         compilable = {k: v for k, v in schema.items() if k != "$schema"}
         self._full = fastjsonschema.compile(compilable, use_formats=False, use_default=False)
-        table = _type_table(schema)
+        table = type_table(schema)
         self._types, self._required = table if table is not None else ({}, ())
         self._flat = table is not None
 

@@ -545,20 +545,25 @@ class SfmcApi:
                     "resultMessages": [_result_message("CustomObjectNotFound", message)],
                 },
             )
-        try:
-            body = _parse_json(req.body)
-        except ValueError:
-            return invalid_format()
-        items = body.get("items") if isinstance(body, dict) else None
-        if not isinstance(items, list):
-            return invalid_format()
+        items: Any = cde.decode_clean_items(req.body)
+        clean = items is not None
+        if not clean:
+            try:
+                body = _parse_json(req.body)
+            except ValueError:
+                return invalid_format()
+            items = body.get("items") if isinstance(body, dict) else None
+            if not isinstance(items, list):
+                return invalid_format()
         if len(items) > MAX_ASYNC_ITEMS:
             return error(400, f"The maximum number of items is {MAX_ASYNC_ITEMS}.", 10005)
         if not items:
             return error(400, "At least one item is required.", 10002)
         if not all(isinstance(item, dict) for item in items):
             return invalid_format()
-        job = self.jobs.submit(cde, items, insert=insert, faults=self.faults.decide_job())
+        job = self.jobs.submit(
+            cde, items, insert=insert, faults=self.faults.decide_job(), clean=clean
+        )
         return ApiResponse(202, {"requestId": job.request_id, "resultMessages": []})
 
     @staticmethod

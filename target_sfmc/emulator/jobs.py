@@ -52,6 +52,7 @@ class AsyncJob:
         due: `time.monotonic` time after which the job is processed.
         items: Submitted rows (released after processing).
         count: Number of submitted rows.
+        clean: The rows were mapped and checked at submission.
         call_time: Submission time (UTC).
         status: ``Pending``, ``Complete`` or ``Error``.
         pickup_time: When processing started.
@@ -68,6 +69,7 @@ class AsyncJob:
     due: float
     items: list[dict[str, Any]] | None
     count: int
+    clean: bool = False
     call_time: datetime = field(default_factory=lambda: datetime.now(UTC))
     status: str = PENDING
     pickup_time: datetime | None = None
@@ -103,6 +105,7 @@ class AsyncJobQueue:
         *,
         insert: bool,
         faults: JobFaults,
+        clean: bool = False,
     ) -> AsyncJob:
         """Queue a job.
 
@@ -111,6 +114,7 @@ class AsyncJobQueue:
             items: Flat rows.
             insert: Insert (True) or upsert (False).
             faults: The job's fault decisions.
+            clean: The rows are already mapped and checked (see `RowWriter.apply_async`).
 
         Returns:
             The pending job.
@@ -126,6 +130,7 @@ class AsyncJobQueue:
                 due=time.monotonic() + self.delay_s,
                 items=items,
                 count=len(items),
+                clean=clean,
             )
             self._jobs[job.request_id] = job
             self._pending.append(job)
@@ -177,7 +182,7 @@ class AsyncJobQueue:
         items = job.items or []
         try:
             results, has_errors = self.writer.apply_async(
-                job.cde, items, insert=job.insert, faults=job.faults
+                job.cde, items, insert=job.insert, faults=job.faults, clean=job.clean
             )
         except Exception:
             logger.exception("Async job %s failed inside the emulator", job.request_id)

@@ -17,9 +17,15 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any, Optional
+
+import msgspec
+from msgspec import UNSET, Meta
+from msgspec.structs import astuple
 
 from target_sfmc.emulator.validation import (
+    INT32_MAX,
+    INT32_MIN,
     REASON_NOT_NULL,
     Validator,
     column_message,
@@ -28,7 +34,7 @@ from target_sfmc.emulator.validation import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from target_sfmc.emulator.faults import JobFaults
     from target_sfmc.emulator.schema import DataExtension, Field
@@ -189,6 +195,51 @@ class CompiledDataExtension:
         }
         self._lookup: dict[str, _Entry | None] = {}
         self._order = {f.name: i for i, f in enumerate(de.fields)}
+        self._clean_items = _clean_items_decoder(de)
+        # Columns msgspec cannot check exactly: (position, validator, nullable).
+        self._checked_in_python = tuple(
+            (i, self.columns[f.name][1], f.nullable)
+            for i, f in enumerate(de.fields)
+            if f.type not in _STRUCT_CHECKED
+        )
+        self._names = tuple(f.name for f in de.fields)
+
+    def decode_clean_items(self, body: bytes) -> list[dict[str, Any]] | None:
+        """Decode an async body in one pass when every row is clean.
+
+        A row is clean when it uses the defined column spellings and `prepare_flat` would
+        map it to itself with no issue; msgspec checks most columns while decoding.
+
+        Args:
+            body: The request body.
+
+        Returns:
+            The mapped rows, or None when any row needs `prepare_flat` (which then decides).
+        """
+        if self._clean_items is None:
+            return None
+        try:
+            items = self._clean_items(body).items
+        except msgspec.DecodeError:
+            return None
+        names, checked = self._names, self._checked_in_python
+        rows: list[dict[str, Any]] = []
+        for item in items:
+            values = astuple(item)
+            for index, validator, nullable in checked:
+                value = values[index]
+                if value is None:
+                    if not nullable:
+                        return None
+                elif value is not UNSET and validator(value) is not None:
+                    return None
+            row = {
+                name: value for name, value in zip(names, values, strict=True) if value is not UNSET
+            }
+            if not row:
+                return None
+            rows.append(row)
+        return rows
 
     def _entry(self, name: str) -> _Entry | None:
         """Resolve a client column name (case-insensitive, memoised)."""
@@ -363,6 +414,45 @@ class CompiledDataExtension:
         return mapped, issues
 
 
+# Column types whose rules msgspec constraints express exactly (for the values they admit).
+_STRUCT_CHECKED = frozenset({"Text", "Number", "Boolean"})
+
+
+def _column_type(field: Field) -> Any:
+    """The msgspec type admitting exactly the clean values of a column (`Any`: checked later)."""
+    kind: Any
+    if field.type == "Text":
+        kind = Annotated[str, Meta(max_length=field.length or 0, min_length=int(field.primary_key))]
+    elif field.type == "Number":
+        kind = Annotated[int, Meta(ge=INT32_MIN, le=INT32_MAX)]
+    elif field.type == "Boolean":
+        kind = bool
+    else:
+        return Any
+    return Optional[kind] if field.nullable else kind  # noqa: UP045
+
+
+def _clean_items_decoder(de: DataExtension) -> Callable[[bytes], Any] | None:
+    """A decoder for ``{"items": [...]}`` bodies whose rows are all clean, if one can be built."""
+    fields: list[tuple[Any, ...]] = [
+        (f"c{i}", _column_type(f)) if f.primary_key else (f"c{i}", _column_type(f), UNSET)
+        for i, f in enumerate(de.fields)
+    ]
+    # Required fields come first in a Struct; keep the defined order with keyword-only fields.
+    try:
+        row = msgspec.defstruct(
+            "CleanRow",
+            fields,
+            kw_only=True,
+            forbid_unknown_fields=True,
+            rename={f"c{i}": f.name for i, f in enumerate(de.fields)},
+        )
+        body = msgspec.defstruct("CleanBody", [("items", list[row])])  # type: ignore[valid-type]
+        return msgspec.json.Decoder(body).decode
+    except (TypeError, ValueError):
+        return None
+
+
 @dataclass(frozen=True)
 class RowsetOutcome:
     """Result of a sync rowset (or single-row) upsert.
@@ -406,7 +496,7 @@ class RowWriter:
                 return None, [
                     RowIssue(IssueKind.NOT_NULL, f.name, REASON_NOT_NULL) for f in missing
                 ]
-            return dict(mapped), []
+            return mapped, []  # a fresh dict from prepare_*/decode_clean_items
         row = dict(existing)
         pk_names = cde.primary_key_names
         row.update({name: value for name, value in mapped.items() if name not in pk_names})
@@ -461,6 +551,7 @@ class RowWriter:
         *,
         insert: bool,
         faults: JobFaults,
+        clean: bool = False,
     ) -> tuple[list[dict[str, Any]], bool]:
         """Apply an async job's rows, each independently.
 
@@ -469,6 +560,7 @@ class RowWriter:
             items: Flat rows in submission order.
             insert: True for insert (duplicate keys fail), False for upsert.
             faults: The job's fault decisions.
+            clean: The items came from `CompiledDataExtension.decode_clean_items`.
 
         Returns:
             ``(result_items, has_errors)`` with one result item per submitted row, in order.
@@ -482,10 +574,13 @@ class RowWriter:
             if deadlock_rate and rng.random() < deadlock_rate:
                 results[index] = DEADLOCK_ITEM
                 continue
-            mapped, issues = cde.prepare_flat(item)
-            if issues:
-                results[index] = async_error_item(issues)
-                continue
+            if clean:
+                mapped = item
+            else:
+                mapped, issues = cde.prepare_flat(item)
+                if issues:
+                    results[index] = async_error_item(issues)
+                    continue
             pending.append((index, mapped, cde.identity(mapped)))
         ok_item = INSERTED_ITEM if insert else UPSERTED_ITEM
         de_id = cde.de.id

@@ -153,7 +153,8 @@ class Store:
             de_id: DE id.
             rows: ``(identity, row)`` pairs.
         """
-        params = [(de_id, pk, _encode(row)) for pk, row in rows]
+        # Text binds faster than bytes in sqlite3.
+        params = [(de_id, pk, _encode(row).decode()) for pk, row in rows]
         if not params:
             return
         with self._transaction() as conn:

@@ -144,6 +144,12 @@ def _decimal_validator(precision: int, scale: int) -> Validator:
     max_int_digits = precision - scale
 
     def validate(value: Any) -> str | None:
+        if type(value) is float:  # the common case: plain digits compared without a regex
+            digits = repr(value)
+            if "e" not in digits and "n" not in digits:
+                int_part, _, frac_part = digits.lstrip("-").partition(".")
+                fits = len(int_part.lstrip("0")) <= max_int_digits
+                return None if fits and len(frac_part.rstrip("0")) <= scale else REASON_DECIMAL
         text = _decimal_text(value)
         match = _DECIMAL_RE.match(text) if text is not None else None
         if match is None:

@@ -1,0 +1,216 @@
+"""A record lane gives exactly what the general path gives, or declines the record."""
+
+from __future__ import annotations
+
+import decimal
+import json
+import logging
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from singer_sdk.contrib.msgspec import decoder as sdk_decoder
+from singer_sdk.exceptions import InvalidRecord
+from singer_sdk.helpers.conform import DatetimeErrorTreatmentEnum
+
+from target_sfmc.dates import DateParser
+from target_sfmc.lanes import compile_lane, decode_envelope
+from target_sfmc.mapping import contact_key, first_present, map_attributes
+from target_sfmc.validation import FastJSONSchemaValidator
+
+USER_ID_PROPERTIES = ("user_id", "userId")
+EMAIL_PROPERTY = "email"
+
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "user_id": {"type": ["string", "null"]},
+        "email": {"type": ["string", "null"]},
+        "firstName": {"type": ["string", "null"]},
+        "plan code": {"type": "string"},
+        "logins": {"type": ["integer", "null"]},
+        "score": {"type": ["number", "null"]},
+        "ratio": {"type": ["integer", "number"]},
+        "is_active": {"type": ["boolean", "null"]},
+        "created_at": {"type": ["string", "null"], "format": "date-time"},
+        "birthday": {"type": ["string", "null"], "format": "date"},
+        "meta": {"type": ["object", "null"]},
+        "tags": {"type": ["array", "null"]},
+        "_sdc_extracted_at": {"type": ["string", "null"], "format": "date-time"},
+    },
+    "required": ["plan code"],
+}
+KEY_PROPERTIES = ["user_id"]
+
+json_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.decimals(allow_nan=False, allow_infinity=False, places=3),
+    st.sampled_from(
+        [
+            "",
+            "u1",
+            "a:b",
+            " x@example.com ",
+            "2023-01-02T03:04:05+00:00",
+            "2023-01-02T03:04:05Z",
+            "2023-01-02 03:04:05",
+            "2023-01-02",
+            "not a date",
+            "2023-13-40",
+        ]
+    ),
+    st.text(max_size=4),
+    st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.text(max_size=2), st.integers(), max_size=2),
+)
+date_texts = st.sampled_from(
+    ["2023-01-02T03:04:05+00:00", "2023-01-02T03:04:05Z", "2023-01-02 03:04", "2023-01-02"]
+)
+# Mostly valid records (values of the declared types), some with any value anywhere.
+valid_fields = st.fixed_dictionaries(
+    {"user_id": st.one_of(st.text(max_size=4), st.none()), "plan code": st.text(max_size=4)},
+    optional={
+        "email": st.one_of(st.none(), st.sampled_from(["a@b.co", " c:d@e.fr ", ""])),
+        "firstName": st.text(max_size=3),
+        "logins": st.integers(min_value=-(2**70), max_value=2**70),
+        "score": st.one_of(st.none(), st.decimals(allow_nan=False, allow_infinity=False)),
+        "ratio": st.one_of(st.integers(), st.decimals(allow_nan=False, allow_infinity=False)),
+        "is_active": st.booleans(),
+        "created_at": st.one_of(st.none(), date_texts),
+        "birthday": st.one_of(st.none(), date_texts),
+        "meta": st.dictionaries(st.text(max_size=2), st.integers(), max_size=2),
+        "tags": st.lists(st.integers(), max_size=2),
+        "_sdc_extracted_at": date_texts,
+    },
+)
+any_fields = st.dictionaries(
+    st.sampled_from([*SCHEMA["properties"], "undeclared", "context"]), json_values, max_size=2
+)
+records = st.builds(lambda valid, anything: {**valid, **anything}, valid_fields, any_fields)
+
+
+def _encode(record: dict[str, Any]) -> str:
+    """JSON text with Decimals written as JSON numbers (as a tap writes them)."""
+    parts = [
+        f"{json.dumps(k)}: {v}"
+        if isinstance(v, decimal.Decimal)
+        else f"{json.dumps(k)}: {json.dumps(v)}"
+        for k, v in record.items()
+    ]
+    return "{" + ", ".join(parts) + "}"
+
+
+def general_path(
+    text: str, schema: dict[str, Any], *, validate: bool
+) -> tuple[str | None, dict[str, Any]] | None:
+    """What the SDK steps plus routing give for a record; None when they refuse it."""
+    record = sdk_decoder.decode(text)
+    for name in list(record):
+        if name.startswith("_sdc_"):
+            del record[name]
+    try:
+        if validate:
+            FastJSONSchemaValidator(schema).validate(record)
+        DateParser(schema, DatetimeErrorTreatmentEnum.ERROR, logging.getLogger()).parse(record)
+    except InvalidRecord:
+        return None
+    if any(key not in record for key in KEY_PROPERTIES):
+        return None
+    ck = contact_key(first_present(record, USER_ID_PROPERTIES), record.get(EMAIL_PROPERTY))
+    return ck, map_attributes(record, record.get("context"))
+
+
+def lane_for(schema: dict[str, Any], *, validate: bool = True) -> Any:
+    lane = compile_lane(
+        schema,
+        KEY_PROPERTIES,
+        validate=validate,
+        user_id_properties=USER_ID_PROPERTIES,
+        email_property=EMAIL_PROPERTY,
+    )
+    assert lane is not None
+    return lane
+
+
+@settings(max_examples=400, deadline=None)
+@given(record=records, validate=st.booleans())
+def test_lane_agrees_with_the_general_path(record: dict[str, Any], *, validate: bool) -> None:
+    text = _encode(record)
+    expected = general_path(text, SCHEMA, validate=validate)
+    got = lane_for(SCHEMA, validate=validate).map(text.encode())
+    if got is not None:
+        assert expected is not None, "the lane took a record the general path refuses"
+        assert got == expected
+
+
+def test_a_plain_valid_record_takes_the_lane() -> None:
+    line = (
+        '{"type":"RECORD","stream":"users","record":{"user_id":"u:1","email":"a@b.co",'
+        '"firstName":"Ada","plan code":"pro","logins":3,"score":1.50,"ratio":2,'
+        '"is_active":true,"created_at":"2023-01-02T03:04:05Z","birthday":"1990-05-06",'
+        '"meta":{"x":1},"tags":null,"_sdc_extracted_at":"2023-01-02T03:04:05Z"}}'
+    )
+    envelope = decode_envelope(line)
+    assert (envelope.type, envelope.stream) == ("RECORD", "users")
+    mapped = lane_for(SCHEMA).map(envelope.record)
+    assert mapped is not None
+    ck, attributes = mapped
+    assert ck == "u1"
+    assert attributes["Plan Code"] == "pro"
+    assert attributes["Score"] == decimal.Decimal("1.50")
+    assert attributes["Created At"] == "2023-01-02T03:04:05+00:00"
+    assert "Meta" not in attributes
+    assert "Sdc Extracted At" not in attributes
+    assert (
+        attributes == general_path(json.dumps(json.loads(line)["record"]), SCHEMA, validate=True)[1]
+    )  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("record", "why"),
+    [
+        ({"user_id": "u1", "plan code": "x", "undeclared": 1}, "an undeclared property"),
+        ({"user_id": "u1", "plan code": 5}, "a value of another type"),
+        ({"user_id": "u1"}, "a missing required property"),
+        ({"plan code": "x"}, "a missing key property"),
+        ({"user_id": "u1", "plan code": "x", "created_at": "soon"}, "a date that does not parse"),
+        ({"user_id": "u1", "plan code": "x", "ratio": True}, "a boolean for a number"),
+    ],
+)
+def test_the_lane_declines(record: dict[str, Any], why: str) -> None:
+    assert lane_for(SCHEMA).map(json.dumps(record).encode()) is None, why
+
+
+USER_ID = {"user_id": {"type": "string"}}
+
+
+@pytest.mark.parametrize(
+    ("properties", "why"),
+    [
+        ({**USER_ID, "a": {"type": "string", "maxLength": 3}}, "a keyword beyond types"),
+        ({**USER_ID, "o": {"type": "object", "properties": {}}}, "a nested schema"),
+        ({**USER_ID, "context": {"type": "object"}}, "a context object"),
+        (
+            {**USER_ID, "first_name": {"type": "string"}, "firstName": {"type": "string"}},
+            "colliding Title Case names",
+        ),
+        ({"a": {"type": "string"}}, "a key property the schema lacks"),
+    ],
+)
+def test_schemas_without_a_lane(properties: dict[str, Any], why: str) -> None:
+    schema = {"type": "object", "properties": properties}
+    assert lane_for_or_none(schema) is None, why
+    assert lane_for_or_none({"type": "object", "properties": USER_ID}) is not None
+
+
+def lane_for_or_none(schema: dict[str, Any]) -> Any:
+    return compile_lane(
+        schema,
+        KEY_PROPERTIES,
+        validate=True,
+        user_id_properties=USER_ID_PROPERTIES,
+        email_property=EMAIL_PROPERTY,
+    )
