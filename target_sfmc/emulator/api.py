@@ -559,7 +559,7 @@ class SfmcApi:
             return error(400, f"The maximum number of items is {MAX_ASYNC_ITEMS}.", 10005)
         if not items:
             return error(400, "At least one item is required.", 10002)
-        if not all(isinstance(item, dict) for item in items):
+        if not clean and not all(isinstance(item, dict) for item in items):
             return invalid_format()
         job = self.jobs.submit(
             cde, items, insert=insert, faults=self.faults.decide_job(), clean=clean

@@ -17,10 +17,11 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from operator import attrgetter
+from typing import TYPE_CHECKING, Annotated, Any, Optional, Union
 
 import msgspec
-from msgspec import UNSET, Meta
+from msgspec import UNSET, Meta, UnsetType
 from msgspec.structs import astuple
 
 from target_sfmc.emulator.validation import (
@@ -195,51 +196,54 @@ class CompiledDataExtension:
         }
         self._lookup: dict[str, _Entry | None] = {}
         self._order = {f.name: i for i, f in enumerate(de.fields)}
-        self._clean_items = _clean_items_decoder(de)
-        # Columns msgspec cannot check exactly: (position, validator, nullable).
+        self._names = tuple(f.name for f in de.fields)
+        self._clean_items = _clean_items_decoder(de) if self.primary_keys else None
+        # Columns msgspec cannot check exactly: (value getter, validator, nullable).
         self._checked_in_python = tuple(
-            (i, self.columns[f.name][1], f.nullable)
+            (attrgetter(f"c{i}"), self.columns[f.name][1], f.nullable)
             for i, f in enumerate(de.fields)
             if f.type not in _STRUCT_CHECKED
         )
-        self._names = tuple(f.name for f in de.fields)
+        keys = [f"c{i}" for i, f in enumerate(de.fields) if f.primary_key]
+        self._clean_key_values = attrgetter(*keys) if len(keys) > 1 else _one(attrgetter(*keys))
 
-    def decode_clean_items(self, body: bytes) -> list[dict[str, Any]] | None:
+    def decode_clean_items(self, body: bytes) -> list[Any] | None:
         """Decode an async body in one pass when every row is clean.
 
-        A row is clean when it uses the defined column spellings and `prepare_flat` would
-        map it to itself with no issue; msgspec checks most columns while decoding.
+        A row is clean when it uses the defined column spellings, carries every key and
+        required column, and `prepare_flat` would accept it unchanged; msgspec checks most
+        columns while decoding, the validators the rest, column by column.
 
         Args:
             body: The request body.
 
         Returns:
-            The mapped rows, or None when any row needs `prepare_flat` (which then decides).
+            The rows (Structs, see `RowWriter.apply_async`), or None when any row needs
+            `prepare_flat` (which then decides).
         """
         if self._clean_items is None:
             return None
         try:
-            items = self._clean_items(body).items
+            items: list[Any] = self._clean_items(body).items
         except msgspec.DecodeError:
             return None
-        names, checked = self._names, self._checked_in_python
-        rows: list[dict[str, Any]] = []
-        for item in items:
-            values = astuple(item)
-            for index, validator, nullable in checked:
-                value = values[index]
-                if value is None:
-                    if not nullable:
-                        return None
-                elif value is not UNSET and validator(value) is not None:
+        for value_of, validator, nullable in self._checked_in_python:
+            column = [value for value in map(value_of, items) if value is not UNSET]
+            if None in column:
+                if not nullable:
                     return None
-            row = {
-                name: value for name, value in zip(names, values, strict=True) if value is not UNSET
-            }
-            if not row:
+                column = [value for value in column if value is not None]
+            if any(map(validator, column)):
                 return None
-            rows.append(row)
-        return rows
+        return items
+
+    def clean_row(self, row: Any) -> dict[str, Any]:
+        """Return a clean row (a Struct from `decode_clean_items`) as a mapped row."""
+        return {
+            name: value
+            for name, value in zip(self._names, astuple(row), strict=True)
+            if value is not UNSET
+        }
 
     def _entry(self, name: str) -> _Entry | None:
         """Resolve a client column name (case-insensitive, memoised)."""
@@ -351,26 +355,32 @@ class CompiledDataExtension:
                 issues.append(RowIssue(IssueKind.INVALID, name, reason))
         return issues
 
-    def identity(self, mapped: dict[str, Any]) -> str:
+    def identity(self, mapped: Any) -> str:
         """Return the primary-key identity of a valid row.
 
         Args:
-            mapped: A row whose key values passed `check`.
+            mapped: A row whose key values passed `check` (or a clean row).
 
         Returns:
             A string equal for rows SFMC treats as the same row (a fresh UUID for DEs without
             primary keys, where every row is new).
         """
+        if type(mapped) is not dict:
+            return self._identity_of(self._clean_key_values(mapped))
+        return self._identity_of([mapped[pk.name] for pk in self.primary_keys])
+
+    def _identity_of(self, key_values: Sequence[Any]) -> str:
         pks = self.primary_keys
         if not pks:
             return uuid.uuid4().hex
         if len(pks) == 1:
-            pk = pks[0]
-            value = mapped[pk.name]
+            pk, value = pks[0], key_values[0]
             if pk.type == "Text" and type(value) is str:
                 return value.rstrip(" ").casefold()
             return normalize_key_value(pk, value)
-        return _KEY_SEPARATOR.join(normalize_key_value(pk, mapped[pk.name]) for pk in pks)
+        return _KEY_SEPARATOR.join(
+            normalize_key_value(pk, value) for pk, value in zip(pks, key_values, strict=True)
+        )
 
     def ordered(self, row: dict[str, Any]) -> dict[str, Any]:
         """Return a stored row with its columns in the DE's defined order.
@@ -414,6 +424,10 @@ class CompiledDataExtension:
         return mapped, issues
 
 
+def _one(value_of: Callable[[Any], Any]) -> Callable[[Any], tuple[Any]]:
+    return lambda row: (value_of(row),)
+
+
 # Column types whose rules msgspec constraints express exactly (for the values they admit).
 _STRUCT_CHECKED = frozenset({"Text", "Number", "Boolean"})
 
@@ -435,7 +449,9 @@ def _column_type(field: Field) -> Any:
 def _clean_items_decoder(de: DataExtension) -> Callable[[bytes], Any] | None:
     """A decoder for ``{"items": [...]}`` bodies whose rows are all clean, if one can be built."""
     fields: list[tuple[Any, ...]] = [
-        (f"c{i}", _column_type(f)) if f.primary_key else (f"c{i}", _column_type(f), UNSET)
+        (f"c{i}", _column_type(f))
+        if f.primary_key or not f.nullable
+        else (f"c{i}", Union[_column_type(f), UnsetType], UNSET)  # noqa: UP007
         for i, f in enumerate(de.fields)
     ]
     # Required fields come first in a Struct; keep the defined order with keyword-only fields.
@@ -446,6 +462,7 @@ def _clean_items_decoder(de: DataExtension) -> Callable[[bytes], Any] | None:
             kw_only=True,
             forbid_unknown_fields=True,
             rename={f"c{i}": f.name for i, f in enumerate(de.fields)},
+            gc=False,  # decoded JSON never forms reference cycles
         )
         body = msgspec.defstruct("CleanBody", [("items", list[row])])  # type: ignore[valid-type]
         return msgspec.json.Decoder(body).decode
@@ -482,22 +499,26 @@ class RowWriter:
     @staticmethod
     def _merge(
         cde: CompiledDataExtension,
-        existing: dict[str, Any] | None,
-        mapped: dict[str, Any],
-    ) -> tuple[dict[str, Any] | None, list[RowIssue]]:
-        """Upsert one checked row into its current state.
+        existing: Any,
+        mapped: Any,
+    ) -> tuple[Any, list[RowIssue]]:
+        """Upsert one checked row (a mapped dict or a clean row) into its current state.
 
         Returns:
             ``(new_row, [])`` or ``(None, issues)`` for a new row missing required columns.
         """
+        if type(mapped) is not dict:  # a clean row: required columns checked when decoded
+            if existing is None:
+                return mapped, []
+            mapped = cde.clean_row(mapped)
         if existing is None:
             missing = [f for f in cde.required if f.name not in mapped]
             if missing:
                 return None, [
                     RowIssue(IssueKind.NOT_NULL, f.name, REASON_NOT_NULL) for f in missing
                 ]
-            return mapped, []  # a fresh dict from prepare_*/decode_clean_items
-        row = dict(existing)
+            return mapped, []  # a fresh dict from prepare_*
+        row = dict(existing) if type(existing) is dict else cde.clean_row(existing)
         pk_names = cde.primary_key_names
         row.update({name: value for name, value in mapped.items() if name not in pk_names})
         return row, []
@@ -560,7 +581,7 @@ class RowWriter:
             items: Flat rows in submission order.
             insert: True for insert (duplicate keys fail), False for upsert.
             faults: The job's fault decisions.
-            clean: The items came from `CompiledDataExtension.decode_clean_items`.
+            clean: The items are clean rows from `CompiledDataExtension.decode_clean_items`.
 
         Returns:
             ``(result_items, has_errors)`` with one result item per submitted row, in order.
@@ -569,7 +590,7 @@ class RowWriter:
             return [JOB_ERROR_ITEM] * len(items), True
         rng, deadlock_rate = faults.rng, faults.deadlock_rate
         results: list[dict[str, Any] | None] = [None] * len(items)
-        pending: list[tuple[int, dict[str, Any], str]] = []
+        pending: list[tuple[int, Any, str]] = []
         for index, item in enumerate(items):
             if deadlock_rate and rng.random() < deadlock_rate:
                 results[index] = DEADLOCK_ITEM
@@ -586,7 +607,7 @@ class RowWriter:
         de_id = cde.de.id
         with self.store.lock:
             state = self.store.fetch_rows(de_id, [ident for _, _, ident in pending])
-            dirty: dict[str, dict[str, Any]] = {}
+            dirty: dict[str, Any] = {}
             for index, mapped, ident in pending:
                 existing = state.get(ident)
                 if insert and existing is not None:
@@ -604,7 +625,9 @@ class RowWriter:
         return final, has_errors
 
     @staticmethod
-    def _duplicate_item(cde: CompiledDataExtension, mapped: dict[str, Any]) -> dict[str, Any]:
+    def _duplicate_item(cde: CompiledDataExtension, mapped: Any) -> dict[str, Any]:
+        if type(mapped) is not dict:
+            mapped = cde.clean_row(mapped)
         de = cde.de
         table = f"C{int(de.id[:6], 16) % 100000}"
         values = ", ".join(str(mapped[pk.name]) for pk in cde.primary_keys)

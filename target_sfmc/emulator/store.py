@@ -146,12 +146,13 @@ class Store:
                     found[pk] = _decode(data)
         return found
 
-    def write_rows(self, de_id: str, rows: Iterable[tuple[str, dict[str, Any]]]) -> None:
+    def write_rows(self, de_id: str, rows: Iterable[tuple[str, Any]]) -> None:
         """Insert or replace rows, keeping the original position of existing ones.
 
         Args:
             de_id: DE id.
-            rows: ``(identity, row)`` pairs.
+            rows: ``(identity, row)`` pairs; a row is a dict or a Struct (missing columns
+                ``UNSET``), both encoded by msgspec.
         """
         # Text binds faster than bytes in sqlite3.
         params = [(de_id, pk, _encode(row).decode()) for pk, row in rows]
