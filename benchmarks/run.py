@@ -46,7 +46,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from target_sfmc.emulator import SfmcEmulator  # noqa: E402
-from target_sfmc.heap import rare_garbage_collection  # noqa: E402
+from target_sfmc.tuning import tuned_for_loading  # noqa: E402
 
 NOOP_TARGET = Path(__file__).resolve().parent / "noop_target.py"
 CLIENT_ID = "bench-client"
@@ -627,7 +627,9 @@ def report_throughput(results: list[dict[str, Any]]) -> None:
     rows = []
     for r in results:
         res = r["result"]
-        label = r["mode"] + (f" (batch_size_rows {r['batch_size']:,})" if r["batch_size"] else "")
+        label = r["mode"] + (
+            f" ({r['batch_size']:,}-row requests: batch_size_rows)" if r["batch_size"] else ""
+        )
         rows.append(
             [
                 label,
@@ -780,7 +782,9 @@ def main() -> int:  # noqa: PLR0915 - one linear script
     parser.add_argument("--records", type=int, help="records for the CPU benchmark")
     parser.add_argument("--sync-rows", type=int, help="rows for the sync throughput load")
     parser.add_argument("--async-rows", type=int, help="rows for the async throughput load")
-    parser.add_argument("--async-batch-rows", type=int, help="batch_size_rows for the async load")
+    parser.add_argument(
+        "--async-batch-rows", type=int, help="batch_size_rows (rows per request) for the async load"
+    )
     parser.add_argument(
         "--memory-records",
         type=int,
@@ -806,7 +810,7 @@ def main() -> int:  # noqa: PLR0915 - one linear script
     quick = args.quick
     records = args.records or (20_000 if quick else 200_000)
     sync_rows = args.sync_rows or (4_000 if quick else 25_000)
-    async_rows = args.async_rows or (10_000 if quick else 100_000)
+    async_rows = args.async_rows or (20_000 if quick else 200_000)
     async_batch = args.async_batch_rows or (1_000 if quick else 2_000)
     mem_sizes = list(args.memory_records or ((10_000, 100_000) if quick else (100_000, 1_000_000)))
     contacts_rows = args.contacts_rows or (1_000 if quick else 5_000)
@@ -875,5 +879,5 @@ def main() -> int:  # noqa: PLR0915 - one linear script
 
 if __name__ == "__main__":
     # The in-process emulator holds every job's rows: tuned as the sfmc-emulator CLI is.
-    with rare_garbage_collection():
+    with tuned_for_loading():
         sys.exit(main())

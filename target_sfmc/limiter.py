@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 # its scheduled start and the send must not squeeze N+1 arrivals into SFMC's second.
 _MARGIN = 1.05
 _WINDOW_SECONDS = _MARGIN
+# Float sums of the spacing land a hair before the window's end: treat that as the end.
+_CLOCK_SLACK = 1e-9
 
 
 class RateLimiter:
@@ -53,18 +55,36 @@ class RateLimiter:
         self._next_start = 0.0
         self._recent: deque[float] = deque()
 
-    def _reserve_start(self) -> float:
-        """Reserve the next start time and return how long to wait for it."""
+    def _reserve_start(self) -> tuple[float, float]:
+        """Reserve the next evenly spaced start; return it and how long to wait for it."""
         with self._lock:
             now = self._clock()
             start = max(now, self._next_start)
-            while self._recent and start - self._recent[0] >= _WINDOW_SECONDS:
-                self._recent.popleft()
-            if len(self._recent) >= self.requests_per_second:
-                start = max(start, self._recent[0] + _WINDOW_SECONDS)
-            self._recent.append(start)
             self._next_start = start + self.spacing
-            return start - now
+            return start, start - now
+
+    def _admit(self, start: float) -> None:
+        """Admit a request at the time it really starts, keeping the sliding-window ceiling.
+
+        A thread can wake after its reserved start (another thread held the interpreter):
+        its request must not then land in the same second as the ones reserved after it, so
+        the window counts real starts and a late start pushes the schedule back.
+
+        Args:
+            start: The reserved start (a clock that stands still never starts anything late).
+        """
+        while True:
+            with self._lock:
+                now = max(self._clock(), start)
+                while self._recent and now + _CLOCK_SLACK >= self._recent[0] + _WINDOW_SECONDS:
+                    self._recent.popleft()
+                if len(self._recent) < self.requests_per_second:
+                    self._recent.append(now)
+                    self._next_start = max(self._next_start, now + self.spacing)
+                    return
+                wait = max(self._recent[0] + _WINDOW_SECONDS - now, _CLOCK_SLACK)
+            self._sleep(wait)
+            start = now + wait
 
     @contextmanager
     def slot(self) -> Iterator[None]:
@@ -74,7 +94,8 @@ class RateLimiter:
             Nothing; the request runs inside the block.
         """
         with self._slots:
-            wait = self._reserve_start()
+            start, wait = self._reserve_start()
             if wait > 0:
                 self._sleep(wait)
+            self._admit(start)
             yield

@@ -16,6 +16,7 @@ from target_sfmc.dates import DateParser
 from target_sfmc.errors import RowsRejectedError, TargetSfmcError, without_quoted_values
 from target_sfmc.lanes import compile_lane
 from target_sfmc.loaders import (
+    ASYNC_ROWS_PER_REQUEST,
     ContactRegistry,
     DataExtensionLoader,
     JourneyEventLoader,
@@ -50,7 +51,9 @@ SYNC_BATCH_ROWS = 10_000
 # Async batches send their rows while reading and hold only unfinished requests in memory,
 # so a large batch costs no memory; it only moves the point where reading waits for SFMC.
 ASYNC_BATCH_ROWS = 500_000
-MAX_UNFINISHED_JOBS = 3
+# Sent but unconfirmed async rows kept in memory; enough requests to keep the limiter busy.
+MAX_UNFINISHED_ROWS = 64_000
+MAX_UNFINISHED_JOBS = 16
 FIRST_ASYNC_REQUEST_ROWS = 2_000
 _REJECTIONS_LOGGED_PER_BATCH = 5
 
@@ -90,7 +93,9 @@ class LoadingRuntime:
             client=client,
             executor=executor,
             # Separate pool: its jobs wait on request jobs, which must never wait on them.
-            pipeline=ThreadPoolExecutor(max_workers=4, thread_name_prefix="target-sfmc-job"),
+            pipeline=ThreadPoolExecutor(
+                max_workers=MAX_UNFINISHED_JOBS, thread_name_prefix="target-sfmc-job"
+            ),
             report=RunReport(client.stats, settings.dead_letter_path),
             contacts=ContactRegistry(client, executor),
             events=JourneyEventLoader(client, executor),
@@ -153,6 +158,8 @@ class RuntimeSink(BatchSink):
 class SfmcSink(RuntimeSink):
     """Loads one stream into SFMC; `process_batch` returns only once SFMC confirmed the rows."""
 
+    _send_while_reading = False
+
     def setup(self) -> None:
         """Build the stream's router; unconfigured streams fail here, at their SCHEMA.
 
@@ -175,16 +182,16 @@ class SfmcSink(RuntimeSink):
                 "set: its identify messages are skipped and counted (unmapped_event).",
                 stream_name,
             )
-        if settings.use_async_api:
-            self.MAX_SIZE_DEFAULT = ASYNC_BATCH_ROWS
         self.router: Router = (
             segment_router(settings)
             if stream.type == "segment"
             else flat_router(stream, settings, list(self.key_properties))
         )
         self._send_while_reading = settings.use_async_api
+        # With the async API, batch_size_rows sizes the requests (see `max_size`).
+        self._request_rows_cap = self.batch_size_rows or ASYNC_ROWS_PER_REQUEST
         # A small first request gets SFMC working early and measures the row size.
-        self._rows_per_request = FIRST_ASYNC_REQUEST_ROWS
+        self._rows_per_request = min(FIRST_ASYNC_REQUEST_ROWS, self._request_rows_cap)
         self._tally = self.runtime.report.tally(stream_name)
         self.data_extensions = DataExtensionLoader(
             self.runtime.client,
@@ -194,6 +201,21 @@ class SfmcSink(RuntimeSink):
             describe=lambda key: f"data extension '{key}' (stream '{stream_name}')",
             on_confirmed=self.runtime.report.note_confirmed,
         )
+
+    @property
+    def max_size(self) -> int:
+        """Records per batch, the point where reading waits until SFMC confirmed every row.
+
+        With the async API rows are sent while reading, in requests of at most
+        ``batch_size_rows`` rows; a batch then only marks where reading waits, so it is kept
+        large (state is emitted after a full drain either way).
+
+        Returns:
+            The batch size.
+        """
+        if self._send_while_reading:
+            return max(ASYNC_BATCH_ROWS, self.batch_size_rows or 0)
+        return super().max_size
 
     def get_validator(self) -> BaseJSONSchemaValidator | None:
         """Use a compiled validator; fall back to the SDK's for schemas it cannot compile.
@@ -355,14 +377,19 @@ class SfmcSink(RuntimeSink):
         earlier = [
             job for job, de, sent in batch.in_flight if de == key and not keys.isdisjoint(sent)
         ]
-        self._rows_per_request = self.data_extensions.rows_per_async_request()
+        self._rows_per_request = min(
+            self.data_extensions.rows_per_async_request(), self._request_rows_cap
+        )
         job = self.runtime.pipeline.submit(
             self._load_after, earlier, key, list(rows_by_key.values())
         )
         batch.jobs.append(job)
         batch.in_flight.append((job, key, keys))
-        if len(batch.in_flight) > MAX_UNFINISHED_JOBS:
-            batch.in_flight[0][0].result()  # bounds memory; raises early if SFMC refused rows
+        unfinished_rows = sum(len(sent) for _, _, sent in batch.in_flight)
+        while len(batch.in_flight) > MAX_UNFINISHED_JOBS or unfinished_rows > MAX_UNFINISHED_ROWS:
+            oldest, _, sent = batch.in_flight.pop(0)
+            oldest.result()  # bounds memory; raises early if SFMC refused rows
+            unfinished_rows -= len(sent)
 
     def _load_after(
         self, earlier: list[Future[LoadResult]], key: str, rows: list[DataExtensionRow]

@@ -17,11 +17,11 @@ from singer_sdk.plugin_base import PluginBase, _ConfigInput
 
 from target_sfmc.connection_check import check_connection, report
 from target_sfmc.errors import TargetSfmcError
-from target_sfmc.heap import rare_garbage_collection
 from target_sfmc.reader import LineNumberingReader
 from target_sfmc.settings import CONFIG_SCHEMA, parse_settings
 from target_sfmc.sinks import IgnoredStreamSink, LoadingRuntime, SfmcSink
 from target_sfmc.transport import encode_json
+from target_sfmc.tuning import tuned_for_loading
 
 if t.TYPE_CHECKING:
     from types import FrameType
@@ -309,7 +309,7 @@ class TargetSfmc(Target):
         target.runtime.report.start_progress()
         failed = True
         try:
-            with rare_garbage_collection():
+            with tuned_for_loading():
                 target.listen(file_input)
             failed = False
         except TargetSfmcError as exc:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from target_sfmc.emulator.api import DEFAULT_TOKEN_TTL
 from target_sfmc.emulator.emulator import SfmcEmulator
 from target_sfmc.emulator.schema import DefinitionError, load_definition_file
-from target_sfmc.heap import rare_garbage_collection
+from target_sfmc.tuning import tuned_for_loading
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -148,7 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sys.stdout.write(f"SFMC emulator listening on {url}\n")
     sys.stdout.flush()
     try:
-        with rare_garbage_collection():
+        with tuned_for_loading():
             while not stop.wait(0.5):
                 pass
     finally:

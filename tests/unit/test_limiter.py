@@ -121,6 +121,21 @@ def test_limit_property(rps: int, gaps: list[float]) -> None:
         assert starts[i] <= max(starts[i - 1] + spacing, starts[i - 1] + gaps[i]) + EPS
 
 
+def test_a_late_start_does_not_crowd_a_second() -> None:
+    """A thread that wakes after its reserved start must not squeeze N+1 starts into a second."""
+    clock = FakeClock()
+    limiter = RateLimiter(5, 12, clock=clock, sleep=clock.sleep)
+    reserved = [limiter._reserve_start()[0] for _ in range(12)]
+    wakes = [start + (0.3 if i == 0 else 0.0) for i, start in enumerate(reserved)]
+    starts = []
+    for index in sorted(range(12), key=lambda i: wakes[i]):
+        clock.now = max(clock.now, wakes[index])
+        limiter._admit(reserved[index])
+        starts.append(clock())
+    assert max_starts_in_a_second(starts) <= 5
+    assert max(starts) < reserved[-1] + 1.0  # the schedule moved back, not far
+
+
 def test_reservations_from_many_threads_are_distinct_and_spaced() -> None:
     frozen = 100.0
     local = threading.local()
