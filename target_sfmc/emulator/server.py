@@ -184,6 +184,15 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
         """Send http.server's access/error lines to the debug log (stderr when enabled)."""
         logger.debug("%s - %s", self.address_string(), format % args)
 
+    def parse_request(self) -> bool:
+        """Note the arrival as soon as the request line is in, before the headers are parsed.
+
+        Returns:
+            Whether the request can be handled (http.server's answer).
+        """
+        self._arrival = (time.time(), time.monotonic())
+        return super().parse_request()
+
     def do_GET(self) -> None:
         """Dispatch a GET."""
         self._dispatch()
@@ -253,8 +262,7 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
     # -- request flow ----------------------------------------------------------------------
 
     def _dispatch(self) -> None:
-        arrival = time.time()
-        arrival_mono = time.monotonic()
+        arrival, arrival_mono = self._arrival
         srv = self.server
         split = urlsplit(self.path)
         path = _MULTI_SLASH.sub("/", split.path) or "/"
