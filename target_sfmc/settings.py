@@ -127,8 +127,9 @@ CONFIG_SCHEMA = th.PropertiesList(
         default=False,
         title="Use async API (batching)",
         description=(
-            "Load Data Extensions through SFMC's asynchronous API. Contact creation is off and "
-            "API events are not allowed in this mode."
+            "Load Data Extensions through SFMC's asynchronous API: rows go out while reading, "
+            "batch_size_rows rows per request at most (default: what fits ~4 MB). Contact "
+            "creation is off and API events are not allowed in this mode."
         ),
     ),
     th.Property(

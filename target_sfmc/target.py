@@ -170,6 +170,9 @@ class TargetSfmc(Target):
         if outcomes_of is None:
             return None
         sinks_active = self._sinks_active
+        # Fixed for the sink's life (batch_size_rows is config); `is_full` recomputes it.
+        max_size = loading_sink.max_size
+        no_record: dict = {}  # the batch context does not depend on the record
 
         def lane(raw: msgspec.Raw) -> bool:
             if sinks_active.get(stream_name) is not loading_sink:
@@ -177,12 +180,12 @@ class TargetSfmc(Target):
             outcomes = outcomes_of(raw)
             if outcomes is None:
                 return False
-            context = loading_sink._get_context({})  # noqa: SLF001
+            context = loading_sink._get_context(no_record)  # noqa: SLF001
             loading_sink.tally_record_read()
             loading_sink.add_outcomes(outcomes, context)
             loading_sink.record_counter_metric.increment()
-            loading_sink._after_process_record(context)  # noqa: SLF001
-            if loading_sink.is_full:
+            # The SDK's _after_process_record only logs the batch context at DEBUG: skipped.
+            if loading_sink.current_size >= max_size:
                 self.drain_one(loading_sink)
             self._handle_max_record_age()
             return True
