@@ -156,6 +156,8 @@ def format_datetime(value: dt.datetime) -> str:
 
 
 _DROP = object()
+_SENT_AS_IS = frozenset({str, int, bool})
+_NESTED = frozenset({dict, list})
 
 
 def to_sfmc_value(value: Any) -> Any:
@@ -255,11 +257,10 @@ def put_attributes(attributes: dict[str, Any], names: Iterable[str], values: Ite
             (``msgspec.UNSET``) values are left out.
     """
     for name, raw in zip(names, values, strict=True):
-        kind = type(raw)
         # Fast path for the common JSON types; everything else goes through to_sfmc_value.
-        if kind is str or kind is int or kind is bool:
+        if type(raw) in _SENT_AS_IS:
             attributes[name] = raw
-        elif raw is not None and kind is not dict and kind is not list and raw is not UNSET:
+        elif raw is not None and raw is not UNSET and type(raw) not in _NESTED:
             value = to_sfmc_value(raw)
             if value is not _DROP:
                 attributes[name] = value
