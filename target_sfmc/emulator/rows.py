@@ -207,6 +207,20 @@ class CompiledDataExtension:
         keys = [f"c{i}" for i, f in enumerate(de.fields) if f.primary_key]
         self._clean_key_values = attrgetter(*keys) if len(keys) > 1 else _one(attrgetter(*keys))
 
+    def clean_identities(self, rows: Sequence[Any]) -> list[str]:
+        """Return the identities of clean rows (see `identity`), in one pass.
+
+        Args:
+            rows: Clean rows from `decode_clean_items`.
+
+        Returns:
+            One identity per row.
+        """
+        pks = self.primary_keys
+        if len(pks) == 1 and pks[0].type == "Text":  # msgspec made every value a str
+            return [value.rstrip(" ").casefold() for (value,) in map(self._clean_key_values, rows)]
+        return [self.identity(row) for row in rows]
+
     def decode_clean_items(self, body: bytes) -> list[Any] | None:
         """Decode an async body in one pass when every row is clean.
 
@@ -588,8 +602,48 @@ class RowWriter:
         """
         if faults.error:
             return [JOB_ERROR_ITEM] * len(items), True
-        rng, deadlock_rate = faults.rng, faults.deadlock_rate
         results: list[dict[str, Any] | None] = [None] * len(items)
+        pending = self._checked_rows(cde, items, results, faults=faults, clean=clean)
+        ok_item = INSERTED_ITEM if insert else UPSERTED_ITEM
+        de_id = cde.de.id
+        with self.store.lock:
+            state = self.store.fetch_rows(de_id, [ident for _, _, ident in pending])
+            dirty: dict[str, Any] = {}
+            for index, mapped, ident in pending:
+                existing = state.get(ident)
+                if insert and existing is not None:
+                    results[index] = self._duplicate_item(cde, mapped)
+                    continue
+                if existing is None and clean:
+                    row = mapped  # a new clean row: required columns checked when decoded
+                else:
+                    row, issues = self._merge(cde, existing, mapped)
+                    if row is None:
+                        results[index] = async_error_item(issues)
+                        continue
+                state[ident] = dirty[ident] = row
+                results[index] = ok_item
+            self.store.write_rows(de_id, dirty.items())
+        final = [r if r is not None else JOB_ERROR_ITEM for r in results]
+        has_errors = any(r["status"] != "OK" for r in final)
+        return final, has_errors
+
+    @staticmethod
+    def _checked_rows(
+        cde: CompiledDataExtension,
+        items: Sequence[Any],
+        results: list[dict[str, Any] | None],
+        *,
+        faults: JobFaults,
+        clean: bool,
+    ) -> list[tuple[int, Any, str]]:
+        """Return ``(position, mapped row, identity)`` of the rows to apply.
+
+        Rows that deadlock or fail their checks get their result item in ``results`` instead.
+        """
+        rng, deadlock_rate = faults.rng, faults.deadlock_rate
+        if clean and not deadlock_rate:
+            return list(zip(range(len(items)), items, cde.clean_identities(items), strict=True))
         pending: list[tuple[int, Any, str]] = []
         for index, item in enumerate(items):
             if deadlock_rate and rng.random() < deadlock_rate:
@@ -603,26 +657,7 @@ class RowWriter:
                     results[index] = async_error_item(issues)
                     continue
             pending.append((index, mapped, cde.identity(mapped)))
-        ok_item = INSERTED_ITEM if insert else UPSERTED_ITEM
-        de_id = cde.de.id
-        with self.store.lock:
-            state = self.store.fetch_rows(de_id, [ident for _, _, ident in pending])
-            dirty: dict[str, Any] = {}
-            for index, mapped, ident in pending:
-                existing = state.get(ident)
-                if insert and existing is not None:
-                    results[index] = self._duplicate_item(cde, mapped)
-                    continue
-                row, issues = self._merge(cde, existing, mapped)
-                if row is None:
-                    results[index] = async_error_item(issues)
-                    continue
-                state[ident] = dirty[ident] = row
-                results[index] = ok_item
-            self.store.write_rows(de_id, dirty.items())
-        final = [r if r is not None else JOB_ERROR_ITEM for r in results]
-        has_errors = any(r["status"] != "OK" for r in final)
-        return final, has_errors
+        return pending
 
     @staticmethod
     def _duplicate_item(cde: CompiledDataExtension, mapped: Any) -> dict[str, Any]:
