@@ -173,6 +173,12 @@ class TargetSfmc(Target):
         # Fixed for the sink's life (batch_size_rows is config); `is_full` recomputes it.
         max_size = loading_sink.max_size
         no_record: dict = {}  # the batch context does not depend on the record
+        # The same objects for the sink's life, looked up once rather than per record.
+        get_context = loading_sink._get_context  # noqa: SLF001
+        tally_record_read = loading_sink.tally_record_read
+        add_outcomes = loading_sink.add_outcomes
+        count_record = loading_sink.record_counter_metric.increment
+        handle_max_record_age = self._handle_max_record_age
 
         def lane(raw: msgspec.Raw) -> bool:
             if sinks_active.get(stream_name) is not loading_sink:
@@ -180,14 +186,14 @@ class TargetSfmc(Target):
             outcomes = outcomes_of(raw)
             if outcomes is None:
                 return False
-            context = loading_sink._get_context(no_record)  # noqa: SLF001
-            loading_sink.tally_record_read()
-            loading_sink.add_outcomes(outcomes, context)
-            loading_sink.record_counter_metric.increment()
+            context = get_context(no_record)
+            tally_record_read()
+            add_outcomes(outcomes, context)
+            count_record()
             # The SDK's _after_process_record only logs the batch context at DEBUG: skipped.
             if loading_sink.current_size >= max_size:
                 self.drain_one(loading_sink)
-            self._handle_max_record_age()
+            handle_max_record_age()
             return True
 
         return lane
