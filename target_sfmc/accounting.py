@@ -9,9 +9,12 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from target_sfmc.transport import ApiStats, encode_json
+
+if TYPE_CHECKING:
+    from target_sfmc.mapping import Attributes
 
 LOGGER = logging.getLogger("target-sfmc.summary")
 PROGRESS_INTERVAL_SECONDS = 10.0
@@ -165,7 +168,7 @@ class RunReport:
         stream: str,
         destination: str | None,
         reason: str,
-        row: dict[str, Any],
+        row: Attributes,
         message: str = "",
         error_code: Any = None,
     ) -> dict[str, Any]:

@@ -19,7 +19,16 @@ from msgspec import UNSET, UnsetType
 from msgspec.structs import astuple
 
 from target_sfmc.dates import datelike_properties, parse_datelike
-from target_sfmc.mapping import contact_key, put_attributes, title_case
+from target_sfmc.mapping import (
+    CONTACT_KEY,
+    Attributes,
+    MappingError,
+    attribute_row_type,
+    contact_key,
+    put_attributes,
+    title_case,
+    to_sfmc_value,
+)
 from target_sfmc.validation import type_table
 
 if TYPE_CHECKING:
@@ -59,37 +68,51 @@ class Envelope(msgspec.Struct, gc=False):
 
 decode_envelope = msgspec.json.Decoder(Envelope).decode
 
-Mapped = tuple[str | None, dict[str, Any]]
+Mapped = tuple[str | None, Attributes]
 
 
 class RecordLane:
     """Turns the JSON text of one record into ``(contact_key, attributes)``, or declines.
 
-    Build one with :func:`compile_lane`.
+    Build one with :func:`compile_lane`. The record Struct lists the mapped properties
+    first, in schema order, then the SDK metadata ones; a missing optional property decodes
+    to None (or to UNSET where null is not allowed), and both are left out of the row, as
+    the general path leaves out missing and null values.
     """
 
     def __init__(
         self,
         decode: Callable[[msgspec.Raw | bytes | str], Any],
-        titles: Sequence[str | None],
+        titles: Sequence[str],
         number_checks: Sequence[tuple[int, frozenset[type]]],
-        present: Sequence[int],
         dates: Sequence[tuple[int, str, Callable[[Any], Any]]],
         user_id_at: Sequence[int],
         email_at: int | None,
+        *,
+        typed: bool,
+        has_metadata: bool,
     ) -> None:
         """Keep the precomputed parts (see :func:`compile_lane`)."""
         self._decode = decode
-        self._titles = tuple(title for title in titles if title is not None)
-        self._mapped_at = tuple(i for i, title in enumerate(titles) if title is not None)
-        self._all_mapped = len(self._mapped_at) == len(titles)
+        self._titles = tuple(titles)
+        self._mapped = len(titles)
         self._number_checks = tuple(number_checks)
-        self._present = tuple(present)
         self._dates = tuple(dates)
+        self._numbers = tuple(index for index, _ in number_checks)
+        self._converts = bool(self._dates or self._numbers)
         self._user_id_at = tuple(user_id_at)
         self._email_at = email_at
+        # Typed: after the checks and conversions every value is None, UNSET or sent as it
+        # is, so the row is built in one call (the Contact Key field is set by routing);
+        # untyped lanes convert value by value.
+        self._row_type = (
+            attribute_row_type([*titles, *([CONTACT_KEY] if CONTACT_KEY not in titles else [])])
+            if typed
+            else None
+        )
+        self._has_metadata = has_metadata
 
-    def map(self, raw: msgspec.Raw | bytes | str) -> Mapped | None:  # noqa: C901 - one flat pass per record, kept inline for speed
+    def map(self, raw: msgspec.Raw | bytes | str) -> Mapped | None:  # noqa: C901, PLR0912 - one flat pass per record, kept inline for speed
         """Decode, check and map one record.
 
         Args:
@@ -100,23 +123,29 @@ class RecordLane:
             None when the general path must take the record.
         """
         try:
-            values = list(astuple(self._decode(raw)))
+            values: Any = astuple(self._decode(raw))
         except msgspec.DecodeError:
             return None
         for index, allowed in self._number_checks:
-            value = values[index]
-            if value is not UNSET and type(value) not in allowed:
+            if type(values[index]) not in allowed:
                 return None
-        for index in self._present:
-            if values[index] is UNSET:
-                return None
-        for index, kind, parse in self._dates:
-            value = values[index]
-            if value is not None and value is not UNSET:
-                try:
-                    values[index] = parse_datelike(value, kind, parse)
-                except (ValueError, TypeError):
-                    return None
+        if self._converts:
+            values = list(values)
+            for index, kind, parse in self._dates:
+                value = values[index]
+                if value is not None and value is not UNSET:
+                    try:
+                        value = parse_datelike(value, kind, parse)
+                    except (ValueError, TypeError):
+                        return None
+                    values[index] = value if type(value) is str else to_sfmc_value(value)
+            for index in self._numbers:
+                value = values[index]
+                if type(value) is decimal.Decimal:
+                    try:
+                        values[index] = to_sfmc_value(value)
+                    except MappingError:
+                        return None
         user_id = None
         for index in self._user_id_at:
             value = values[index]
@@ -125,9 +154,11 @@ class RecordLane:
                 break
         email = None if self._email_at is None else values[self._email_at]
         ck = contact_key(user_id, None if email is UNSET else email)
+        if self._has_metadata:
+            values = values[: self._mapped]
+        if self._row_type is not None:
+            return ck, self._row_type(*values)
         attributes: dict[str, Any] = {}
-        if not self._all_mapped:
-            values = [values[i] for i in self._mapped_at]
         put_attributes(attributes, self._titles, values)
         return ck, attributes
 
@@ -158,36 +189,48 @@ def compile_lane(
     if table is None:
         return None
     allowed_by_name, required = table
-    names = list(allowed_by_name)
     must_be_present = {*key_properties, *(required if validate else ())}
-    if "context" in allowed_by_name or not must_be_present <= set(names) - SDK_METADATA:
+    if "context" in allowed_by_name or not must_be_present <= set(allowed_by_name) - SDK_METADATA:
         return None
-    titles = [None if name in SDK_METADATA else title_case(name) for name in names]
-    mapped_titles = [title for title in titles if title is not None]
-    if len(set(mapped_titles)) != len(mapped_titles):
+    mapped = [name for name in allowed_by_name if name not in SDK_METADATA]
+    metadata = [name for name in allowed_by_name if name in SDK_METADATA]
+    titles = [title_case(name) for name in mapped]
+    if len(set(titles)) != len(titles):
         return None
-    fields: list[tuple[str, Any, Any]] = []
+    names = mapped + metadata
+    fields: list[tuple[str, Any, Any] | tuple[str, Any]] = []
     number_checks: list[tuple[int, frozenset[type]]] = []
+    typed = validate
     for index, name in enumerate(names):
         allowed = allowed_by_name[name]
         if allowed is None:
             return None
         field_type: Any = Any
-        if name in SDK_METADATA or not validate:
+        default: Any = None
+        if name in metadata or not validate:
             pass
         elif decimal.Decimal in allowed:
+            # Null is checked here, so a missing non-nullable number must differ from null.
+            if type(None) not in allowed and name not in must_be_present:
+                default, allowed = UNSET, allowed | {UnsetType}
             number_checks.append((index, allowed))
         else:
             field_type = Union[tuple(_STRUCT_TYPES[kind] for kind in allowed)]  # noqa: UP007
-        fields.append((f"f{index}", Union[field_type, UnsetType], UNSET))  # noqa: UP007
+            typed = typed and not allowed & {dict, list}
+        # A missing key or required property fails the decode: the general path words it.
+        fields.append(
+            (f"f{index}", field_type)
+            if name in must_be_present
+            else (f"f{index}", field_type, default)
+        )
     at = {name: index for index, name in enumerate(names)}
-    mapped = set(names) - SDK_METADATA
     try:
         record_type = msgspec.defstruct(
             "LaneRecord",
             fields,
             rename={f"f{index}": name for index, name in enumerate(names)},
             forbid_unknown_fields=True,
+            kw_only=True,  # required fields keep their place among optional ones
             gc=False,  # decoded JSON never forms reference cycles
         )
         # The SDK's decoder turns JSON floats into Decimal; so does the lane.
@@ -198,7 +241,6 @@ def compile_lane(
         decode=decode,
         titles=titles,
         number_checks=number_checks,
-        present=sorted(at[name] for name in must_be_present),
         dates=[
             (at[name], kind, parse)
             for name, kind, parse in datelike_properties(schema)
@@ -206,4 +248,6 @@ def compile_lane(
         ],
         user_id_at=[at[name] for name in user_id_properties if name in mapped],
         email_at=at[email_property] if email_property in mapped else None,
+        typed=typed,
+        has_metadata=bool(metadata),
     )

@@ -12,10 +12,11 @@ import functools
 import math
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import msgspec
 from msgspec import UNSET
+from msgspec.structs import astuple
 
 # Segment's classic destination maps these context paths to fixed attribute names.
 CONTEXT_ATTRIBUTES: tuple[tuple[tuple[str, ...], str], ...] = tuple(
@@ -55,6 +56,69 @@ _RECORD_UUID_NAMESPACE = uuid.UUID("5b0d1f4e-7c59-4b8e-9f8e-3c1f2a6d9e10")
 
 class MappingError(ValueError):
     """A record cannot be turned into an SFMC row (the row is rejected, not the run)."""
+
+
+class AttributeRow(msgspec.Struct, omit_defaults=True, gc=False):
+    """A row's attributes as a Struct: built in one call, encoded like the dict it stands for.
+
+    Each subclass (see :func:`attribute_row_type`) has one field per Title Case name; a
+    field left None or UNSET is an attribute the row does not have, exactly as a dict
+    without that key. It reads like that dict (``get``, ``keys``, ``[]``, ``**``).
+    """
+
+    # Title Case name -> field name, set per subclass.
+    _fields_by_name: ClassVar[dict[str, str]] = {}
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """The attribute's value, or ``default`` when the row does not have it."""
+        field = self._fields_by_name.get(name)
+        value = None if field is None else getattr(self, field)
+        return default if value is None or value is UNSET else value
+
+    def __getitem__(self, name: str) -> Any:
+        """The attribute's value; KeyError when the row does not have it."""
+        value = self.get(name, UNSET)
+        if value is UNSET:
+            raise KeyError(name)
+        return value
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        """Set an attribute the row type declares (the Contact Key, once it is known)."""
+        setattr(self, self._fields_by_name[name], value)
+
+    def items(self) -> list[tuple[str, Any]]:
+        """The attributes the row has, in field order."""
+        return [
+            (name, value)
+            for name, value in zip(self.__struct_encode_fields__, astuple(self), strict=True)
+            if value is not None and value is not UNSET
+        ]
+
+    def keys(self) -> list[str]:
+        """The names of the attributes the row has."""
+        return [name for name, _ in self.items()]
+
+
+def attribute_row_type(names: Sequence[str]) -> type[AttributeRow]:
+    """A row type with one field per name, created positionally: ``row_type(*values)``.
+
+    Args:
+        names: Title Case names, all different.
+
+    Returns:
+        The subclass; its fields default to None (no attribute).
+    """
+    fields = {name: f"a{index}" for index, name in enumerate(names)}
+    return msgspec.defstruct(  # type: ignore[return-value] # a subclass of its base
+        "Row",
+        [(field, Any, None) for field in fields.values()],
+        bases=(AttributeRow,),
+        rename={field: name for name, field in fields.items()},
+        namespace={"_fields_by_name": fields},
+    )
+
+
+Attributes = dict[str, Any] | AttributeRow
 
 
 def _needs_space(key: str, i: int) -> bool:
@@ -282,7 +346,7 @@ def parse_primary_keys(spec: str | Iterable[str] | None) -> tuple[str, ...]:
 
 
 def primary_key_values(
-    attributes: Mapping[str, Any],
+    attributes: Attributes,
     primary_keys: Sequence[str],
 ) -> dict[str, Any]:
     """Pick the primary-key values of a mapped row.

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from target_sfmc.mapping import (
     CONTACT_KEY,
     UUID_KEY,
+    Attributes,
     MappingError,
     contact_key,
     first_present,
@@ -35,7 +36,7 @@ class DataExtensionRow:
 
     data_extension_key: str
     keys: dict[str, Any]
-    values: dict[str, Any]
+    values: Attributes
     contact_key: str | None = None  # set when a Contact must exist before the row
     records: int = 1  # source records merged into this row
 
@@ -64,7 +65,7 @@ class Skipped:
     """A record that is not sent, with the reason (never an error)."""
 
     reason: str
-    row: dict[str, Any] = field(default_factory=dict)
+    row: Attributes = field(default_factory=dict)
     destination: str | None = None
     secondary: bool = False  # a second delivery of a record already counted elsewhere
 
@@ -74,7 +75,7 @@ class Rejected:
     """A record that cannot be mapped; handled by ``row_error_policy``."""
 
     message: str
-    row: dict[str, Any] = field(default_factory=dict)
+    row: Attributes = field(default_factory=dict)
     destination: str | None = None
 
 
@@ -89,7 +90,7 @@ def _message_id(value: Any) -> str | None:
 
 
 def _identify_row(
-    de_key: str | None, ck: str | None, attributes: dict[str, Any], *, create_contact: bool
+    de_key: str | None, ck: str | None, attributes: Attributes, *, create_contact: bool
 ) -> Outcome:
     if ck is None:
         return Skipped(MISSING_IDENTIFIER, attributes, de_key)
@@ -104,7 +105,7 @@ def _identify_row(
 def _track_row(
     de_key: str,
     ck: str | None,
-    attributes: dict[str, Any],
+    attributes: Attributes,
     primary_keys: tuple[str, ...],
     *,
     uuid_key: bool,
@@ -150,7 +151,7 @@ def _audience_row(stream: StreamSettings, ck: str | None, record: Mapping[str, A
     return DataExtensionRow(de_key, {CONTACT_KEY: ck}, values)
 
 
-RowBuilder = Callable[[str | None, dict[str, Any]], Outcome]
+RowBuilder = Callable[[str | None, Attributes], Outcome]
 
 
 def _track_keys(stream: StreamSettings, key_properties: list[str]) -> tuple[str, ...]:
@@ -177,7 +178,7 @@ def row_builder(
     if stream.type == "identify":
         de_key, create_contact = stream.data_extension_key, settings.create_contacts
 
-        def identify(ck: str | None, attributes: dict[str, Any]) -> Outcome:
+        def identify(ck: str | None, attributes: Attributes) -> Outcome:
             return _identify_row(de_key, ck, attributes, create_contact=create_contact)
 
         return identify
@@ -185,7 +186,7 @@ def row_builder(
         track_de_key = stream.data_extension_key or ""
         track_keys = _track_keys(stream, key_properties)
 
-        def track(ck: str | None, attributes: dict[str, Any]) -> Outcome:
+        def track(ck: str | None, attributes: Attributes) -> Outcome:
             return _track_row(
                 track_de_key, ck, attributes, track_keys, uuid_key=False, message_id=None, record={}
             )

@@ -326,7 +326,7 @@ class SfmcSink(RuntimeSink):
                         self._send_rows(batch, outcome.data_extension_key)
                 else:
                     # Same result as sequential upserts: later values win, earlier columns stay.
-                    existing.values.update(outcome.values)
+                    existing.values = {**existing.values, **outcome.values}
                     existing.records += 1
             elif isinstance(outcome, JourneyEvent):
                 batch.events.setdefault(outcome.event_definition_key, []).append(outcome)

@@ -16,7 +16,8 @@ from singer_sdk.helpers.conform import DatetimeErrorTreatmentEnum
 
 from target_sfmc.dates import DateParser
 from target_sfmc.lanes import compile_lane, decode_envelope
-from target_sfmc.mapping import contact_key, first_present, map_attributes
+from target_sfmc.mapping import AttributeRow, contact_key, first_present, map_attributes
+from target_sfmc.transport import encode_json
 from target_sfmc.validation import FastJSONSchemaValidator
 
 USER_ID_PROPERTIES = ("user_id", "userId")
@@ -42,6 +43,15 @@ SCHEMA: dict[str, Any] = {
     "required": ["plan code"],
 }
 KEY_PROPERTIES = ["user_id"]
+# No object or array properties: rows are built in one step. "ratio" cannot be null.
+FLAT_SCHEMA: dict[str, Any] = {
+    **SCHEMA,
+    "properties": {
+        name: definition
+        for name, definition in SCHEMA["properties"].items()
+        if name not in {"meta", "tags"}
+    },
+}
 
 json_values = st.one_of(
     st.none(),
@@ -136,14 +146,23 @@ def lane_for(schema: dict[str, Any], *, validate: bool = True) -> Any:
 
 
 @settings(max_examples=400, deadline=None)
-@given(record=records, validate=st.booleans())
-def test_lane_agrees_with_the_general_path(record: dict[str, Any], *, validate: bool) -> None:
+@given(record=records, validate=st.booleans(), flat=st.booleans())
+def test_lane_agrees_with_the_general_path(
+    record: dict[str, Any], *, validate: bool, flat: bool
+) -> None:
+    schema = FLAT_SCHEMA if flat else SCHEMA
+    if flat:
+        record = {name: value for name, value in record.items() if name not in {"meta", "tags"}}
     text = _encode(record)
-    expected = general_path(text, SCHEMA, validate=validate)
-    got = lane_for(SCHEMA, validate=validate).map(text.encode())
+    expected = general_path(text, schema, validate=validate)
+    got = lane_for(schema, validate=validate).map(text.encode())
     if got is not None:
         assert expected is not None, "the lane took a record the general path refuses"
-        assert got == expected
+        assert (got[0], dict(got[1])) == expected
+        # The request body carries the same names and values (nulls left out alike).
+        assert sdk_decoder.decode(encode_json(got[1])) == sdk_decoder.decode(
+            encode_json(expected[1])
+        )
 
 
 def test_a_plain_valid_record_takes_the_lane() -> None:
@@ -164,9 +183,28 @@ def test_a_plain_valid_record_takes_the_lane() -> None:
     assert attributes["Created At"] == "2023-01-02T03:04:05+00:00"
     assert "Meta" not in attributes
     assert "Sdc Extracted At" not in attributes
-    assert (
-        attributes == general_path(json.dumps(json.loads(line)["record"]), SCHEMA, validate=True)[1]
-    )  # type: ignore[index]
+    expected = general_path(json.dumps(json.loads(line)["record"]), SCHEMA, validate=True)
+    assert dict(attributes) == expected[1]  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        {"user_id": "u1", "plan code": "x", "ratio": 1},
+        {"user_id": None, "email": " a:b@c.de ", "plan code": "", "score": None, "ratio": 1.5},
+        {"user_id": "u2", "plan code": "y", "score": 1e3, "created_at": "2023-01-02 03:04"},
+        {"user_id": "u3", "plan code": "z", "firstName": None, "_sdc_extracted_at": None},
+    ],
+)
+def test_flat_records_with_nulls_and_gaps_take_the_lane(record: dict[str, Any]) -> None:
+    text = json.dumps(record)
+    mapped = lane_for(FLAT_SCHEMA).map(text.encode())
+    assert mapped is not None
+    ck, attributes = mapped
+    assert isinstance(attributes, AttributeRow)  # built in one call
+    expected = general_path(text, FLAT_SCHEMA, validate=True)
+    assert (ck, dict(attributes)) == expected
+    assert encode_json(attributes) == encode_json(expected[1])  # type: ignore[index] # same order
 
 
 @pytest.mark.parametrize(
