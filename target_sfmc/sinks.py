@@ -277,12 +277,13 @@ class SfmcSink(RuntimeSink):
         """
         self.add_outcomes(self.router(record), context)
 
-    def record_lane(self) -> Callable[[msgspec.Raw], list[Outcome] | None] | None:
-        """The stream's fast lane: a record's JSON text to its outcomes (see `lanes`).
+    def record_lane(self) -> Callable[[msgspec.Raw, dict], bool] | None:
+        """The stream's fast lane: map a record's JSON text and add it to the batch.
 
         Returns:
-            ``raw -> outcomes`` (None when the record must take the general path), or None
-            when this stream's schema or type has no lane.
+            ``(raw, context) -> taken`` (False when the record must take the general path,
+            which then decides and words any error), or None when this stream's schema or
+            type has no lane.
         """
         stream = self.runtime.settings.streams[self.stream_name]
         build_row = row_builder(stream, self.runtime.settings, list(self.key_properties))
@@ -297,13 +298,22 @@ class SfmcSink(RuntimeSink):
         )
         if lane is None:
             return None
-        lane_map = lane.map
+        lane_map, add_row, tally = lane.map, self._add_row, self._tally
 
-        def outcomes(raw: msgspec.Raw) -> list[Outcome] | None:
+        def take(raw: msgspec.Raw, context: dict) -> bool:
             mapped = lane_map(raw)
-            return None if mapped is None else [build_row(*mapped)]
+            if mapped is None:
+                return False
+            outcome = build_row(*mapped)
+            if type(outcome) is DataExtensionRow:
+                # Only the reading thread changes this counter: no lock needed per record.
+                tally.read += 1
+                add_row(outcome, context["batch"])
+            else:
+                self.add_outcomes([outcome], context)
+            return True
 
-        return outcomes
+        return take
 
     def add_outcomes(self, outcomes: list[Outcome], context: dict) -> None:
         """Add one record's outcomes to the batch (merging duplicate keys).
@@ -317,23 +327,28 @@ class SfmcSink(RuntimeSink):
         self._tally.read += 1
         for outcome in outcomes:
             if isinstance(outcome, DataExtensionRow):
-                rows = batch.rows.setdefault(outcome.data_extension_key, {})
-                primary_key = outcome.primary_key
-                existing = rows.get(primary_key)
-                if existing is None:
-                    rows[primary_key] = outcome
-                    if self._send_while_reading and len(rows) >= self._rows_per_request:
-                        self._send_rows(batch, outcome.data_extension_key)
-                else:
-                    # Same result as sequential upserts: later values win, earlier columns stay.
-                    existing.values = {**existing.values, **outcome.values}
-                    existing.records += 1
+                self._add_row(outcome, batch)
             elif isinstance(outcome, JourneyEvent):
                 batch.events.setdefault(outcome.event_definition_key, []).append(outcome)
             elif isinstance(outcome, Skipped):
                 batch.skipped.append(outcome)
             else:
                 batch.rejected.append(outcome)
+
+    def _add_row(self, row: DataExtensionRow, batch: _Batch) -> None:
+        rows = batch.rows.get(row.data_extension_key)
+        if rows is None:
+            rows = batch.rows[row.data_extension_key] = {}
+        primary_key = row.primary_key
+        existing = rows.get(primary_key)
+        if existing is None:
+            rows[primary_key] = row
+            if self._send_while_reading and len(rows) >= self._rows_per_request:
+                self._send_rows(batch, row.data_extension_key)
+        else:
+            # Same result as sequential upserts: later values win, earlier columns stay.
+            existing.values = {**existing.values, **row.values}
+            existing.records += 1
 
     def process_batch(self, context: dict) -> None:
         """Load the batch; return only when SFMC confirmed or refused every row.

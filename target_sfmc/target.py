@@ -35,6 +35,10 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
 
+# Lanes read the clock (metric logging, record age) once per this many records.
+_CLOCK_CHECK_EVERY = 500
+
+
 def _hide_secret_value(error: str) -> str:
     for name, definition in CONFIG_SCHEMA["properties"].items():
         if definition.get("secret") and name in error:
@@ -166,8 +170,8 @@ class TargetSfmc(Target):
         if not isinstance(sink, SfmcSink):
             return None
         loading_sink = sink
-        outcomes_of = loading_sink.record_lane()
-        if outcomes_of is None:
+        take = loading_sink.record_lane()
+        if take is None:
             return None
         sinks_active = self._sinks_active
         # Fixed for the sink's life (batch_size_rows is config); `is_full` recomputes it.
@@ -176,24 +180,26 @@ class TargetSfmc(Target):
         # The same objects for the sink's life, looked up once rather than per record.
         get_context = loading_sink._get_context  # noqa: SLF001
         tally_record_read = loading_sink.tally_record_read
-        add_outcomes = loading_sink.add_outcomes
-        count_record = loading_sink.record_counter_metric.increment
+        record_counter = loading_sink.record_counter_metric
         handle_max_record_age = self._handle_max_record_age
+        countdown = _CLOCK_CHECK_EVERY
 
         def lane(raw: msgspec.Raw) -> bool:
+            nonlocal countdown
             if sinks_active.get(stream_name) is not loading_sink:
                 return False
-            outcomes = outcomes_of(raw)
-            if outcomes is None:
+            if not take(raw, get_context(no_record)):
                 return False
-            context = get_context(no_record)
             tally_record_read()
-            add_outcomes(outcomes, context)
-            count_record()
+            record_counter.value += 1  # exact; only its clock (when to log) is read below
             # The SDK's _after_process_record only logs the batch context at DEBUG: skipped.
             if loading_sink.current_size >= max_size:
                 self.drain_one(loading_sink)
-            handle_max_record_age()
+            countdown -= 1
+            if not countdown:
+                countdown = _CLOCK_CHECK_EVERY
+                record_counter.increment(0)
+                handle_max_record_age()
             return True
 
         return lane
