@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 import typing as t
 from importlib.metadata import PackageNotFoundError, version
 
@@ -35,8 +36,8 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
 
-# Lanes read the clock (metric logging, record age) once per this many records.
-_CLOCK_CHECK_EVERY = 500
+# Lanes run the SDK's clock-based steps (metric logging, record age) at most this often.
+_CLOCK_CHECK_SECONDS = 0.5
 
 
 def _hide_secret_value(error: str) -> str:
@@ -182,10 +183,11 @@ class TargetSfmc(Target):
         tally_record_read = loading_sink.tally_record_read
         record_counter = loading_sink.record_counter_metric
         handle_max_record_age = self._handle_max_record_age
-        countdown = _CLOCK_CHECK_EVERY
+        clock = time.monotonic
+        next_clock_check = clock()
 
         def lane(raw: msgspec.Raw) -> bool:
-            nonlocal countdown
+            nonlocal next_clock_check
             if sinks_active.get(stream_name) is not loading_sink:
                 return False
             if not take(raw, get_context(no_record)):
@@ -195,9 +197,8 @@ class TargetSfmc(Target):
             # The SDK's _after_process_record only logs the batch context at DEBUG: skipped.
             if loading_sink.current_size >= max_size:
                 self.drain_one(loading_sink)
-            countdown -= 1
-            if not countdown:
-                countdown = _CLOCK_CHECK_EVERY
+            if clock() >= next_clock_check:
+                next_clock_check = clock() + _CLOCK_CHECK_SECONDS
                 record_counter.increment(0)
                 handle_max_record_age()
             return True

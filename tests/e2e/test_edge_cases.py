@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import time
 
 from harness import base_config, run_target, singer_lines, summary
 
 from target_sfmc.emulator import SfmcEmulator
+from target_sfmc.target import TargetSfmc
 
 CONTACT = {"name": "Contact Key", "type": "Text", "length": 254, "primary_key": True}
 
@@ -219,3 +221,41 @@ def test_rows_confirmed_before_a_fatal_error_are_counted_as_written(tmp_path):
         counts = summary(run.stderr)
         assert counts["written"] == 2  # confirmed before the failure, and said so
         assert "unconfirmed=1" in run.stderr
+
+
+def test_a_trickling_stream_is_loaded_within_the_max_record_age(monkeypatch):
+    """Records that arrive slowly still drain on the SDK's record-age clock (lane streams too)."""
+    identify = {"key": "IDENTIFY", "fields": [CONTACT, {"name": "Plan", "type": "Text"}]}
+    monkeypatch.setattr(TargetSfmc, "_MAX_RECORD_AGE_IN_MINUTES", 0.3 / 60)
+    with emulator_with(identify) as emulator:
+        schema = {"properties": {"user_id": {"type": "string"}, "plan": {"type": "string"}}}
+        head, *records, state = singer_lines(
+            "users",
+            schema,
+            [{"user_id": "u1", "plan": "a"}, {"user_id": "u2", "plan": "b"}],
+            state={"bookmark": 2},
+        )
+        stored_before_the_end: list[int] = []
+
+        def slow_tap():
+            yield head
+            yield records[0]
+            time.sleep(0.6)  # older than the max age when the next record arrives
+            yield records[1]
+            stored_before_the_end.append(len(emulator.rows("IDENTIFY")))
+            yield state
+
+        config = base_config(
+            emulator,
+            identify_data_extension_key="IDENTIFY",
+            streams={"users": {"type": "identify"}},
+            do_not_create_or_update_contacts=True,
+        )
+        target = TargetSfmc(config=config)
+        try:
+            target.listen(slow_tap())
+        finally:
+            target.shutdown()
+        assert target._reader.record_lanes  # the stream took the lane
+        assert stored_before_the_end == [2]
+        assert len(emulator.rows("IDENTIFY")) == 2
