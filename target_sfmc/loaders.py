@@ -6,6 +6,7 @@ import datetime as dt
 import logging
 import threading
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -15,7 +16,7 @@ from target_sfmc.transport import encode_json
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
-    from concurrent.futures import Executor, Future
+    from concurrent.futures import Executor
 
     from target_sfmc.client import SfmcClient
     from target_sfmc.routing import JourneyEvent
@@ -125,6 +126,9 @@ def wait_all(
 def run_all(executor: Executor, function: Callable[[T], R], items: Iterable[T]) -> list[R]:
     """Run ``function`` over ``items`` concurrently and re-raise the first failure.
 
+    The first item runs in the calling thread, which waits for all of them anyway: an async
+    job that polls SFMC then holds no pool thread that another job's upload is waiting for.
+
     Args:
         executor: Shared thread pool.
         function: Work for one item.
@@ -133,7 +137,16 @@ def run_all(executor: Executor, function: Callable[[T], R], items: Iterable[T]) 
     Returns:
         Results in input order.
     """
-    return wait_all([executor.submit(function, item) for item in items])
+    pending = list(items)
+    if not pending:
+        return []
+    others = [executor.submit(function, item) for item in pending[1:]]
+    here: Future[R] = Future()
+    try:
+        here.set_result(function(pending[0]))
+    except BaseException as exc:  # noqa: BLE001 - re-raised by wait_all, after the others
+        here.set_exception(exc)
+    return wait_all([here, *others])
 
 
 def chunk_by_size(encoded: Sequence[bytes], max_items: int, max_bytes: int) -> list[range]:
