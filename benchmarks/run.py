@@ -326,6 +326,19 @@ def run_target(
     return run_process(args, workdir, name, timeout)
 
 
+def run_async_load(
+    emu: SfmcEmulator,
+    input_path: Path,
+    workdir: Path,
+    name: str,
+    timeout: float,
+    profile: Path | None = None,
+) -> ProcResult:
+    """Load a file into the emulator through the async path, default settings otherwise."""
+    config = target_config(emu, workdir, name, use_async_api=True)
+    return run_target(config, input_path, workdir, name, timeout, profile)
+
+
 def run_noop(input_path: Path, workdir: Path, name: str, timeout: float) -> ProcResult:
     return run_process(
         [sys.executable, str(NOOP_TARGET), "--input", str(input_path)], workdir, name, timeout
@@ -374,13 +387,7 @@ def bench_cpu(
     emu = new_emulator(async_delay_ms=5)
     try:
         run_noop(warm, workdir, "warm-noop", timeout)
-        run_target(
-            target_config(emu, workdir, "warm", use_async_api=True),
-            warm,
-            workdir,
-            "warm-target",
-            timeout,
-        )
+        run_async_load(emu, warm, workdir, "warm-target", timeout)
     finally:
         emu.close()
 
@@ -393,13 +400,7 @@ def bench_cpu(
         emu = new_emulator(async_delay_ms=5)
         try:
             self_before = resource.getrusage(resource.RUSAGE_SELF)
-            target = run_target(
-                target_config(emu, workdir, f"cpu-{trial}", use_async_api=True),
-                input_path,
-                workdir,
-                f"cpu-target-{trial}",
-                timeout,
-            )
+            target = run_async_load(emu, input_path, workdir, f"cpu-target-{trial}", timeout)
             self_after = resource.getrusage(resource.RUSAGE_SELF)
             stored = stored_rows(emu)
             sample = emu.rows(DE_KEY)[0] if stored and trial == 1 else {}
@@ -437,13 +438,8 @@ def bench_cpu(
         emu = new_emulator(async_delay_ms=5)
         prof = workdir / "target.prof"
         try:
-            prof_run = run_target(
-                target_config(emu, workdir, "prof", use_async_api=True),
-                input_path,
-                workdir,
-                "prof-target",
-                timeout * 3,
-                profile=prof,
+            prof_run = run_async_load(
+                emu, input_path, workdir, "prof-target", timeout * 3, profile=prof
             )
         finally:
             emu.close()
@@ -545,13 +541,7 @@ def bench_memory(workdir: Path, sizes: list[int], timeout: float) -> list[dict[s
         emu = new_emulator(async_delay_ms=5)
         log(f"[memory] target-sfmc async path, {records:,} records")
         try:
-            result = run_target(
-                target_config(emu, workdir, f"mem-{records}", use_async_api=True),
-                input_path,
-                workdir,
-                f"mem-{records}",
-                timeout,
-            )
+            result = run_async_load(emu, input_path, workdir, f"mem-{records}", timeout)
             stored = stored_rows(emu)
         finally:
             emu.close()

@@ -298,19 +298,14 @@ class SfmcSink(RuntimeSink):
         )
         if lane is None:
             return None
-        lane_map, add_row, tally = lane.map, self._add_row, self._tally
+        lane_map, add_outcome, tally = lane.map, self._add_outcome, self._tally
 
         def take(raw: msgspec.Raw, context: dict) -> bool:
             mapped = lane_map(raw)
             if mapped is None:
                 return False
-            outcome = build_row(*mapped)
-            if type(outcome) is DataExtensionRow:
-                # Only the reading thread changes this counter: no lock needed per record.
-                tally.read += 1
-                add_row(outcome, context["batch"])
-            else:
-                self.add_outcomes([outcome], context)
+            tally.read += 1
+            add_outcome(build_row(*mapped), context["batch"])
             return True
 
         return take
@@ -326,29 +321,29 @@ class SfmcSink(RuntimeSink):
         # Only the reading thread changes this counter: no lock needed per record.
         self._tally.read += 1
         for outcome in outcomes:
-            if isinstance(outcome, DataExtensionRow):
-                self._add_row(outcome, batch)
-            elif isinstance(outcome, JourneyEvent):
-                batch.events.setdefault(outcome.event_definition_key, []).append(outcome)
-            elif isinstance(outcome, Skipped):
-                batch.skipped.append(outcome)
-            else:
-                batch.rejected.append(outcome)
+            self._add_outcome(outcome, batch)
 
-    def _add_row(self, row: DataExtensionRow, batch: _Batch) -> None:
-        rows = batch.rows.get(row.data_extension_key)
-        if rows is None:
-            rows = batch.rows[row.data_extension_key] = {}
-        primary_key = row.primary_key
-        existing = rows.get(primary_key)
-        if existing is None:
-            rows[primary_key] = row
-            if self._send_while_reading and len(rows) >= self._rows_per_request:
-                self._send_rows(batch, row.data_extension_key)
+    def _add_outcome(self, outcome: Outcome, batch: _Batch) -> None:
+        if isinstance(outcome, DataExtensionRow):
+            rows = batch.rows.get(outcome.data_extension_key)
+            if rows is None:
+                rows = batch.rows[outcome.data_extension_key] = {}
+            primary_key = outcome.primary_key
+            existing = rows.get(primary_key)
+            if existing is None:
+                rows[primary_key] = outcome
+                if self._send_while_reading and len(rows) >= self._rows_per_request:
+                    self._send_rows(batch, outcome.data_extension_key)
+            else:
+                # Same result as sequential upserts: later values win, earlier columns stay.
+                existing.values = {**existing.values, **outcome.values}
+                existing.records += 1
+        elif isinstance(outcome, JourneyEvent):
+            batch.events.setdefault(outcome.event_definition_key, []).append(outcome)
+        elif isinstance(outcome, Skipped):
+            batch.skipped.append(outcome)
         else:
-            # Same result as sequential upserts: later values win, earlier columns stay.
-            existing.values = {**existing.values, **row.values}
-            existing.records += 1
+            batch.rejected.append(outcome)
 
     def process_batch(self, context: dict) -> None:
         """Load the batch; return only when SFMC confirmed or refused every row.

@@ -197,8 +197,9 @@ class TargetSfmc(Target):
             # The SDK's _after_process_record only logs the batch context at DEBUG: skipped.
             if loading_sink.current_size >= max_size:
                 self.drain_one(loading_sink)
-            if clock() >= next_clock_check:
-                next_clock_check = clock() + _CLOCK_CHECK_SECONDS
+            now = clock()
+            if now >= next_clock_check:
+                next_clock_check = now + _CLOCK_CHECK_SECONDS
                 record_counter.increment(0)
                 handle_max_record_age()
             return True
