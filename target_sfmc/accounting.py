@@ -1,4 +1,4 @@
-"""Where every record ended up: counts, dead letters, progress and the summary (SPEC §6)."""
+"""Where every record ended up: counts, dead letters, progress and the summary."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from target_sfmc.transport import ApiStats, encode_json
+from target_sfmc.jsonio import encode_json
 
 if TYPE_CHECKING:
-    from target_sfmc.mapping import Attributes
+    from target_sfmc.records import Attributes
+    from target_sfmc.transport import ApiStats
 
 LOGGER = logging.getLogger("target-sfmc.summary")
 PROGRESS_INTERVAL_SECONDS = 10.0
@@ -172,7 +173,7 @@ class RunReport:
         message: str = "",
         error_code: Any = None,
     ) -> dict[str, Any]:
-        """Build one dead-letter line (SPEC §6).
+        """Build one dead-letter line.
 
         Returns:
             The entry.

@@ -1,4 +1,8 @@
-"""OAuth client-credentials token cache shared by all threads (SPEC §5.1)."""
+"""OAuth client-credentials token cache shared by all threads.
+
+One token serves every thread; it is refreshed under a lock ahead of expiry (SFMC advises
+about five minutes before), and dropped when SFMC answers 401 to it.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from target_sfmc.errors import SfmcApiError
-from target_sfmc.transport import Transport, encode_json
+from target_sfmc.jsonio import encode_json
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    from target_sfmc.transport import Transport
 
 LOGGER = logging.getLogger("target-sfmc.auth")
 

@@ -1,76 +1,26 @@
-"""SFMC REST client: endpoints, bearer auth with refresh on 401, SFMC error bodies (SPEC §5)."""
+"""SFMC REST client: endpoints, bearer auth with refresh on 401, SFMC error bodies."""
 
 from __future__ import annotations
 
-import ipaddress
 import logging
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from target_sfmc.auth import TokenProvider
 from target_sfmc.errors import SfmcApiError
+from target_sfmc.jsonio import encode_json
 from target_sfmc.limiter import RateLimiter
-from target_sfmc.transport import RetryPolicy, Transport, encode_json
+from target_sfmc.transport import ApiStats, RetryPolicy, Transport
 
 if TYPE_CHECKING:
     import requests
 
+    from target_sfmc.settings import ClientSettings
+
 LOGGER = logging.getLogger("target-sfmc.client")
 
-LEGACY_AUTH_URL = "https://auth.exacttargetapis.com"
-LEGACY_REST_URL = "https://www.exacttargetapis.com"
 ASYNC_RESULTS_PAGE_SIZE = 5000
 MAX_TOKEN_REFRESHES_PER_CALL = 3
-
-
-def is_loopback_url(url: str) -> bool:
-    """Tell whether a URL points at this machine.
-
-    Args:
-        url: An absolute URL.
-
-    Returns:
-        True for localhost and loopback addresses.
-    """
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-@dataclass(frozen=True)
-class ClientSettings:
-    """Connection settings taken from the target config."""
-
-    client_id: str
-    client_secret: str = field(repr=False)
-    subdomain: str | None = None
-    account_id: str | None = None
-    auth_url: str | None = None
-    rest_url: str | None = None
-    requests_per_second: float = 20
-    max_concurrent_requests: int = 4
-    timeout_seconds: float = 120.0
-    retry_max_attempts: int = 8
-    retry_backoff_seconds: float = 0.5
-
-    @property
-    def auth_base_url(self) -> str:
-        """Base URL of the auth host."""
-        if self.auth_url:
-            return self.auth_url
-        if self.subdomain:
-            return f"https://{self.subdomain}.auth.marketingcloudapis.com"
-        return LEGACY_AUTH_URL
-
-    @property
-    def uses_legacy_auth(self) -> bool:
-        """Legacy v1 ``requestToken`` is used only without a subdomain."""
-        return not self.subdomain
 
 
 def _error_from_response(response: requests.Response, endpoint: str) -> SfmcApiError:
@@ -148,18 +98,9 @@ class SfmcClient:
         )
 
     @property
-    def stats(self) -> Any:
+    def stats(self) -> ApiStats:
         """Request counters for the summary."""
         return self.transport.stats
-
-    def _rest_base(self, token_rest_url: str | None) -> str:
-        if self.settings.rest_url:
-            return self.settings.rest_url.rstrip("/")
-        if token_rest_url:
-            return token_rest_url.rstrip("/")
-        if self.settings.subdomain:
-            return f"https://{self.settings.subdomain}.rest.marketingcloudapis.com"
-        return LEGACY_REST_URL
 
     def call(
         self,
@@ -195,7 +136,7 @@ class SfmcClient:
             headers = {"Authorization": f"Bearer {token.value}"}
             if body is not None:
                 headers["Content-Type"] = "application/json; charset=UTF-8"
-            return self._rest_base(token.rest_instance_url) + path, headers
+            return self.settings.rest_base_url(token.rest_instance_url) + path, headers
 
         for attempt in range(1, MAX_TOKEN_REFRESHES_PER_CALL + 2):
             response = self.transport.send(

@@ -10,7 +10,6 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from singer_sdk.exceptions import InvalidRecord
-from singer_sdk.helpers._typing import get_datelike_property_type
 from singer_sdk.helpers.conform import DatetimeErrorTreatmentEnum
 
 if TYPE_CHECKING:
@@ -31,6 +30,33 @@ _MAXIMUM: dict[str, Any] = {
 Field = tuple[str, str, "Callable[[Any], Any]"]
 
 
+def _string_format(definition: Any) -> str | None:
+    if not isinstance(definition, dict):
+        return None
+    kinds = definition.get("type", [])
+    is_string = kinds == "string" or (isinstance(kinds, list) and "string" in kinds)
+    kind = definition.get("format")
+    return kind if is_string and kind in PARSERS else None
+
+
+def datelike_kind(definition: Any) -> str | None:
+    """The date-like kind of a property, as the SDK decides it.
+
+    A string with format ``date-time``, ``date`` or ``time``, also as one branch of an
+    ``anyOf`` (the first such branch counts).
+
+    Args:
+        definition: A property's schema.
+
+    Returns:
+        ``date-time``, ``date``, ``time``, or None.
+    """
+    kind = _string_format(definition)
+    if kind is None and isinstance(definition, dict) and isinstance(definition.get("anyOf"), list):
+        kind = next(filter(None, map(_string_format, definition["anyOf"])), None)
+    return kind
+
+
 def datelike_properties(schema: dict) -> tuple[Field, ...]:
     """The date, date-time and time properties of an object schema, with their parsers.
 
@@ -42,7 +68,7 @@ def datelike_properties(schema: dict) -> tuple[Field, ...]:
     """
     fields = []
     for name, definition in schema.get("properties", {}).items():
-        kind = get_datelike_property_type(definition) if isinstance(definition, dict) else None
+        kind = datelike_kind(definition)
         if kind in PARSERS:
             fields.append((name, kind, PARSERS[kind]))
     return tuple(fields)
@@ -70,7 +96,7 @@ def is_canonical_datetime(text: str, parsed: dt.datetime) -> bool:
 def parse_datelike(value: Any, kind: str, parse: Callable[[Any], Any]) -> Any:
     """Parse one date-like value; a date-time already written as SFMC wants it stays text.
 
-    Formatting such a value again would cost a tenth of the per-record time.
+    Formatting such a value again is the costliest step a date-time would otherwise take.
 
     Args:
         value: The value as received.

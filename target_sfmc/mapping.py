@@ -1,7 +1,17 @@
-"""Pure mapping rules from Singer records to SFMC attributes (SPEC §4).
+"""Pure mapping rules from Singer records to SFMC attributes.
 
 Nothing here does I/O: every function takes plain values and returns plain values,
-so the rules can be unit- and property-tested in isolation.
+so the rules can be unit- and property-tested in isolation. The rules:
+
+- Attribute names are sent in Title Case, as Segment's SFMC destination does (see
+  :func:`title_case`).
+- The Contact Key is the user id when present, else the email, without colons (SFMC
+  refuses them) and surrounding white space.
+- Nulls are left out (SFMC refuses rows with nulls); nested objects and arrays are dropped;
+  decimals keep their exact digits, written as plain digits; date-times carry an explicit
+  offset (a naive one is UTC).
+- A Segment ``context`` object adds a fixed set of attributes (:data:`CONTEXT_ATTRIBUTES`),
+  which lose to the record's own attributes on a name clash.
 """
 
 from __future__ import annotations
@@ -12,11 +22,13 @@ import functools
 import math
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from msgspec import UNSET
-from msgspec.structs import astuple
+
+if TYPE_CHECKING:
+    from target_sfmc.records import Attributes
 
 # Segment's classic destination maps these context paths to fixed attribute names.
 CONTEXT_ATTRIBUTES: tuple[tuple[tuple[str, ...], str], ...] = tuple(
@@ -58,69 +70,6 @@ class MappingError(ValueError):
     """A record cannot be turned into an SFMC row (the row is rejected, not the run)."""
 
 
-class AttributeRow(msgspec.Struct, omit_defaults=True, gc=False):
-    """A row's attributes as a Struct: built in one call, encoded like the dict it stands for.
-
-    Each subclass (see :func:`attribute_row_type`) has one field per Title Case name; a
-    field left None or UNSET is an attribute the row does not have, exactly as a dict
-    without that key. It reads like that dict (``get``, ``keys``, ``[]``, ``**``).
-    """
-
-    # Title Case name -> field name, set per subclass.
-    _fields_by_name: ClassVar[dict[str, str]] = {}
-
-    def get(self, name: str, default: Any = None) -> Any:
-        """The attribute's value, or ``default`` when the row does not have it."""
-        field = self._fields_by_name.get(name)
-        value = None if field is None else getattr(self, field)
-        return default if value is None or value is UNSET else value
-
-    def __getitem__(self, name: str) -> Any:
-        """The attribute's value; KeyError when the row does not have it."""
-        value = self.get(name, UNSET)
-        if value is UNSET:
-            raise KeyError(name)
-        return value
-
-    def __setitem__(self, name: str, value: Any) -> None:
-        """Set an attribute the row type declares (the Contact Key, once it is known)."""
-        setattr(self, self._fields_by_name[name], value)
-
-    def items(self) -> list[tuple[str, Any]]:
-        """The attributes the row has, in field order."""
-        return [
-            (name, value)
-            for name, value in zip(self.__struct_encode_fields__, astuple(self), strict=True)
-            if value is not None and value is not UNSET
-        ]
-
-    def keys(self) -> list[str]:
-        """The names of the attributes the row has."""
-        return [name for name, _ in self.items()]
-
-
-def attribute_row_type(names: Sequence[str]) -> type[AttributeRow]:
-    """A row type with one field per name, created positionally: ``row_type(*values)``.
-
-    Args:
-        names: Title Case names, all different.
-
-    Returns:
-        The subclass; its fields default to None (no attribute).
-    """
-    fields = {name: f"a{index}" for index, name in enumerate(names)}
-    return msgspec.defstruct(  # type: ignore[return-value] # a subclass of its base
-        "Row",
-        [(field, Any, None) for field in fields.values()],
-        bases=(AttributeRow,),
-        rename={field: name for name, field in fields.items()},
-        namespace={"_fields_by_name": fields},
-    )
-
-
-Attributes = dict[str, Any] | AttributeRow
-
-
 def _needs_space(key: str, i: int) -> bool:
     prev, char = key[i - 1], key[i]
     if prev.islower() and char.isupper():
@@ -143,7 +92,7 @@ def _capitalize_first(word: str) -> str:
 
 @functools.lru_cache(maxsize=65536)
 def title_case(key: str) -> str:
-    """Convert an attribute name to SFMC Title Case the way Segment does (SPEC §4.1).
+    """Convert an attribute name to SFMC Title Case the way Segment does.
 
     Args:
         key: Source attribute name, e.g. ``firstName`` or ``first_name``.
@@ -176,7 +125,7 @@ def clean_contact_key(value: Any) -> str | None:
 
 
 def contact_key(user_id: Any, email: Any) -> str | None:
-    """Contact Key = user id when present, else email (SPEC §4.2).
+    """Contact Key = user id when present, else email.
 
     Args:
         user_id: The record's user id, if any.
@@ -225,7 +174,7 @@ _NESTED = frozenset({dict, list})
 
 
 def to_sfmc_value(value: Any) -> Any:
-    """Convert one record value to the value sent to SFMC (SPEC §4.3).
+    """Convert one record value to the value sent to SFMC.
 
     Args:
         value: A record value as the SDK delivers it (Decimal, datetime, ...).
@@ -269,7 +218,7 @@ def is_dropped(value: Any) -> bool:
 
 
 def context_attributes(context: Any) -> dict[str, Any]:
-    """Attributes taken from a Segment ``context`` object (SPEC §4.4).
+    """Attributes taken from a Segment ``context`` object.
 
     Args:
         context: The record's ``context`` value.

@@ -1,15 +1,13 @@
-"""Which SFMC destination each record goes to, and with which row (SPEC §3, §4). No I/O."""
+"""Which SFMC destination each record goes to, and with which row. No I/O."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from target_sfmc.mapping import (
     CONTACT_KEY,
     UUID_KEY,
-    Attributes,
     MappingError,
     contact_key,
     first_present,
@@ -19,67 +17,23 @@ from target_sfmc.mapping import (
     segment_email,
     title_case,
 )
+from target_sfmc.records import (
+    MISSING_IDENTIFIER,
+    UNMAPPED_EVENT,
+    UNSUPPORTED_TYPE,
+    DataExtensionRow,
+    JourneyEvent,
+    MappingRefusal,
+    Outcome,
+    Skipped,
+)
+from target_sfmc.settings_schema import DEFAULT_MESSAGE_ID_PROPERTIES, DEFAULT_USER_ID_PROPERTIES
 
 if TYPE_CHECKING:
+    from target_sfmc.records import Attributes
     from target_sfmc.settings import ConversionEvent, StreamSettings, TargetSettings
 
-MISSING_IDENTIFIER = "missing_identifier"
-UNMAPPED_EVENT = "unmapped_event"
-UNSUPPORTED_TYPE = "unsupported_type"
-UNCONFIGURED_STREAM = "unconfigured_stream"
-REJECTED = "rejected"
 
-
-@dataclass(slots=True)
-class DataExtensionRow:
-    """One row to upsert into a Data Extension; ``values`` always include the key columns."""
-
-    data_extension_key: str
-    keys: dict[str, Any]
-    values: Attributes
-    contact_key: str | None = None  # set when a Contact must exist before the row
-    records: int = 1  # source records merged into this row
-
-    @property
-    def primary_key(self) -> tuple[Any, ...]:
-        """The row's identity within its Data Extension (text compared as SFMC does: any case)."""
-        keys = self.keys
-        if len(keys) == 1:  # the common case, without a generator
-            (value,) = keys.values()
-            return (value.casefold(),) if type(value) is str else (value,)
-        return tuple(v.casefold() if type(v) is str else v for v in keys.values())
-
-
-@dataclass(slots=True)
-class JourneyEvent:
-    """One Journey Builder entry event."""
-
-    event_definition_key: str
-    contact_key: str
-    data: dict[str, Any]
-    secondary: bool = False  # a second delivery of a record already counted elsewhere
-
-
-@dataclass(slots=True)
-class Skipped:
-    """A record that is not sent, with the reason (never an error)."""
-
-    reason: str
-    row: Attributes = field(default_factory=dict)
-    destination: str | None = None
-    secondary: bool = False  # a second delivery of a record already counted elsewhere
-
-
-@dataclass(slots=True)
-class Rejected:
-    """A record that cannot be mapped; handled by ``row_error_policy``."""
-
-    message: str
-    row: Attributes = field(default_factory=dict)
-    destination: str | None = None
-
-
-Outcome = DataExtensionRow | JourneyEvent | Skipped | Rejected
 Router = Callable[[Mapping[str, Any]], list[Outcome]]
 
 
@@ -123,7 +77,7 @@ def _track_row(
     try:
         keys = primary_key_values(attributes, primary_keys)
     except MappingError as exc:
-        return Rejected(str(exc), attributes, de_key)
+        return MappingRefusal(str(exc), attributes, de_key)
     return DataExtensionRow(de_key, keys, attributes)
 
 
@@ -134,7 +88,7 @@ def _audience_row(stream: StreamSettings, ck: str | None, record: Mapping[str, A
     if ck is None:
         return Skipped(MISSING_IDENTIFIER, {}, de_key)
     if not isinstance(audience, str) or not title_case(audience):
-        return Rejected(
+        return MappingRefusal(
             f"the record has no audience name in '{stream.audience_property}'",
             {CONTACT_KEY: ck},
             de_key,
@@ -142,7 +96,7 @@ def _audience_row(stream: StreamSettings, ck: str | None, record: Mapping[str, A
     if isinstance(member, str) and member.strip().lower() in {"true", "false"}:
         member = member.strip().lower() == "true"
     if not isinstance(member, bool):
-        return Rejected(
+        return MappingRefusal(
             f"the record's '{stream.member_property}' is not a boolean",
             {CONTACT_KEY: ck},
             de_key,
@@ -151,7 +105,7 @@ def _audience_row(stream: StreamSettings, ck: str | None, record: Mapping[str, A
     return DataExtensionRow(de_key, {CONTACT_KEY: ck}, values)
 
 
-RowBuilder = Callable[[str | None, Attributes], Outcome]
+RowBuilder = Callable[[str | None, "Attributes"], Outcome]
 
 
 def _track_keys(stream: StreamSettings, key_properties: list[str]) -> tuple[str, ...]:
@@ -253,13 +207,13 @@ def _conversion_row(
         attributes,
         conversion.primary_keys,
         uuid_key=conversion.uuid_primary_key,
-        message_id=first_present(message, ("messageId", "message_id")),
+        message_id=first_present(message, DEFAULT_MESSAGE_ID_PROPERTIES),
         record=message,
     )
 
 
 def segment_router(settings: TargetSettings) -> Router:
-    """Build the router of a Segment-format stream (SPEC §3, "Segment streams").
+    """Build the router of a Segment-format stream.
 
     Args:
         settings: The target settings.
@@ -270,7 +224,7 @@ def segment_router(settings: TargetSettings) -> Router:
 
     def route(message: Mapping[str, Any]) -> list[Outcome]:
         kind = str(message.get("type") or "").lower()
-        user_id = first_present(message, ("userId", "user_id"))
+        user_id = first_present(message, DEFAULT_USER_ID_PROPERTIES)
         ck = contact_key(user_id, segment_email(message))
         context = message.get("context")
         if kind == "identify":

@@ -1,229 +1,108 @@
-"""Settings: the JSON Schema users see (SPEC §2, §3) and the checks no schema can express."""
+"""Settings as the target runs with them, and the checks no JSON Schema can express.
+
+The schema users see and every default live in :mod:`target_sfmc.settings_schema`.
+"""
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from singer_sdk import typing as th
-
-from target_sfmc.client import ClientSettings, is_loopback_url
-from target_sfmc.mapping import parse_primary_keys
+from target_sfmc.mapping import CONTACT_KEY, parse_primary_keys
+from target_sfmc.settings_schema import (
+    DEFAULT_ASYNC_TIMEOUT_SECONDS,
+    DEFAULT_AUDIENCE_PROPERTY,
+    DEFAULT_EMAIL_PROPERTY,
+    DEFAULT_MAX_CONCURRENT_REQUESTS,
+    DEFAULT_MEMBER_PROPERTY,
+    DEFAULT_MESSAGE_ID_PROPERTIES,
+    DEFAULT_REQUEST_TIMEOUT_SECONDS,
+    DEFAULT_REQUESTS_PER_SECOND,
+    DEFAULT_RETRY_BACKOFF_MS,
+    DEFAULT_RETRY_MAX_ATTEMPTS,
+    DEFAULT_ROW_ERROR_POLICY,
+    DEFAULT_USER_ID_PROPERTIES,
+    STREAM_TYPES,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
 LOGGER = logging.getLogger("target-sfmc")
 
-STREAM_TYPES = ("identify", "track", "api_event", "audience", "segment")
 SUBDOMAIN_PATTERN = re.compile(r"^[A-Za-z0-9-]+$")
+LEGACY_AUTH_URL = "https://auth.exacttargetapis.com"
+LEGACY_REST_URL = "https://www.exacttargetapis.com"
 
-_PRIMARY_KEYS = th.CustomType(
-    {
-        "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
-        "description": 'Comma-separated string ("Contact Key,Product Id") or list of names.',
-    }
-)
 
-STREAM_SETTINGS = th.ObjectType(
-    th.Property(
-        "type",
-        th.StringType(allowed_values=list(STREAM_TYPES)),
-        required=True,
-        description="How records are loaded: identify, track, api_event, audience or segment.",
-    ),
-    th.Property(
-        "data_extension_key",
-        th.StringType,
-        description="External key of the target Data Extension (required for track).",
-    ),
-    th.Property("primary_keys", _PRIMARY_KEYS, description="Track DE primary keys."),
-    th.Property(
-        "uuid_primary_key",
-        th.BooleanType,
-        default=False,
-        description="Track: primary key 'Uuid' = message id (or a deterministic UUID).",
-    ),
-    th.Property(
-        "event_definition_key",
-        th.StringType,
-        description="api_event: the Journey entry event definition key.",
-    ),
-    th.Property("user_id_property", th.StringType, description="Field holding the user id."),
-    th.Property("email_property", th.StringType, description="Field holding the email."),
-    th.Property("message_id_property", th.StringType, description="Field holding the message id."),
-    th.Property(
-        "audience_property", th.StringType, description="audience: field naming the audience."
-    ),
-    th.Property(
-        "member_property", th.StringType, description="audience: boolean membership field."
-    ),
-    additional_properties=False,
-)
+def is_loopback_url(url: str) -> bool:
+    """Tell whether a URL points at this machine.
 
-CONFIG_SCHEMA = th.PropertiesList(
-    th.Property(
-        "client_id",
-        th.StringType(min_length=1),
-        required=True,
-        title="Client ID",
-        description="Client id of the SFMC installed package (API integration).",
-    ),
-    th.Property(
-        "client_secret",
-        th.StringType(min_length=1),
-        required=True,
-        secret=True,
-        title="Client Secret",
-        description="Client secret of the SFMC installed package.",
-    ),
-    th.Property(
-        "subdomain",
-        th.StringType,
-        title="Subdomain",
-        description=(
-            "The 28-character tenant subdomain (starts with 'mc'). Without it the legacy "
-            "ExactTarget endpoints are used."
-        ),
-    ),
-    th.Property(
-        "account_id",
-        th.StringType,
-        title="Account ID (MID)",
-        description="MID of the business unit to load into.",
-    ),
-    th.Property(
-        "auth_url",
-        th.StringType,
-        title="Auth URL override",
-        description="Base URL of the auth host (token path appended); https unless loopback.",
-    ),
-    th.Property(
-        "rest_url",
-        th.StringType,
-        title="REST URL override",
-        description="Base URL for REST calls; https unless loopback. Default: from the token.",
-    ),
-    th.Property(
-        "requests_per_second",
-        th.IntegerType(minimum=1),
-        default=20,
-        title="Requests per second",
-        description="Ceiling on API calls per second for the whole process, token calls included.",
-    ),
-    th.Property(
-        "max_concurrent_requests",
-        th.IntegerType(minimum=1),
-        default=4,
-        title="Max concurrent requests",
-        description="Requests in flight at once.",
-    ),
-    th.Property(
-        "use_async_api",
-        th.BooleanType,
-        default=False,
-        title="Use async API (batching)",
-        description=(
-            "Load Data Extensions through SFMC's asynchronous API: rows go out while reading, "
-            "batch_size_rows rows per request at most (default: what fits ~4 MB). Contact "
-            "creation is off and API events are not allowed in this mode."
-        ),
-    ),
-    th.Property(
-        "do_not_create_or_update_contacts",
-        th.BooleanType,
-        default=False,
-        title="Do not create or update contacts",
-        description="Identify upserts the Data Extension but does not call the Contacts API.",
-    ),
-    th.Property(
-        "identify_data_extension_key",
-        th.StringType,
-        title="Identify Data Extension key",
-        description="External key of the Identify Data Extension (primary key 'Contact Key').",
-    ),
-    th.Property(
-        "conversion_events",
-        th.ArrayType(
-            th.ObjectType(
-                th.Property("event", th.StringType, required=True),
-                th.Property("data_extension_key", th.StringType, required=True),
-                th.Property("primary_keys", _PRIMARY_KEYS),
-                th.Property("uuid_primary_key", th.BooleanType),
-            )
-        ),
-        title="Conversion events",
-        description="Segment-format streams: track events upserted into a Data Extension.",
-    ),
-    th.Property(
-        "api_events",
-        th.ArrayType(
-            th.ObjectType(
-                th.Property("event", th.StringType, required=True),
-                th.Property("event_definition_key", th.StringType, required=True),
-            )
-        ),
-        title="API events",
-        description="Segment-format streams: track events sent as Journey entry events.",
-    ),
-    th.Property(
-        "streams",
-        th.ObjectType(additional_properties=STREAM_SETTINGS),
-        title="Streams",
-        description="Stream name (after stream maps) -> how its records are loaded.",
-    ),
-    th.Property(
-        "ignore_unconfigured_streams",
-        th.BooleanType,
-        default=False,
-        title="Ignore unconfigured streams",
-        description="Skip (count, warn once) streams not in 'streams' instead of failing.",
-    ),
-    th.Property(
-        "row_error_policy",
-        th.StringType(allowed_values=["fail", "skip"]),
-        default="fail",
-        title="Row error policy",
-        description="'fail': a rejected row fails the run after its batch; 'skip': go on.",
-    ),
-    th.Property(
-        "dead_letter_path",
-        th.StringType,
-        title="Dead-letter file",
-        description="JSONL file that receives every skipped or rejected row.",
-    ),
-    th.Property(
-        "async_timeout_seconds",
-        th.IntegerType(minimum=1),
-        default=900,
-        title="Async timeout (s)",
-        description="Longest wait for one async request to finish.",
-    ),
-    th.Property(
-        "request_timeout_seconds",
-        th.IntegerType(minimum=1),
-        default=120,
-        title="Request timeout (s)",
-        description="Read timeout of one HTTP request.",
-    ),
-    th.Property(
-        "retry_max_attempts",
-        th.IntegerType(minimum=1),
-        default=8,
-        title="Retry attempts",
-        description="Attempts per request for throttling, 5xx and network errors.",
-    ),
-    th.Property(
-        "retry_backoff_ms",
-        th.IntegerType(minimum=0),
-        default=500,
-        title="Retry backoff (ms)",
-        description="First backoff step; doubles each retry (with jitter), capped at 30 s.",
-    ),
-).to_dict()
+    Args:
+        url: An absolute URL.
+
+    Returns:
+        True for localhost and loopback addresses.
+    """
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """Connection settings taken from the target config."""
+
+    client_id: str
+    client_secret: str = field(repr=False)
+    subdomain: str | None = None
+    account_id: str | None = None
+    auth_url: str | None = None
+    rest_url: str | None = None
+    requests_per_second: float = DEFAULT_REQUESTS_PER_SECOND
+    max_concurrent_requests: int = DEFAULT_MAX_CONCURRENT_REQUESTS
+    timeout_seconds: float = DEFAULT_REQUEST_TIMEOUT_SECONDS
+    retry_max_attempts: int = DEFAULT_RETRY_MAX_ATTEMPTS
+    retry_backoff_seconds: float = DEFAULT_RETRY_BACKOFF_MS / 1000
+
+    @property
+    def auth_base_url(self) -> str:
+        """Base URL of the auth host."""
+        if self.auth_url:
+            return self.auth_url
+        if self.subdomain:
+            return f"https://{self.subdomain}.auth.marketingcloudapis.com"
+        return LEGACY_AUTH_URL
+
+    @property
+    def uses_legacy_auth(self) -> bool:
+        """Legacy v1 ``requestToken`` is used only without a subdomain."""
+        return not self.subdomain
+
+    def rest_base_url(self, token_rest_url: str | None) -> str:
+        """Base URL of REST calls: the override, else the token's, else the subdomain's.
+
+        Args:
+            token_rest_url: ``rest_instance_url`` from the token response, if any.
+
+        Returns:
+            The base URL, without a trailing slash.
+        """
+        if self.rest_url:
+            return self.rest_url.rstrip("/")
+        if token_rest_url:
+            return token_rest_url.rstrip("/")
+        if self.subdomain:
+            return f"https://{self.subdomain}.rest.marketingcloudapis.com"
+        return LEGACY_REST_URL
 
 
 @dataclass(frozen=True)
@@ -235,11 +114,11 @@ class StreamSettings:
     primary_keys: tuple[str, ...] | None = None
     uuid_primary_key: bool = False
     event_definition_key: str | None = None
-    user_id_properties: tuple[str, ...] = ("userId", "user_id")
-    email_property: str = "email"
-    message_id_properties: tuple[str, ...] = ("messageId", "message_id")
-    audience_property: str = "audience"
-    member_property: str = "in_audience"
+    user_id_properties: tuple[str, ...] = DEFAULT_USER_ID_PROPERTIES
+    email_property: str = DEFAULT_EMAIL_PROPERTY
+    message_id_properties: tuple[str, ...] = DEFAULT_MESSAGE_ID_PROPERTIES
+    audience_property: str = DEFAULT_AUDIENCE_PROPERTY
+    member_property: str = DEFAULT_MEMBER_PROPERTY
 
 
 @dataclass(frozen=True)
@@ -310,11 +189,11 @@ def _stream_settings(
         primary_keys=primary_keys,
         uuid_primary_key=bool(raw.get("uuid_primary_key", False)),
         event_definition_key=raw.get("event_definition_key"),
-        user_id_properties=(user_id,) if user_id else ("userId", "user_id"),
-        email_property=raw.get("email_property") or "email",
-        message_id_properties=(message_id,) if message_id else ("messageId", "message_id"),
-        audience_property=raw.get("audience_property") or "audience",
-        member_property=raw.get("member_property") or "in_audience",
+        user_id_properties=(user_id,) if user_id else DEFAULT_USER_ID_PROPERTIES,
+        email_property=raw.get("email_property") or DEFAULT_EMAIL_PROPERTY,
+        message_id_properties=(message_id,) if message_id else DEFAULT_MESSAGE_ID_PROPERTIES,
+        audience_property=raw.get("audience_property") or DEFAULT_AUDIENCE_PROPERTY,
+        member_property=raw.get("member_property") or DEFAULT_MEMBER_PROPERTY,
     )
     return settings, errors
 
@@ -357,7 +236,7 @@ def parse_settings(config: Mapping[str, Any]) -> tuple[TargetSettings, list[str]
         str(item["event"]).casefold(): ConversionEvent(
             event=str(item["event"]),
             data_extension_key=str(item["data_extension_key"]),
-            primary_keys=parse_primary_keys(item.get("primary_keys")) or ("Contact Key",),
+            primary_keys=parse_primary_keys(item.get("primary_keys")) or (CONTACT_KEY,),
             uuid_primary_key=bool(item.get("uuid_primary_key", False)),
         )
         for item in config.get("conversion_events") or []
@@ -386,11 +265,15 @@ def parse_settings(config: Mapping[str, Any]) -> tuple[TargetSettings, list[str]
         account_id=config.get("account_id") or None,
         auth_url=config.get("auth_url") or None,
         rest_url=config.get("rest_url") or None,
-        requests_per_second=float(config.get("requests_per_second", 20)),
-        max_concurrent_requests=int(config.get("max_concurrent_requests", 4)),
-        timeout_seconds=float(config.get("request_timeout_seconds", 120)),
-        retry_max_attempts=int(config.get("retry_max_attempts", 8)),
-        retry_backoff_seconds=int(config.get("retry_backoff_ms", 500)) / 1000,
+        requests_per_second=float(config.get("requests_per_second", DEFAULT_REQUESTS_PER_SECOND)),
+        max_concurrent_requests=int(
+            config.get("max_concurrent_requests", DEFAULT_MAX_CONCURRENT_REQUESTS)
+        ),
+        timeout_seconds=float(
+            config.get("request_timeout_seconds", DEFAULT_REQUEST_TIMEOUT_SECONDS)
+        ),
+        retry_max_attempts=int(config.get("retry_max_attempts", DEFAULT_RETRY_MAX_ATTEMPTS)),
+        retry_backoff_seconds=int(config.get("retry_backoff_ms", DEFAULT_RETRY_BACKOFF_MS)) / 1000,
     )
     settings = TargetSettings(
         client=client,
@@ -401,8 +284,10 @@ def parse_settings(config: Mapping[str, Any]) -> tuple[TargetSettings, list[str]
         api_events=api_events,
         streams=streams,
         ignore_unconfigured_streams=bool(config.get("ignore_unconfigured_streams", False)),
-        skip_rejected_rows=config.get("row_error_policy", "fail") == "skip",
+        skip_rejected_rows=config.get("row_error_policy", DEFAULT_ROW_ERROR_POLICY) == "skip",
         dead_letter_path=config.get("dead_letter_path") or None,
-        async_timeout_seconds=float(config.get("async_timeout_seconds", 900)),
+        async_timeout_seconds=float(
+            config.get("async_timeout_seconds", DEFAULT_ASYNC_TIMEOUT_SECONDS)
+        ),
     )
     return settings, errors

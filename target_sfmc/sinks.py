@@ -1,137 +1,61 @@
-"""Sinks: collect mapped rows per batch, load them, account for every record (SPEC §5, §6)."""
+"""Sinks: collect each stream's rows in batches, hand them to SFMC, account for every record.
+
+A batch holds one row per primary key and Data Extension: rows for a key already in the
+batch are merged the way sequential upserts would be (later values win, columns only in
+earlier rows stay). ``process_batch`` returns only when SFMC confirmed or refused every row,
+so the SDK never emits STATE ahead of unconfirmed rows.
+"""
 
 from __future__ import annotations
 
-import threading
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from singer_sdk.sinks import BatchSink
-
-from target_sfmc.accounting import RunReport
-from target_sfmc.client import SfmcClient
-from target_sfmc.dates import DateParser
 from target_sfmc.errors import RowsRejectedError, TargetSfmcError, without_quoted_values
-from target_sfmc.lanes import compile_lane
-from target_sfmc.loaders import (
-    ASYNC_ROWS_PER_REQUEST,
-    ContactRegistry,
-    DataExtensionLoader,
-    JourneyEventLoader,
-    LoadResult,
-    Rejection,
-    wait_all,
-)
-from target_sfmc.routing import (
+from target_sfmc.fastpath.sink import FastPathSink, LaneSpec
+from target_sfmc.loading.asynchronous import AsyncRowLoader
+from target_sfmc.loading.sync import SYNC_BATCH_ROWS, SyncRowLoader
+from target_sfmc.records import (
     REJECTED,
     UNCONFIGURED_STREAM,
     DataExtensionRow,
     JourneyEvent,
+    LoadResult,
     Outcome,
-    Rejected,
-    Router,
     Skipped,
-    flat_router,
-    row_builder,
-    segment_router,
 )
-from target_sfmc.settings import STREAM_TYPES, TargetSettings
+from target_sfmc.routing import Router, flat_router, row_builder, segment_router
+from target_sfmc.settings_schema import STREAM_TYPES
 from target_sfmc.validation import FastJSONSchemaValidator, QuietJSONSchemaValidator
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    import msgspec
     from singer_sdk import Target
     from singer_sdk.sinks.core import BaseJSONSchemaValidator
 
-SYNC_BATCH_ROWS = 10_000
-# Async batches send their rows while reading and hold only unfinished requests in memory,
-# so a large batch costs no memory; it only moves the point where reading waits for SFMC.
-ASYNC_BATCH_ROWS = 500_000
-# Sent but unconfirmed async rows kept in memory; enough requests to keep the limiter busy.
-MAX_UNFINISHED_ROWS = 64_000
-MAX_UNFINISHED_JOBS = 16
-FIRST_ASYNC_REQUEST_ROWS = 2_000
+    from target_sfmc.loading.base import BatchLoad, PendingRows, RowLoader
+    from target_sfmc.records import MappingRefusal
+    from target_sfmc.runtime import LoadingRuntime
+
 _REJECTIONS_LOGGED_PER_BATCH = 5
 
 
-@dataclass
-class LoadingRuntime:
-    """What every sink shares: settings, one client, one thread pool, one report."""
-
-    settings: TargetSettings
-    client: SfmcClient
-    executor: ThreadPoolExecutor
-    pipeline: ThreadPoolExecutor
-    report: RunReport
-    contacts: ContactRegistry
-    events: JourneyEventLoader
-    batches_in_flight: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    @classmethod
-    def create(cls, settings: TargetSettings, user_agent: str) -> LoadingRuntime:
-        """Build the shared runtime.
-
-        Args:
-            settings: Target settings.
-            user_agent: HTTP User-Agent.
-
-        Returns:
-            The runtime.
-        """
-        client = SfmcClient(settings.client, user_agent=user_agent)
-        executor = ThreadPoolExecutor(
-            max_workers=max(4, settings.client.max_concurrent_requests * 2),
-            thread_name_prefix="target-sfmc-request",
-        )
-        return cls(
-            settings=settings,
-            client=client,
-            executor=executor,
-            # Separate pool: its jobs wait on request jobs, which must never wait on them.
-            pipeline=ThreadPoolExecutor(
-                max_workers=MAX_UNFINISHED_JOBS, thread_name_prefix="target-sfmc-job"
-            ),
-            report=RunReport(client.stats, settings.dead_letter_path),
-            contacts=ContactRegistry(client, executor),
-            events=JourneyEventLoader(client, executor),
-        )
-
-    def batch_started(self) -> None:
-        """Note that a batch is being loaded (SIGTERM must not emit state now)."""
-        with self.lock:
-            self.batches_in_flight += 1
-
-    def batch_finished(self) -> None:
-        """Note that a batch finished loading, successfully or not."""
-        with self.lock:
-            self.batches_in_flight -= 1
-
-
 @dataclass(repr=False)
-class _Batch:
-    rows: dict[str, dict[tuple[Any, ...], DataExtensionRow]] = field(default_factory=dict)
+class Batch:
+    """What one batch of a stream has read, until SFMC answered for it."""
+
+    load: BatchLoad
+    rows: dict[str, PendingRows] = field(default_factory=dict)
     events: dict[str, list[JourneyEvent]] = field(default_factory=dict)
-    rejected: list[Rejected] = field(default_factory=list)
+    refused: list[MappingRefusal] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
-    # Async mode: jobs already sent while the batch was still being read.
-    jobs: list[Future[LoadResult]] = field(default_factory=list)
-    # Unfinished jobs with their DE and primary keys, to order jobs that share a key.
-    in_flight: list[tuple[Future[LoadResult], str, set[tuple[Any, ...]]]] = field(
-        default_factory=list
-    )
 
     def __repr__(self) -> str:
-        # The SDK logs the batch context at DEBUG for every record: never show row values.
+        """Counts only: the SDK logs the batch context at DEBUG, never show row values."""
         rows = sum(len(by_key) for by_key in self.rows.values())
-        return f"<batch: {rows} rows pending, {len(self.jobs)} async jobs sent>"
+        return f"<batch: {rows} rows pending>"
 
 
-class RuntimeSink(BatchSink):
+class RuntimeSink(FastPathSink):
     """A sink holding the target's shared runtime (client, pools, accounting)."""
 
     MAX_SIZE_DEFAULT = SYNC_BATCH_ROWS
@@ -158,10 +82,8 @@ class RuntimeSink(BatchSink):
 class SfmcSink(RuntimeSink):
     """Loads one stream into SFMC; `process_batch` returns only once SFMC confirmed the rows."""
 
-    _send_while_reading = False
-
     def setup(self) -> None:
-        """Build the stream's router; unconfigured streams fail here, at their SCHEMA.
+        """Build the stream's router and pick its loader; unconfigured streams fail here.
 
         Raises:
             TargetSfmcError: When the stream has no configuration.
@@ -187,41 +109,50 @@ class SfmcSink(RuntimeSink):
             if stream.type == "segment"
             else flat_router(stream, settings, list(self.key_properties))
         )
-        self._send_while_reading = settings.use_async_api
-        # With the async API, batch_size_rows sizes the requests (see `max_size`).
-        self._request_rows_cap = self.batch_size_rows or ASYNC_ROWS_PER_REQUEST
-        # A small first request gets SFMC working early and measures the row size.
-        self._rows_per_request = min(FIRST_ASYNC_REQUEST_ROWS, self._request_rows_cap)
         self._tally = self.runtime.report.tally(stream_name)
-        self.data_extensions = DataExtensionLoader(
-            self.runtime.client,
-            self.runtime.executor,
-            use_async_api=settings.use_async_api,
-            async_timeout_seconds=settings.async_timeout_seconds,
-            describe=lambda key: f"data extension '{key}' (stream '{stream_name}')",
-            on_confirmed=self.runtime.report.note_confirmed,
+
+        def describe(key: str) -> str:
+            return f"data extension '{key}' (stream '{stream_name}')"
+
+        runtime = self.runtime
+        self.loader: RowLoader = (
+            AsyncRowLoader(
+                runtime.client,
+                runtime.executor,
+                runtime.pipeline,
+                rows_per_request=self.batch_size_rows,
+                timeout_seconds=settings.async_timeout_seconds,
+                describe=describe,
+                on_confirmed=runtime.report.note_confirmed,
+            )
+            if settings.use_async_api
+            else SyncRowLoader(
+                runtime.client,
+                runtime.executor,
+                runtime.contacts,
+                describe=describe,
+                on_confirmed=runtime.report.note_confirmed,
+            )
         )
+        self._records_per_batch = self.loader.records_per_batch(super().max_size)
 
     @property
     def max_size(self) -> int:
         """Records per batch, the point where reading waits until SFMC confirmed every row.
 
-        With the async API rows are sent while reading, in requests of at most
-        ``batch_size_rows`` rows; a batch then only marks where reading waits, so it is kept
-        large (state is emitted after a full drain either way).
-
         Returns:
-            The batch size.
+            The batch size the stream's loader asks for.
         """
-        if self._send_while_reading:
-            return max(ASYNC_BATCH_ROWS, self.batch_size_rows or 0)
-        return super().max_size
+        return self._records_per_batch
 
     def get_validator(self) -> BaseJSONSchemaValidator | None:
         """Use a compiled validator; fall back to the SDK's for schemas it cannot compile.
 
         Returns:
             The validator, or None when validation is off.
+
+        Raises:
+            TargetSfmcError: When no validator can use the schema.
         """
         if not self.validate_schema:
             return None
@@ -239,101 +170,57 @@ class SfmcSink(RuntimeSink):
                 f"({type(exc).__name__}); fix the schema or set validate_records to false."
             ) from None
 
-    def _validate_and_parse(self, record: dict) -> dict:
-        """Validate, then parse the schema's date-like fields (found once per schema).
-
-        Replaces the SDK's per-record schema walk, which costs a quarter of the CPU per
-        record, and its error messages, which quote record values.
-
-        Args:
-            record: The record.
-
-        Returns:
-            The record with date-like strings parsed.
-        """
-        if self._validator is not None:
-            self._validator.validate(record)
-        self._dates.parse(record)
-        return record
-
-    @cached_property
-    def _dates(self) -> DateParser:
-        return DateParser(self.schema, self.datetime_error_treatment, self.logger)
-
     def start_batch(self, context: dict) -> None:
         """Open a new batch.
 
         Args:
             context: The SDK's batch context.
         """
-        context["batch"] = _Batch()
+        context["batch"] = Batch(self.loader.open_batch())
 
     def process_record(self, record: dict, context: dict) -> None:
-        """Map one record and add its rows to the batch (merging duplicate keys).
+        """Map one record and add its outcomes to the batch.
 
         Args:
             record: The record (validated, date-times parsed).
             context: The SDK's batch context.
         """
-        self.add_outcomes(self.router(record), context)
+        batch: Batch = context["batch"]
+        # Only the reading thread changes this counter: no lock needed per record.
+        self._tally.read += 1
+        for outcome in self.router(record):
+            self._add_outcome(outcome, batch)
 
-    def record_lane(self) -> Callable[[msgspec.Raw, dict], bool] | None:
-        """The stream's fast lane: map a record's JSON text and add it to the batch.
+    def lane_spec(self) -> LaneSpec | None:
+        """How a lane of this stream builds and keeps rows (flat identify and track streams).
 
         Returns:
-            ``(raw, context) -> taken`` (False when the record must take the general path,
-            which then decides and words any error), or None when this stream's schema or
-            type has no lane.
+            The spec, or None for streams whose rows need more of the record.
         """
         stream = self.runtime.settings.streams[self.stream_name]
         build_row = row_builder(stream, self.runtime.settings, list(self.key_properties))
         if build_row is None:
             return None
-        lane = compile_lane(
-            self.schema,
-            self.key_properties,
-            validate=self._validator is not None,
-            user_id_properties=stream.user_id_properties,
-            email_property=stream.email_property,
-        )
-        if lane is None:
-            return None
-        lane_map, add_outcome, tally = lane.map, self._add_outcome, self._tally
+        tally, add_outcome = self._tally, self._add_outcome
 
-        def take(raw: msgspec.Raw, context: dict) -> bool:
-            mapped = lane_map(raw)
-            if mapped is None:
-                return False
+        def keep(outcome: Outcome, context: dict) -> None:
             tally.read += 1
-            add_outcome(build_row(*mapped), context["batch"])
-            return True
+            add_outcome(outcome, context["batch"])
 
-        return take
+        return LaneSpec(build_row, stream.user_id_properties, stream.email_property, keep)
 
-    def add_outcomes(self, outcomes: list[Outcome], context: dict) -> None:
-        """Add one record's outcomes to the batch (merging duplicate keys).
-
-        Args:
-            outcomes: What the record maps to.
-            context: The SDK's batch context.
-        """
-        batch: _Batch = context["batch"]
-        # Only the reading thread changes this counter: no lock needed per record.
-        self._tally.read += 1
-        for outcome in outcomes:
-            self._add_outcome(outcome, batch)
-
-    def _add_outcome(self, outcome: Outcome, batch: _Batch) -> None:
+    def _add_outcome(self, outcome: Outcome, batch: Batch) -> None:
         if isinstance(outcome, DataExtensionRow):
-            rows = batch.rows.get(outcome.data_extension_key)
+            key = outcome.data_extension_key
+            rows = batch.rows.get(key)
             if rows is None:
-                rows = batch.rows[outcome.data_extension_key] = {}
+                rows = batch.rows[key] = {}
             primary_key = outcome.primary_key
             existing = rows.get(primary_key)
             if existing is None:
                 rows[primary_key] = outcome
-                if self._send_while_reading and len(rows) >= self._rows_per_request:
-                    self._send_rows(batch, outcome.data_extension_key)
+                if len(rows) >= batch.load.send_at:
+                    batch.load.send(key, batch.rows.pop(key))
             else:
                 # Same result as sequential upserts: later values win, earlier columns stay.
                 existing.values = {**existing.values, **outcome.values}
@@ -343,24 +230,23 @@ class SfmcSink(RuntimeSink):
         elif isinstance(outcome, Skipped):
             batch.skipped.append(outcome)
         else:
-            batch.rejected.append(outcome)
+            batch.refused.append(outcome)
 
     def process_batch(self, context: dict) -> None:
         """Load the batch; return only when SFMC confirmed or refused every row.
 
         Args:
             context: The SDK's batch context.
-
-        Raises:
-            RowsRejectedError: When rows were rejected and ``row_error_policy`` is ``fail``.
         """
-        batch: _Batch | None = context.get("batch")
+        batch: Batch | None = context.get("batch")
         if batch is None:
             return
         result = LoadResult()
         self.runtime.batch_started()
         try:
-            self._load(batch, result)
+            batch.load.finish(batch.rows, result)
+            for definition_key, events in batch.events.items():
+                result.extend(self.runtime.events.load(definition_key, events))
         except BaseException:
             # Rows SFMC confirmed before the failure stay counted as written in the summary.
             self.runtime.report.count(
@@ -374,81 +260,15 @@ class SfmcSink(RuntimeSink):
             self.runtime.batch_finished()
         self._account(batch, result)
 
-    def _send_rows(self, batch: _Batch, key: str) -> None:
-        """Send a full async request now; reading goes on while SFMC works.
+    def _account(self, batch: Batch, result: LoadResult) -> None:
+        """Count and dead-letter every outcome of the batch; fail when the policy says so.
 
-        Requests run side by side unless they share a primary key with an unfinished one,
-        which they then wait for (so a later row for a key still wins). ``process_batch``
-        waits for every job before the batch counts as loaded.
+        Raises:
+            RowsRejectedError: When rows were rejected and ``row_error_policy`` is ``fail``.
         """
-        rows_by_key = batch.rows.pop(key)
-        keys = set(rows_by_key)
-        batch.in_flight = [entry for entry in batch.in_flight if not entry[0].done()]
-        earlier = [
-            job for job, de, sent in batch.in_flight if de == key and not keys.isdisjoint(sent)
-        ]
-        self._rows_per_request = min(
-            self.data_extensions.rows_per_async_request(), self._request_rows_cap
-        )
-        job = self.runtime.pipeline.submit(
-            self._load_after, earlier, key, list(rows_by_key.values())
-        )
-        batch.jobs.append(job)
-        batch.in_flight.append((job, key, keys))
-        unfinished_rows = sum(len(sent) for _, _, sent in batch.in_flight)
-        while len(batch.in_flight) > MAX_UNFINISHED_JOBS or unfinished_rows > MAX_UNFINISHED_ROWS:
-            oldest, _, sent = batch.in_flight.pop(0)
-            oldest.result()  # bounds memory; raises early if SFMC refused rows
-            unfinished_rows -= len(sent)
-
-    def _load_after(
-        self, earlier: list[Future[LoadResult]], key: str, rows: list[DataExtensionRow]
-    ) -> LoadResult:
-        for job in earlier:
-            job.result()
-        return self.data_extensions.load(key, rows)
-
-    def _load(self, batch: _Batch, result: LoadResult) -> None:
-        """Load the batch into ``result``, part by part, so a failure keeps what was confirmed."""
-        if self._send_while_reading:
-            for key in list(batch.rows):
-                self._send_rows(batch, key)
-            wait_all(batch.jobs, on_result=result.extend)
-            return
-        for key, rows_by_key in batch.rows.items():
-            rows = list(rows_by_key.values())
-            rows, refused = self._ensure_contacts(rows)
-            result.rejected.extend(refused)
-            result.extend(self.data_extensions.load(key, rows))
-        for definition_key, events in batch.events.items():
-            result.extend(self.runtime.events.load(definition_key, events))
-
-    def _ensure_contacts(
-        self, rows: list[DataExtensionRow]
-    ) -> tuple[list[DataExtensionRow], list[Rejection]]:
-        wanted = {row.contact_key for row in rows if row.contact_key is not None}
-        if not wanted:
-            return rows, []
-        failures = self.runtime.contacts.ensure(wanted)
-        if not failures:
-            return rows, []
-        kept = [row for row in rows if row.contact_key not in failures]
-        refused = [
-            Rejection(
-                row,
-                f"contact not created: {failures[row.contact_key].message_for_row}",
-                failures[row.contact_key].error_code,
-            )
-            for row in rows
-            if row.contact_key in failures
-        ]
-        return kept, refused
-
-    def _account(self, batch: _Batch, result: LoadResult) -> None:
         report = self.runtime.report
         stream = self.stream_name
-        written, merged, rejected, extra_rejected = result.written, result.merged, 0, 0
-        extra_skipped = 0
+        rejected, extra_rejected, extra_skipped = 0, 0, 0
         letters: list[dict[str, Any]] = []
         for skip in batch.skipped:
             if skip.secondary:
@@ -459,7 +279,7 @@ class SfmcSink(RuntimeSink):
                 report.dead_letter_entry(stream, skip.destination, skip.reason, skip.row)
             )
         messages: list[str] = []
-        for refusal in batch.rejected:
+        for refusal in batch.refused:
             rejected += 1
             messages.append(refusal.message)
             letters.append(
@@ -489,8 +309,8 @@ class SfmcSink(RuntimeSink):
             )
         report.count(
             stream,
-            written=written,
-            merged=merged,
+            written=result.written,
+            merged=result.merged,
             rejected=rejected,
             extra_written=result.extra_written,
             extra_rejected=extra_rejected,
@@ -532,16 +352,12 @@ class IgnoredStreamSink(RuntimeSink):
         """
         return None
 
-    def _validate_and_parse(self, record: dict) -> dict:
-        """Records of an ignored stream are neither validated nor parsed: they are only counted.
+    def validate_and_parse(self, record: dict[str, Any]) -> None:
+        """Records of an ignored stream are neither validated nor parsed: only counted.
 
         Args:
             record: The record.
-
-        Returns:
-            The record unchanged.
         """
-        return record
 
     def process_record(self, record: dict, context: dict) -> None:
         """Count the record as skipped.

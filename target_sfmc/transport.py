@@ -1,4 +1,11 @@
-"""HTTP transport: one shared session, the shared limiter and transient retries (SPEC §5.4)."""
+"""HTTP transport: one shared session, the shared limiter, and retries of transient failures.
+
+Retries are expressed with the ``backoff`` library. A failed attempt is retried when it is
+transient: HTTP 429, any 5xx, a timeout, a dropped or refused connection, or an answer the
+caller marks as transient (SFMC's bare "Unable to save rows"). The wait before a retry is
+SFMC's ``Retry-After`` (header, else ``retryAfter`` in the body) for 429 and 503, otherwise
+exponential backoff with full jitter, capped. ``backoff`` sleeps with :func:`time.sleep`.
+"""
 
 from __future__ import annotations
 
@@ -6,36 +13,31 @@ import logging
 import math
 import random
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import msgspec
+import backoff
 import requests
 from requests.adapters import HTTPAdapter
 
 from target_sfmc.errors import RetriesExhaustedError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Generator
+
+    from backoff.types import Details
 
     from target_sfmc.limiter import RateLimiter
 
 LOGGER = logging.getLogger("target-sfmc.http")
 
-_encoder = msgspec.json.Encoder(decimal_format="number", enc_hook=str)
-
-
-def encode_json(payload: Any) -> bytes:
-    """Serialize a payload exactly (decimals keep their digits).
-
-    Args:
-        payload: JSON-compatible value; Decimals allowed.
-
-    Returns:
-        UTF-8 JSON bytes.
-    """
-    return _encoder.encode(payload)
+# Longest wait honoured from a Retry-After: a nonsensical one must not stall the run.
+MAX_RETRY_AFTER_SECONDS = 120.0
+RETRY_CAP_SECONDS = 30.0
+CONNECT_TIMEOUT_SECONDS = 10.0
+_THROTTLED = 429
+_SERVER_ERROR = 500
+_RETRY_AFTER_STATUSES = frozenset({429, 503})
 
 
 @dataclass
@@ -49,13 +51,21 @@ class ApiStats:
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def count_call(self, endpoint: str) -> None:
-        """Count one request sent."""
+        """Count one request sent.
+
+        Args:
+            endpoint: Short endpoint name.
+        """
         with self.lock:
             self.calls += 1
             self.by_endpoint[endpoint] = self.by_endpoint.get(endpoint, 0) + 1
 
-    def count_retry(self, *, throttled: bool) -> None:
-        """Count one retry (and whether SFMC throttled us)."""
+    def count_retry(self, *, throttled: bool = False) -> None:
+        """Count one retry (and whether SFMC throttled us).
+
+        Args:
+            throttled: SFMC answered 429.
+        """
         with self.lock:
             self.retries += 1
             if throttled:
@@ -64,18 +74,62 @@ class ApiStats:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Bounded exponential backoff with full jitter."""
+    """Bounded exponential backoff with full jitter, as a ``backoff`` wait generator."""
 
-    max_attempts: int = 8
-    base_seconds: float = 0.5
-    cap_seconds: float = 30.0
+    max_attempts: int
+    base_seconds: float
+    cap_seconds: float = RETRY_CAP_SECONDS
 
     def delay(self, attempt: int) -> float:
-        """Seconds to wait before retry number ``attempt`` (1-based)."""
-        return random.uniform(0, min(self.cap_seconds, self.base_seconds * 2 ** (attempt - 1)))  # noqa: S311
+        """Seconds to wait before retry number ``attempt`` (1-based), with full jitter.
 
+        Args:
+            attempt: The retry's number.
 
-MAX_RETRY_AFTER_SECONDS = 120.0
+        Returns:
+            A random wait up to the capped exponential step.
+        """
+        step = min(self.cap_seconds, self.base_seconds * 2 ** (attempt - 1))
+        return random.uniform(0, step)  # noqa: S311 - jitter, not secrecy
+
+    def waits(self) -> Generator[float, Any, None]:
+        """Wait generator for ``backoff``: SFMC's own wait when the failure names one.
+
+        ``backoff`` sends each failed attempt's value (an :class:`AttemptOutcome` or an
+        exception) into the generator; one with a ``retry_after`` is waited for exactly.
+
+        Yields:
+            Seconds to wait before the next attempt.
+        """
+        failed = yield 0.0  # primes the generator; backoff ignores this value
+        attempt = 1
+        while True:
+            told = getattr(failed, "retry_after", None)
+            failed = yield told if told is not None else self.delay(attempt)
+            attempt += 1
+
+    def retrying(
+        self,
+        predicate: Callable[[Any], bool],
+        on_retry: Callable[[Details], None],
+    ) -> Callable[[Callable[[], Any]], Callable[[], Any]]:
+        """A ``backoff`` decorator that repeats a call while ``predicate`` holds of its value.
+
+        Args:
+            predicate: True when the value means "failed, try again".
+            on_retry: Told ``backoff``'s details (``tries``, ``wait``, ``value``) per retry.
+
+        Returns:
+            The decorator; the decorated call returns the last value (failed or not).
+        """
+        return backoff.on_predicate(
+            self.waits,
+            predicate=predicate,
+            max_tries=self.max_attempts,
+            jitter=None,  # jitter is in the waits: Retry-After must not be jittered
+            on_backoff=on_retry,
+            logger=None,
+        )
 
 
 def retry_after_seconds(response: requests.Response) -> float | None:
@@ -103,10 +157,24 @@ def retry_after_seconds(response: requests.Response) -> float | None:
 
 
 def _bounded_wait(seconds: float) -> float | None:
-    # A nonsensical Retry-After (negative, inf, a day) must not stall or crash the run.
     if not math.isfinite(seconds):
         return None
     return min(max(0.0, seconds), MAX_RETRY_AFTER_SECONDS)
+
+
+@dataclass(frozen=True)
+class AttemptOutcome:
+    """One attempt at a request: SFMC's answer, or the network problem that replaced it."""
+
+    response: requests.Response | None
+    problem: str = ""
+    transient: bool = False
+    retry_after: float | None = None
+
+    @property
+    def throttled(self) -> bool:
+        """SFMC answered 429."""
+        return self.response is not None and self.response.status_code == _THROTTLED
 
 
 class Transport:
@@ -115,11 +183,10 @@ class Transport:
     def __init__(
         self,
         limiter: RateLimiter,
+        retry: RetryPolicy,
         *,
-        retry: RetryPolicy | None = None,
-        timeout_seconds: float = 120.0,
-        user_agent: str = "target-sfmc",
-        sleep: Callable[[float], None] = time.sleep,
+        timeout_seconds: float,
+        user_agent: str,
     ) -> None:
         """Create the transport.
 
@@ -128,13 +195,11 @@ class Transport:
             retry: Retry policy.
             timeout_seconds: Read timeout per request.
             user_agent: User-Agent header.
-            sleep: Sleep function (injectable for tests).
         """
         self.limiter = limiter
-        self.retry = retry or RetryPolicy()
-        self.timeout = (10.0, timeout_seconds)
+        self.retry = retry
+        self.timeout = (CONNECT_TIMEOUT_SECONDS, timeout_seconds)
         self.stats = ApiStats()
-        self._sleep = sleep
         self.session = requests.Session()
         pool = HTTPAdapter(pool_connections=4, pool_maxsize=64, max_retries=0)
         self.session.mount("https://", pool)
@@ -168,51 +233,62 @@ class Transport:
         Raises:
             RetriesExhaustedError: When every attempt failed transiently.
         """
-        last_problem = ""
-        for attempt in range(1, self.retry.max_attempts + 1):
-            wait: float | None = None
-            throttled = False
-            # Resolved outside the limiter slot: it may fetch a token, which needs a slot.
-            target_url, target_headers = url() if callable(url) else (url, headers)
-            try:
-                with self.limiter.slot():
-                    self.stats.count_call(endpoint)
-                    response = self.session.request(
-                        method, target_url, data=body, headers=target_headers, timeout=self.timeout
-                    )
-            except (
-                requests.ConnectionError,
-                requests.Timeout,
-                requests.exceptions.ChunkedEncodingError,  # connection dropped mid-answer
-                requests.exceptions.ContentDecodingError,
-            ) as exc:
-                last_problem = f"{type(exc).__name__}"
-            else:
-                transient = (
-                    response.status_code == 429  # noqa: PLR2004
-                    or response.status_code >= 500  # noqa: PLR2004
-                    or (retry_on is not None and retry_on(response))
-                )
-                if not transient:
-                    return response
-                throttled = response.status_code == 429  # noqa: PLR2004
-                if response.status_code in {429, 503}:
-                    wait = retry_after_seconds(response)
-                last_problem = f"HTTP {response.status_code}"
-            if attempt == self.retry.max_attempts:
-                break
-            delay = wait if wait is not None else self.retry.delay(attempt)
-            self.stats.count_retry(throttled=throttled)
+
+        def on_retry(details: Details) -> None:
+            failed: AttemptOutcome = details["value"]
+            self.stats.count_retry(throttled=failed.throttled)
             LOGGER.warning(
                 "%s request failed transiently (%s); retry %d of %d in %.1f s.",
                 endpoint,
-                last_problem,
-                attempt,
+                failed.problem,
+                details["tries"],
                 self.retry.max_attempts - 1,
-                delay,
+                details["wait"],
             )
-            self._sleep(delay)
-        raise RetriesExhaustedError(
-            f"The {endpoint} request kept failing after {self.retry.max_attempts} attempts "
-            f"(last: {last_problem})."
+
+        @self.retry.retrying(lambda outcome: outcome.transient, on_retry)
+        def attempt() -> AttemptOutcome:
+            # Resolved outside the limiter slot: it may fetch a token, which needs a slot.
+            target_url, target_headers = url() if callable(url) else (url, headers)
+            return self._attempt(method, target_url, target_headers, endpoint, body, retry_on)
+
+        outcome: AttemptOutcome = attempt()
+        if outcome.response is None or outcome.transient:
+            raise RetriesExhaustedError(
+                f"The {endpoint} request kept failing after {self.retry.max_attempts} attempts "
+                f"(last: {outcome.problem})."
+            )
+        return outcome.response
+
+    def _attempt(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str] | None,
+        endpoint: str,
+        body: bytes | None,
+        retry_on: Callable[[requests.Response], bool] | None,
+    ) -> AttemptOutcome:
+        try:
+            with self.limiter.slot():
+                self.stats.count_call(endpoint)
+                response = self.session.request(
+                    method, url, data=body, headers=headers, timeout=self.timeout
+                )
+        except (
+            requests.ConnectionError,
+            requests.Timeout,
+            requests.exceptions.ChunkedEncodingError,  # connection dropped mid-answer
+            requests.exceptions.ContentDecodingError,
+        ) as exc:
+            return AttemptOutcome(None, problem=type(exc).__name__, transient=True)
+        status = response.status_code
+        transient = (
+            status == _THROTTLED
+            or status >= _SERVER_ERROR
+            or (retry_on is not None and retry_on(response))
         )
+        if not transient:
+            return AttemptOutcome(response)
+        wait = retry_after_seconds(response) if status in _RETRY_AFTER_STATUSES else None
+        return AttemptOutcome(response, problem=f"HTTP {status}", transient=True, retry_after=wait)

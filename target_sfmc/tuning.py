@@ -23,7 +23,7 @@ def tuned_for_loading() -> Iterator[None]:
 
     - A load keeps thousands of rows alive until SFMC confirms them (and the emulator keeps
       a job's rows until it applies them); with the default thresholds the cycle collector
-      walks them again and again, a fifth of the CPU per record. Rows, records and requests
+      walks them again and again, a large share of the CPU per record. Rows, records and requests
       never form reference cycles, so collecting less often keeps memory the same.
     - A request thread that waits for the interpreter while the reading thread maps records
       starts late; late starts bunch up and can put more requests into one second than the

@@ -1,4 +1,4 @@
-"""Core loading through the real CLI into the emulator (SPEC §3-§6)."""
+"""Core loading through the real CLI into the emulator."""
 
 from __future__ import annotations
 

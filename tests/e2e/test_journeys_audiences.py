@@ -1,4 +1,4 @@
-"""Journey API events, audiences and computed traits through the CLI (SPEC §3, §4.6, §4.7)."""
+"""Journey API events, audiences and computed traits through the CLI."""
 
 from __future__ import annotations
 

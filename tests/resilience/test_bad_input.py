@@ -1,4 +1,4 @@
-"""Bad input via the CLI: clear errors, no tracebacks, no record values, no early STATE (SPEC §6).
+"""Bad input via the CLI: clear errors, no tracebacks, no record values, no early STATE.
 
 Each input starts with a good chunk closed by ``STATE {"chunk": 0}``; later chunks are closed by
 higher chunk numbers. Whatever STATE a run prints must name only chunks whose rows are in SFMC.
@@ -254,7 +254,7 @@ def test_unusable_schema_fails_with_one_clear_error(emulators, tmp_path, bad_pro
 
 
 def test_unknown_data_extension_stops_the_run_even_under_skip(emulators, tmp_path):
-    """A bad DE key is not a row error, whatever words the key contains (SPEC §5.4)."""
+    """A bad DE key is not a row error, whatever words the key contains."""
     emulator = emulators.start()
     config = make_config(
         emulator,

@@ -1,4 +1,4 @@
-"""Fault-injection soak: a multi-stream, multi-batch load through a faulty SFMC (SPEC §5.4, §6).
+"""Fault-injection soak: a multi-stream, multi-batch load through a faulty SFMC.
 
 The emulator answers a share of requests with 429/500/503, drops connections, expires tokens
 early and (async) fails whole jobs and deadlocks rows, with its rate limit set to the target's

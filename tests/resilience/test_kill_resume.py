@@ -1,4 +1,4 @@
-"""Kill -9 at any point, re-run from the last STATE: every row ends up in SFMC (SPEC §6).
+"""Kill -9 at any point, re-run from the last STATE: every row ends up in SFMC.
 
 The input is six chunks, each closed by ``STATE {"chunk": k}``; chunk k also updates ten users
 of chunk k-1, so replaying in the wrong order would leave stale values. The target is killed

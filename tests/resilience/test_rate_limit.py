@@ -1,4 +1,4 @@
-"""The process-wide limiter keeps every call under ``requests_per_second`` (SPEC §5.4)."""
+"""The process-wide limiter keeps every call under ``requests_per_second``."""
 
 from __future__ import annotations
 

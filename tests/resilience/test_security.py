@@ -1,4 +1,4 @@
-"""Secrets stay secret; bad credentials and unsafe endpoints fail clearly (SPEC §2, §5.1, §6)."""
+"""Secrets stay secret; bad credentials and unsafe endpoints fail clearly."""
 
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ from conftest import (
 )
 
 import target_sfmc
-from target_sfmc.client import ClientSettings, SfmcClient
+from target_sfmc.client import SfmcClient
+from target_sfmc.settings import ClientSettings
 
 PACKAGE_DIR = Path(target_sfmc.__file__).resolve().parent
 WRONG_SECRET = "wrong-S3cret-4e1f0a9d77b2"

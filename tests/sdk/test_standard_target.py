@@ -1,7 +1,7 @@
 """singer-sdk standard target tests, run against the bundled SFMC emulator over real HTTP.
 
 Every standard test of ``singer_sdk.testing.target_tests`` is subclassed with a ``validate()``
-that reads back what the emulator stored (SPEC §3-§6): Title Case column names, nested values
+that reads back what the emulator stored: Title Case column names, nested values
 dropped, duplicate keys upserted to one row with the last values, Unicode kept exactly, and
 stream names decoupled from Data Extension keys through ``streams`` in the config.
 """
@@ -82,7 +82,7 @@ def _keyed(key: str, pk: tuple[str, str], *fields: tuple[str, str]) -> StreamDE:
 
 
 def _uuid_keyed(key: str, *fields: tuple[str, str]) -> StreamDE:
-    """A DE for a stream without key properties: primary key ``Uuid`` (SPEC §4.5)."""
+    """A DE for a stream without key properties: primary key ``Uuid``."""
     return StreamDE(
         key=key, fields=(("Uuid", "Text"), *fields), primary_keys=("Uuid",), uuid_primary_key=True
     )
@@ -159,7 +159,7 @@ SDK_STREAMS: dict[str, StreamDE] = {
     "test_object_schema_no_properties": _uuid_keyed(
         "SDK_OBJECT_SCHEMA_NO_PROPERTIES", ("Object Store", "Text")
     ),
-    # schema_updates ("a1" title-cases to "A 1": letters and digits are split, SPEC §4.1)
+    # schema_updates ("a1" title-cases to "A 1": letters and digits are split)
     "test_schema_updates": _keyed(
         "SDK_SCHEMA_UPDATES",
         ("Id", "Number"),
@@ -232,7 +232,7 @@ class SfmcTargetArrayData(EmulatorValidation, TargetArrayData):
     def validate(self) -> None:
         rows = self.rows_by("test_array_data")
         assert sorted(rows) == [1, 2, 3, 4]
-        # Arrays are dropped (SPEC §4.3): only the key column is stored.
+        # Arrays are dropped: only the key column is stored.
         for key, row in rows.items():
             assert row == {"Id": key}, row
 
@@ -318,7 +318,7 @@ class SfmcTargetNoPrimaryKeys(EmulatorValidation, TargetNoPrimaryKeys):
         rows = self.rows_by("test_no_pk")
         assert sorted(rows) == [1, 2, 3]
         assert {key: row["Metric"] for key, row in rows.items()} == {1: 11, 2: 22, 3: 33}
-        # The Uuid key is a deterministic UUIDv5 of the record (SPEC §4.5), one per record.
+        # The Uuid key is a deterministic UUIDv5 of the record, one per record.
         uuids = [row["Uuid"] for row in rows.values()]
         for value in uuids:
             _assert_uuid5(value)

@@ -1,4 +1,4 @@
-"""Run accounting: progress lines, summary and dead letters (SPEC §6)."""
+"""Run accounting: progress lines, summary and dead letters."""
 
 from __future__ import annotations
 

@@ -1,10 +1,11 @@
-"""Transport retries, auth token cache and the REST client (SPEC §5.1, §5.4) with requests_mock."""
+"""Transport retries, auth token cache and the REST client, with requests_mock."""
 
 from __future__ import annotations
 
 import decimal
 import json
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -13,14 +14,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from target_sfmc.auth import TokenProvider
-from target_sfmc.client import (
-    MAX_TOKEN_REFRESHES_PER_CALL,
-    ClientSettings,
-    SfmcClient,
-    is_loopback_url,
-)
+from target_sfmc.client import MAX_TOKEN_REFRESHES_PER_CALL, SfmcClient
 from target_sfmc.errors import RetriesExhaustedError, SfmcApiError
 from target_sfmc.limiter import RateLimiter
+from target_sfmc.settings import ClientSettings, is_loopback_url
 from target_sfmc.transport import RetryPolicy, Transport
 
 if TYPE_CHECKING:
@@ -36,15 +33,25 @@ TOKEN_2 = "eyJ-second-token-qrstuvwxyz"
 ROWSET_URL = f"{REST}/hub/v1/dataevents/key:DE1/rowset"
 
 
+# Waits between retries, recorded instead of slept (backoff sleeps with time.sleep).
+SLEEPS: list[float] = []
+
+
+@pytest.fixture(autouse=True)
+def _record_sleeps(monkeypatch: pytest.MonkeyPatch) -> None:
+    SLEEPS.clear()
+    monkeypatch.setattr(time, "sleep", SLEEPS.append)
+
+
 def fast_transport(max_attempts: int = 4) -> tuple[Transport, list[float]]:
-    sleeps: list[float] = []
     limiter = RateLimiter(1_000_000, 8)
     transport = Transport(
         limiter,
         retry=RetryPolicy(max_attempts=max_attempts, base_seconds=0.001),
-        sleep=sleeps.append,
+        timeout_seconds=5,
+        user_agent="target-sfmc-test",
     )
-    return transport, sleeps
+    return transport, SLEEPS
 
 
 def make_client(**overrides: Any) -> tuple[SfmcClient, list[float]]:
@@ -61,10 +68,7 @@ def make_client(**overrides: Any) -> tuple[SfmcClient, list[float]]:
         "retry_backoff_seconds": 0.001,
     }
     values.update(overrides)
-    client = SfmcClient(ClientSettings(**values))
-    sleeps: list[float] = []
-    client.transport._sleep = sleeps.append
-    return client, sleeps
+    return SfmcClient(ClientSettings(**values)), SLEEPS
 
 
 def token_body(value: str = TOKEN, **extra: Any) -> dict[str, Any]:

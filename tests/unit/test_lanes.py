@@ -15,9 +15,10 @@ from singer_sdk.exceptions import InvalidRecord
 from singer_sdk.helpers.conform import DatetimeErrorTreatmentEnum
 
 from target_sfmc.dates import DateParser
-from target_sfmc.lanes import compile_lane, decode_envelope
-from target_sfmc.mapping import AttributeRow, contact_key, first_present, map_attributes
-from target_sfmc.transport import encode_json
+from target_sfmc.fastpath.lanes import compile_lane, decode_envelope
+from target_sfmc.fastpath.rows import AttributeRow
+from target_sfmc.jsonio import encode_json
+from target_sfmc.mapping import contact_key, first_present, map_attributes
 from target_sfmc.validation import FastJSONSchemaValidator
 
 USER_ID_PROPERTIES = ("user_id", "userId")

@@ -1,4 +1,4 @@
-"""Process-wide rate limiter (SPEC §5.4) with an injected clock and sleep."""
+"""Process-wide rate limiter with an injected clock and sleep."""
 
 from __future__ import annotations
 

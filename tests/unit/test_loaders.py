@@ -1,4 +1,4 @@
-"""Pure helpers of the loaders: request chunking and row-error classification (SPEC §5.2)."""
+"""Pure helpers of the loaders: request chunking and row-error classification."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from target_sfmc import loaders
 from target_sfmc.errors import SfmcApiError
-from target_sfmc.loaders import chunk_by_size, is_row_error
-from target_sfmc.routing import DataExtensionRow
+from target_sfmc.loading import asynchronous
+from target_sfmc.loading.base import is_row_error
+from target_sfmc.loading.concurrency import chunk_by_size
+from target_sfmc.records import DataExtensionRow
 
 
 def test_empty_input_gives_no_chunks() -> None:
@@ -113,13 +114,15 @@ def test_is_row_error(
 
 
 def test_async_bodies_stay_within_limits_and_keep_every_row(monkeypatch):
-    monkeypatch.setattr(loaders, "ASYNC_BYTES_PER_REQUEST", 2_000)
-    loader = loaders.DataExtensionLoader(
-        None,
-        None,
-        use_async_api=True,
-        async_timeout_seconds=1,
-        describe=str,  # type: ignore[arg-type]
+    monkeypatch.setattr(asynchronous, "ASYNC_BYTES_PER_REQUEST", 2_000)
+    loader = asynchronous.AsyncRowLoader(
+        None,  # type: ignore[arg-type]
+        None,  # type: ignore[arg-type]
+        None,  # type: ignore[arg-type]
+        rows_per_request=None,
+        timeout_seconds=1,
+        describe=str,
+        on_confirmed=lambda _rows: None,
     )
     rows = [
         DataExtensionRow(
@@ -127,11 +130,11 @@ def test_async_bodies_stay_within_limits_and_keep_every_row(monkeypatch):
         )
         for i in range(300)
     ]
-    requests = loader._async_requests(rows, list(range(len(rows))))
+    requests = loader._requests(rows, list(range(len(rows))))
     assert len(requests) > 1
     assert [i for indexes, _ in requests for i in indexes] == list(range(300))
     for indexes, body in requests:
         assert len(body) <= 2_000
         items = json.loads(body)["items"]
         assert [item["Contact Key"] for item in items] == [f"u{i}" for i in indexes]
-    assert 1 <= loader.rows_per_async_request() < 300
+    assert 1 <= loader.rows_per_request() < 300

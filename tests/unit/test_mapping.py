@@ -1,4 +1,4 @@
-"""Unit and property tests of the pure mapping rules (SPEC §4)."""
+"""Unit and property tests of the pure mapping rules."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from target_sfmc.jsonio import encode_json
 from target_sfmc.mapping import (
     CONTACT_KEY,
     MappingError,
@@ -25,7 +26,6 @@ from target_sfmc.mapping import (
     title_case,
     to_sfmc_value,
 )
-from target_sfmc.transport import encode_json
 
 # --- §4.1 Title Case ---------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Routing of flat and Segment records to SFMC destinations (SPEC §3, §4)."""
+"""Routing of flat and Segment records to SFMC destinations."""
 
 from __future__ import annotations
 
@@ -8,14 +8,8 @@ from typing import Any
 import pytest
 
 from target_sfmc.mapping import record_uuid
-from target_sfmc.routing import (
-    DataExtensionRow,
-    JourneyEvent,
-    Rejected,
-    Skipped,
-    flat_router,
-    segment_router,
-)
+from target_sfmc.records import DataExtensionRow, JourneyEvent, MappingRefusal, Skipped
+from target_sfmc.routing import flat_router, segment_router
 from target_sfmc.settings import TargetSettings, parse_settings
 
 SUBDOMAIN = "mc563885gzs27c5t9-63k636ttgm"
@@ -171,7 +165,7 @@ def test_track_without_identifier_and_contact_key_primary_key_is_skipped() -> No
 def test_track_missing_primary_key_value_is_rejected(record: dict[str, Any]) -> None:
     route = flat({"type": "track", "data_extension_key": "ORDERS"}, ["order_id"])
     outcome = only(route(record))
-    assert isinstance(outcome, Rejected)
+    assert isinstance(outcome, MappingRefusal)
     assert "Order Id" in outcome.message
     assert outcome.destination == "ORDERS"
 
@@ -241,14 +235,14 @@ def test_audience_rows(member: Any, expected: bool) -> None:  # noqa: FBT001
 def test_audience_non_boolean_is_rejected(member: Any) -> None:
     route = flat({"type": "audience"})
     outcome = only(route({"userId": "u1", "audience": "vip", "in_audience": member}))
-    assert isinstance(outcome, Rejected)
+    assert isinstance(outcome, MappingRefusal)
     assert "in_audience" in outcome.message
 
 
 def test_audience_without_name_is_rejected() -> None:
     route = flat({"type": "audience"})
     outcome = only(route({"userId": "u1", "in_audience": True}))
-    assert isinstance(outcome, Rejected)
+    assert isinstance(outcome, MappingRefusal)
 
 
 def test_audience_custom_properties_and_missing_identifier() -> None:

@@ -1,4 +1,4 @@
-"""Cross-field configuration checks of ``parse_settings`` (SPEC §2, §3)."""
+"""Cross-field configuration checks of ``parse_settings``."""
 
 from __future__ import annotations
 

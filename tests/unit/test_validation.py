@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from singer_sdk.exceptions import InvalidRecord
 
+from target_sfmc.jsonio import encode_json
 from target_sfmc.mapping import to_sfmc_value
-from target_sfmc.transport import encode_json
 from target_sfmc.validation import FastJSONSchemaValidator, QuietJSONSchemaValidator
 
 FLAT = {

@@ -1,10 +1,15 @@
-"""Singer input reader: msgspec speed, line numbers in errors, no record values in logs."""
+"""Singer input reader: msgspec speed, lanes for flat records, line numbers in errors.
+
+Reading stays the SDK's own loop; this reader changes how one line is decoded. A RECORD of
+a stream with a lane is handed to the lane as undecoded JSON text; when the lane takes it,
+the SDK's loop sees a placeholder message that nothing acts on. Every other line is decoded
+and checked here, and an error names the line, never its content.
+"""
 
 from __future__ import annotations
 
 import collections
 import typing as t
-from collections import defaultdict
 
 import msgspec
 from singer_sdk.contrib.msgspec import MsgSpecReader, decoder
@@ -16,10 +21,13 @@ from singer_sdk.exceptions import (
 )
 
 from target_sfmc.errors import InputError
-from target_sfmc.lanes import decode_envelope
+from target_sfmc.fastpath.lanes import decode_envelope
 
 # Blank lines (a trailing newline, a tap's empty line) are skipped, not errors.
 _BLANK_LINE: dict[str, str] = {"type": "BLANK"}
+# What the SDK's loop sees for a record a lane took (counted as a RECORD afterwards).
+_TAKEN_BY_LANE = "RECORD_TAKEN_BY_LANE"
+_LANE_TAKEN: dict[str, str] = {"type": _TAKEN_BY_LANE}
 # Keys each message type needs, with the JSON type each must have (object: anything).
 _SHAPES: dict[str, tuple[tuple[str, type], ...]] = {
     "SCHEMA": (("stream", str), ("schema", dict)),
@@ -30,7 +38,7 @@ _KIND_NAMES: dict[type, str] = {str: "text", dict: "an object"}
 
 
 class LineNumberingReader(MsgSpecReader):
-    """Reads Singer messages and reports bad input by line number."""
+    """Reads Singer messages, feeds lanes, and reports bad input by line number."""
 
     line_number = 0
 
@@ -41,18 +49,27 @@ class LineNumberingReader(MsgSpecReader):
         self.record_lanes: dict[str, t.Callable[[msgspec.Raw], bool]] = {}
 
     def deserialize_json(self, line: str) -> dict:
-        """Parse one line without ever logging its content.
+        """Decode one line, or hand a laned stream's record to its lane.
 
         Args:
             line: One input line.
 
         Returns:
-            The message.
+            The message (a placeholder when a lane took the record).
 
         Raises:
-            InputError: When the line is not a JSON object.
+            InputError: When the line is not a JSON object or not a Singer message.
         """
         self.line_number += 1
+        if self.record_lanes:
+            try:
+                envelope = decode_envelope(line)
+            except msgspec.DecodeError:
+                envelope = None  # the full decode below names the problem
+            if envelope is not None and envelope.type == "RECORD":
+                lane = self.record_lanes.get(envelope.stream)
+                if lane is not None and lane(envelope.record):
+                    return _LANE_TAKEN
         try:
             message = decoder.decode(line)
         except msgspec.DecodeError as exc:
@@ -64,23 +81,11 @@ class LineNumberingReader(MsgSpecReader):
                 return message  # the common case, checked cheaply
         elif not isinstance(message, dict):
             raise InputError(f"Input line {self.line_number} is not a JSON object.")
-        shape = _SHAPES.get(str(message.get("type")), ())
-        missing = [key for key, _ in shape if key not in message]
-        if "type" not in message or missing:
-            raise InputError(
-                f"Input line {self.line_number} is not a valid Singer message "
-                f"(missing {', '.join(missing) or 'type'})."
-            )
-        for key, kind in shape:
-            if not isinstance(message[key], kind):
-                raise InputError(
-                    f"Input line {self.line_number} is not a valid Singer message "
-                    f"('{key}' must be {_KIND_NAMES[kind]})."
-                )
+        _check_shape(message, self.line_number)
         return message
 
     def _process_unknown_message(self, message_dict: dict) -> None:
-        """Skip blank lines; name the line of an unknown message type.
+        """Skip blank lines and records lanes took; name the line of an unknown message type.
 
         Args:
             message_dict: The message.
@@ -88,7 +93,7 @@ class LineNumberingReader(MsgSpecReader):
         Raises:
             InputError: For a message type Singer does not define.
         """
-        if message_dict is _BLANK_LINE:
+        if message_dict is _LANE_TAKEN or message_dict is _BLANK_LINE:
             return
         raise InputError(f"Input line {self.line_number} has an unknown message type.")
 
@@ -97,20 +102,20 @@ class LineNumberingReader(MsgSpecReader):
         file_input: t.IO[str] | None,
         callbacks: dict[str, t.Callable[[dict], None]],
     ) -> t.Counter[str]:
-        """Process the input, naming the line of any bad message.
+        """Process the input with the SDK's loop, naming the line of any bad message.
 
         Args:
             file_input: Input stream.
             callbacks: Message handlers.
 
         Returns:
-            Message counts by type.
+            Message counts by type (records lanes took count as RECORD).
 
         Raises:
             InputError: For malformed or out-of-order input.
         """
         try:
-            return self._read(file_input or self.default_input, callbacks)
+            counts = super().process_lines(file_input, callbacks)
         except (
             InvalidInputLine,
             InvalidRecord,
@@ -118,35 +123,26 @@ class LineNumberingReader(MsgSpecReader):
             MissingKeyPropertiesError,
         ) as exc:
             raise _at_line(exc, f"Input line {self.line_number}: {_safe_message(exc)}") from None
+        counts = collections.Counter(counts)
+        counts["RECORD"] += counts.pop(_TAKEN_BY_LANE, 0)
+        counts.pop(_BLANK_LINE["type"], None)
+        return counts
 
-    def _read(
-        self, lines: t.Iterable[str], callbacks: dict[str, t.Callable[[dict], None]]
-    ) -> t.Counter[str]:
-        """The SDK's loop; a record of a stream with a lane skips the full decode."""
-        stats: dict[str, int] = defaultdict(int)
-        lanes = self.record_lanes
-        for line in lines:
-            self._current_message = line
-            if lanes:
-                try:
-                    envelope = decode_envelope(line)
-                except msgspec.DecodeError:
-                    envelope = None  # the full decode below names the problem
-                if envelope is not None and envelope.type == "RECORD":
-                    lane = lanes.get(envelope.stream)
-                    if lane is not None and lane(envelope.record):
-                        self.line_number += 1
-                        stats["RECORD"] += 1
-                        continue
-            message = self.deserialize_json(line)
-            self.assert_line_requires(message, requires={"type"})
-            kind = message["type"]
-            if callback := callbacks.get(kind):
-                callback(message)
-            else:
-                self._process_unknown_message(message)
-            stats[kind] += 1
-        return collections.Counter(stats)
+
+def _check_shape(message: dict, line_number: int) -> None:
+    shape = _SHAPES.get(str(message.get("type")), ())
+    missing = [key for key, _ in shape if key not in message]
+    if "type" not in message or missing:
+        raise InputError(
+            f"Input line {line_number} is not a valid Singer message "
+            f"(missing {', '.join(missing) or 'type'})."
+        )
+    for key, kind in shape:
+        if not isinstance(message[key], kind):
+            raise InputError(
+                f"Input line {line_number} is not a valid Singer message "
+                f"('{key}' must be {_KIND_NAMES[kind]})."
+            )
 
 
 _LINE_ERROR_CLASSES: dict[type[Exception], type[Exception]] = {}

@@ -19,11 +19,10 @@ from msgspec import UNSET, UnsetType
 from msgspec.structs import astuple
 
 from target_sfmc.dates import datelike_properties, parse_datelike
+from target_sfmc.fastpath.rows import attribute_row_type
 from target_sfmc.mapping import (
     CONTACT_KEY,
-    Attributes,
     MappingError,
-    attribute_row_type,
     contact_key,
     put_attributes,
     title_case,
@@ -33,6 +32,8 @@ from target_sfmc.validation import type_table
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
+
+    from target_sfmc.records import Attributes
 
 # Removed by the SDK before validation and mapping: decoded, never checked or mapped.
 SDK_METADATA = frozenset(
@@ -68,7 +69,7 @@ class Envelope(msgspec.Struct, gc=False):
 
 decode_envelope = msgspec.json.Decoder(Envelope).decode
 
-Mapped = tuple[str | None, Attributes]
+Mapped = tuple[str | None, "Attributes"]
 
 
 class RecordLane:

@@ -1,0 +1,350 @@
+"""Loading through SFMC's asynchronous Data Extension API ("batching").
+
+Rows are sent while the batch is still being read: a request goes out as soon as a Data
+Extension has enough pending rows, and SFMC works on it while more records are read. A
+request is a ``PUT`` of ``{"items": [...]}`` within SFMC's row and size limits; its outcome
+is read by polling the request's status and, when it has errors, its per-row results.
+
+- Requests for one Data Extension run side by side, except that a request sharing a primary
+  key with an unfinished one waits for it, so the later row for a key still wins.
+- Unconfirmed rows are held in memory only up to a cap (requests and rows); past it, reading
+  waits for the oldest request.
+- A request that ends in ``Error``, and rows SFMC reports as deadlocked ("Rerun the
+  transaction.") or gives no result for, are sent again with backoff: upserts are idempotent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from target_sfmc.errors import TargetSfmcError
+from target_sfmc.jsonio import encode_json
+from target_sfmc.loading.base import PendingRows, loading_errors_named
+from target_sfmc.loading.concurrency import run_all, wait_all
+from target_sfmc.records import DataExtensionRow, LoadResult, SfmcRejection
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from concurrent.futures import Executor, Future
+
+    from backoff.types import Details
+
+    from target_sfmc.client import SfmcClient
+
+LOGGER = logging.getLogger("target-sfmc.loader")
+
+ASYNC_ROWS_PER_REQUEST = 32_000
+ASYNC_BYTES_PER_REQUEST = 4_000_000
+# Rows are sent while reading, so a large batch costs no memory; it only moves the point
+# where reading waits for every confirmation (and STATE can be emitted).
+ASYNC_BATCH_ROWS = 500_000
+# Sent but unconfirmed rows kept in memory; enough requests to keep the limiter busy.
+MAX_UNFINISHED_ROWS = 64_000
+MAX_UNFINISHED_REQUESTS = 16
+# A small first request gets SFMC working early and measures the row size.
+FIRST_REQUEST_ROWS = 2_000
+DEADLOCK_MARKER = "Rerun the transaction."
+FINISHED_STATES = frozenset({"Complete", "Completed", "Error"})
+MAX_POLL_INTERVAL_SECONDS = 2.0
+MIN_POLL_INTERVAL_SECONDS = 0.05
+
+
+class AsyncRowLoader:
+    """Upserts a Data Extension's rows through async requests and reads back every outcome."""
+
+    def __init__(
+        self,
+        client: SfmcClient,
+        executor: Executor,
+        pipeline: Executor,
+        *,
+        rows_per_request: int | None,
+        timeout_seconds: float,
+        describe: Callable[[str], str],
+        on_confirmed: Callable[[int], None],
+    ) -> None:
+        """Create the loader.
+
+        Args:
+            client: SFMC client.
+            executor: Shared pool for requests sent side by side.
+            pipeline: Pool that runs whole requests (submit, poll, results); its jobs wait
+                on request jobs, which never wait on them.
+            rows_per_request: Most rows per request (``batch_size_rows``), or None for
+                SFMC's limits.
+            timeout_seconds: Longest wait for one request to finish.
+            describe: Names a DE key for error messages (adds the stream).
+            on_confirmed: Told how many rows SFMC confirmed, as each request finishes.
+        """
+        self.client = client
+        self.executor = executor
+        self.pipeline = pipeline
+        self.request_rows_cap = rows_per_request or ASYNC_ROWS_PER_REQUEST
+        self.timeout_seconds = timeout_seconds
+        self.describe = describe
+        self.on_confirmed = on_confirmed
+        self._bytes_per_row = 0.0
+        self._seconds_per_row = 0.0  # how long SFMC took per row on the last request
+
+    def records_per_batch(self, sdk_batch_size: int) -> int:
+        """Records read before reading waits for every confirmation: large, see above.
+
+        Args:
+            sdk_batch_size: ``batch_size_rows`` (which here sizes requests), or the default.
+
+        Returns:
+            The batch size.
+        """
+        return max(ASYNC_BATCH_ROWS, sdk_batch_size)
+
+    def open_batch(self) -> AsyncBatchLoad:
+        """Start a batch whose rows are sent while it is read.
+
+        Returns:
+            The batch's load.
+        """
+        return AsyncBatchLoad(self)
+
+    def rows_per_request(self) -> int:
+        """How many rows fit one request, judged from the rows sent so far.
+
+        Returns:
+            At most the request cap; fewer when ~4 MB fills first.
+        """
+        if not self._bytes_per_row:
+            return self.request_rows_cap
+        fitting = int(ASYNC_BYTES_PER_REQUEST * 0.95 / self._bytes_per_row)
+        return max(1, min(self.request_rows_cap, fitting))
+
+    def load(self, key: str, rows: list[DataExtensionRow]) -> LoadResult:
+        """Upsert rows and return only when SFMC confirmed (or refused) every one.
+
+        Args:
+            key: Data Extension external key.
+            rows: Rows, at most one per primary key.
+
+        Returns:
+            What SFMC confirmed and refused.
+        """
+        if not rows:
+            return LoadResult()
+        result = LoadResult()
+        with loading_errors_named(self.describe(key)):
+            requests = self._requests(rows, list(range(len(rows))))
+            for part in run_all(
+                self.executor, lambda request: self._run_request(key, rows, *request), requests
+            ):
+                result.extend(part)
+        self.on_confirmed(result.written)
+        return result
+
+    def _requests(
+        self, rows: list[DataExtensionRow], indexes: list[int]
+    ) -> list[tuple[list[int], bytes]]:
+        """Encode rows as ``{"items": [...]}`` bodies within SFMC's row and size limits.
+
+        The rows are encoded in one call (routing puts the key columns in the values, so a
+        row's values are its flat item); a body over the limits is split in halves.
+        """
+        body = encode_json({"items": [rows[i].values for i in indexes]})
+        self._bytes_per_row = max(self._bytes_per_row, len(body) / len(indexes))
+        fits = len(body) <= ASYNC_BYTES_PER_REQUEST and len(indexes) <= ASYNC_ROWS_PER_REQUEST
+        if fits or len(indexes) == 1:
+            return [(indexes, body)]
+        middle = len(indexes) // 2
+        return self._requests(rows, indexes[:middle]) + self._requests(rows, indexes[middle:])
+
+    def _run_request(
+        self, key: str, rows: list[DataExtensionRow], indexes: list[int], body: bytes
+    ) -> LoadResult:
+        """Send one request, then resend (with backoff) the rows SFMC did not settle."""
+        result = LoadResult()
+        request = _Resend(indexes, body)
+        retry = self.client.transport.retry
+
+        def on_retry(details: Details) -> None:
+            self.client.stats.count_retry()
+            LOGGER.warning(
+                "%d rows of an async request for %s must be resent (the job ended in Error, "
+                "deadlocked or gave no result); attempt %d of %d in %.1f s.",
+                len(request.indexes),
+                self.describe(key),
+                details["tries"] + 1,
+                retry.max_attempts,
+                details["wait"],
+            )
+
+        @retry.retrying(bool, on_retry)
+        def attempt() -> list[int]:
+            unsettled = self._attempt(key, rows, request, result)
+            request.indexes = unsettled
+            request.body = None
+            return unsettled
+
+        if attempt():
+            raise TargetSfmcError(
+                f"SFMC did not accept {len(request.indexes)} rows for {self.describe(key)} after "
+                f"{retry.max_attempts} async attempts (jobs ended in Error or deadlocked); "
+                "rerun from the last state: upserts are idempotent."
+            )
+        return result
+
+    def _attempt(
+        self, key: str, rows: list[DataExtensionRow], request: _Resend, result: LoadResult
+    ) -> list[int]:
+        """One round: submit, wait, read outcomes; return the rows to send again."""
+        pending = request.indexes
+        body = request.body or encode_json({"items": [rows[i].values for i in pending]})
+        request_id = self.client.submit_async_upsert(key, body)
+        status = self._wait(key, request_id, len(pending))
+        if str(status.get("requestStatus", "")) == "Error":
+            return pending
+        has_errors = bool(status.get("hasErrors")) or status.get("resultStatus") == "Has Errors"
+        if not has_errors:
+            result.confirm_rows([rows[i] for i in pending])
+            return []
+        items = self.client.async_results(request_id)
+        unsettled: list[int] = []
+        for position, index in enumerate(pending):
+            item = items[position] if position < len(items) else None
+            if item is None or DEADLOCK_MARKER in str(item.get("message", "")):
+                unsettled.append(index)  # outcome unknown or deadlocked: resending is safe
+            elif str(item.get("status", "")).upper() == "OK":
+                result.confirm((rows[index],))
+            else:
+                result.rejected.append(
+                    SfmcRejection(rows[index], _item_message(item), item.get("errorCode"))
+                )
+        return unsettled
+
+    def _wait(self, key: str, request_id: str, rows: int) -> dict[str, Any]:
+        """Poll until the request finished; return its status.
+
+        Polls when earlier requests suggest this one is about done, then at a growing
+        interval: few status calls, and no long idle wait after SFMC finished. The estimate
+        is SFMC's own working time: time measured here would include polling lag, and each
+        late poll would then make the next one later.
+        """
+        started = time.monotonic()
+        deadline = started + self.timeout_seconds
+        expected = self._seconds_per_row * rows
+        delay = max(MIN_POLL_INTERVAL_SECONDS, 0.9 * expected)
+        step = max(MIN_POLL_INTERVAL_SECONDS, 0.1 * expected)
+        while True:
+            envelope = self.client.async_status(request_id)
+            status = envelope.get("status")
+            if isinstance(status, dict) and status.get("requestStatus") in FINISHED_STATES:
+                worked = _working_seconds(status)
+                if worked is None:
+                    worked = time.monotonic() - started
+                self._seconds_per_row = worked / max(rows, 1)
+                return status
+            if time.monotonic() + delay > deadline:
+                raise TargetSfmcError(
+                    f"Async request {request_id} for {self.describe(key)} did not finish within "
+                    f"{self.timeout_seconds:.0f} s (async_timeout_seconds); its rows are "
+                    "unconfirmed, so no state was emitted for them."
+                )
+            time.sleep(delay)
+            delay, step = step, min(step * 1.5, MAX_POLL_INTERVAL_SECONDS)
+
+
+@dataclass
+class _Resend:
+    """The rows of one request still to be settled, and their encoded body if still valid."""
+
+    indexes: list[int]
+    body: bytes | None
+
+
+@dataclass
+class InFlightRequest:
+    """A request sent while reading and not yet confirmed."""
+
+    job: Future[LoadResult]
+    data_extension_key: str
+    primary_keys: set[tuple[Any, ...]]
+
+
+@dataclass
+class AsyncBatchLoad:
+    """A batch whose rows go to SFMC while it is read."""
+
+    loader: AsyncRowLoader
+    jobs: list[Future[LoadResult]] = field(default_factory=list)
+    in_flight: list[InFlightRequest] = field(default_factory=list)
+    send_at: int = 0
+
+    def __post_init__(self) -> None:
+        """Size the first request small: SFMC starts early and the row size gets measured."""
+        self.send_at = min(FIRST_REQUEST_ROWS, self.loader.request_rows_cap)
+
+    def send(self, key: str, rows: PendingRows) -> None:
+        """Send a Data Extension's pending rows as one request; reading goes on.
+
+        Args:
+            key: Data Extension key.
+            rows: Its pending rows by primary key.
+        """
+        keys = set(rows)
+        self.in_flight = [request for request in self.in_flight if not request.job.done()]
+        earlier = [
+            request.job
+            for request in self.in_flight
+            if request.data_extension_key == key and not keys.isdisjoint(request.primary_keys)
+        ]
+        self.send_at = self.loader.rows_per_request()
+        job = self.loader.pipeline.submit(self._load_after, earlier, key, list(rows.values()))
+        self.jobs.append(job)
+        self.in_flight.append(InFlightRequest(job, key, keys))
+        unfinished_rows = sum(len(request.primary_keys) for request in self.in_flight)
+        while (
+            len(self.in_flight) > MAX_UNFINISHED_REQUESTS or unfinished_rows > MAX_UNFINISHED_ROWS
+        ):
+            oldest = self.in_flight.pop(0)
+            oldest.job.result()  # bounds memory; raises early if SFMC refused rows
+            unfinished_rows -= len(oldest.primary_keys)
+
+    def _load_after(
+        self, earlier: list[Future[LoadResult]], key: str, rows: list[DataExtensionRow]
+    ) -> LoadResult:
+        for job in earlier:
+            job.result()
+        return self.loader.load(key, rows)
+
+    def finish(self, pending: dict[str, PendingRows], result: LoadResult) -> None:
+        """Send what is pending, then wait for every request of the batch.
+
+        Args:
+            pending: Data Extension key -> its rows by primary key (emptied here).
+            result: Where each request's outcome is added as it is collected, so that a
+                failure keeps what SFMC confirmed before it.
+        """
+        for key in list(pending):
+            self.send(key, pending.pop(key))
+        wait_all(self.jobs, on_result=result.extend)
+
+
+def _working_seconds(status: dict[str, Any]) -> float | None:
+    """How long SFMC worked on a finished request (pickup to completion), if it says."""
+    try:
+        picked = dt.datetime.fromisoformat(status["pickupDateTime"])
+        completed = dt.datetime.fromisoformat(status["completionDateTime"])
+        seconds = (completed - picked).total_seconds()
+    except (KeyError, TypeError, ValueError):
+        return None
+    return seconds if seconds >= 0 else None
+
+
+def _item_message(item: dict[str, Any]) -> str:
+    details = [
+        str(error.get("errorMessage"))
+        for error in item.get("errors") or []
+        if isinstance(error, dict) and error.get("errorMessage")
+    ]
+    message = str(item.get("message") or "rejected by SFMC")
+    return f"{message} ({'; '.join(details)})" if details else message

@@ -1,0 +1,88 @@
+"""What every way of loading rows shares: the interface a sink drives, and SFMC's row errors.
+
+A sink picks one :class:`RowLoader` when it starts (the rowset API, or the async API), opens
+a :class:`BatchLoad` per batch, hands it a Data Extension's pending rows whenever they reach
+``send_at`` (only the async API sends while reading), and calls ``finish`` when the batch is
+full: ``finish`` returns only once SFMC confirmed or refused every row.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING, Any, Protocol
+
+from target_sfmc.errors import RetriesExhaustedError, SfmcApiError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from target_sfmc.records import DataExtensionRow, LoadResult
+
+# A Data Extension's rows waiting in a batch, by primary key (one row per key).
+PendingRows = dict[tuple[Any, ...], "DataExtensionRow"]
+
+_BAD_REQUEST = 400
+# The one row problem SFMC reports without additionalErrors: no column the DE knows.
+NO_KNOWN_FIELD_MESSAGE = "At least one existing field is required"
+
+
+class BatchLoad(Protocol):
+    """One batch's rows on their way to SFMC."""
+
+    send_at: int  # a DE's pending rows are sent (while reading) once they are this many
+
+    def send(self, key: str, rows: PendingRows) -> None:
+        """Send a Data Extension's pending rows now; reading goes on."""
+
+    def finish(self, pending: dict[str, PendingRows], result: LoadResult) -> None:
+        """Load what is pending and wait until SFMC answered for every row of the batch."""
+
+
+class RowLoader(Protocol):
+    """A way of loading rows (rowsets or async requests), chosen once per sink."""
+
+    def records_per_batch(self, sdk_batch_size: int) -> int:
+        """Records read before reading waits for the whole batch to be confirmed."""
+
+    def open_batch(self) -> BatchLoad:
+        """Start a batch."""
+
+
+def is_row_error(error: SfmcApiError) -> bool:
+    """Tell a problem with the rows sent from a problem with the request or the DE.
+
+    Decided by structure, never by words that could come from a user's DE key: SFMC lists
+    row problems in ``additionalErrors``; the one row problem it reports bare is a row with
+    no column the DE knows.
+
+    Args:
+        error: SFMC's answer.
+
+    Returns:
+        True when SFMC complained about row contents (types, lengths, keys, fields).
+    """
+    if error.status != _BAD_REQUEST:
+        return False
+    return bool(error.additional_errors) or error.sfmc_message.startswith(NO_KNOWN_FIELD_MESSAGE)
+
+
+@contextlib.contextmanager
+def loading_errors_named(destination: str) -> Iterator[None]:
+    """Name the Data Extension and stream in an error that stops the load.
+
+    Args:
+        destination: For example ``data extension 'IDENTIFY' (stream 'users')``.
+
+    Yields:
+        Nothing; the load runs inside the block.
+
+    Raises:
+        SfmcApiError: SFMC's refusal, naming the destination.
+        RetriesExhaustedError: Transient failures that never ended, naming the destination.
+    """
+    try:
+        yield
+    except SfmcApiError as exc:
+        raise exc.with_context(destination) from None
+    except RetriesExhaustedError as exc:
+        raise RetriesExhaustedError(f"{exc} Loading {destination}.") from None

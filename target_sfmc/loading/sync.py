@@ -1,0 +1,178 @@
+"""Loading through SFMC's synchronous rowset API: 50 rows a request, Contacts first.
+
+SFMC does not say which row of a refused rowset was wrong, so a refused rowset is split in
+halves and each half resent (upserts are idempotent) until every refused row stands alone
+with SFMC's own message.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+from target_sfmc.errors import SfmcApiError
+from target_sfmc.jsonio import encode_json
+from target_sfmc.loading.base import PendingRows, is_row_error, loading_errors_named
+from target_sfmc.loading.concurrency import chunk_by_size, run_all
+from target_sfmc.records import DataExtensionRow, LoadResult, SfmcRejection
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from concurrent.futures import Executor
+
+    from target_sfmc.client import SfmcClient
+    from target_sfmc.loading.contacts import ContactRegistry
+
+SYNC_ROWS_PER_REQUEST = 50
+SYNC_BYTES_PER_REQUEST = 4_000_000
+# Rows read before reading waits for SFMC to confirm the batch (the SDK's batch size).
+SYNC_BATCH_ROWS = 10_000
+
+
+class SyncRowLoader:
+    """Upserts a Data Extension's rows through rowsets; creates their Contacts first."""
+
+    def __init__(
+        self,
+        client: SfmcClient,
+        executor: Executor,
+        contacts: ContactRegistry,
+        *,
+        describe: Callable[[str], str],
+        on_confirmed: Callable[[int], None],
+    ) -> None:
+        """Create the loader.
+
+        Args:
+            client: SFMC client.
+            executor: Shared pool for requests sent side by side.
+            contacts: The run's Contact registry.
+            describe: Names a DE key for error messages (adds the stream).
+            on_confirmed: Told how many rows SFMC confirmed, as each load finishes.
+        """
+        self.client = client
+        self.executor = executor
+        self.contacts = contacts
+        self.describe = describe
+        self.on_confirmed = on_confirmed
+
+    def records_per_batch(self, sdk_batch_size: int) -> int:
+        """Records read before the batch is loaded: the SDK's own batch size.
+
+        Args:
+            sdk_batch_size: ``batch_size_rows``, or the sink's default.
+
+        Returns:
+            The batch size.
+        """
+        return sdk_batch_size
+
+    def open_batch(self) -> SyncBatchLoad:
+        """Start loading a batch (rows wait until the batch is full).
+
+        Returns:
+            The batch's load.
+        """
+        return SyncBatchLoad(self)
+
+    def load(self, key: str, rows: list[DataExtensionRow]) -> LoadResult:
+        """Create the rows' Contacts, then upsert the rows; return once SFMC answered for all.
+
+        Args:
+            key: Data Extension external key.
+            rows: Rows, at most one per primary key.
+
+        Returns:
+            What SFMC confirmed and refused.
+        """
+        result = LoadResult()
+        rows, result.rejected = self._ensure_contacts(rows)
+        if not rows:
+            return result
+        with loading_errors_named(self.describe(key)):
+            encoded = [encode_json({"keys": row.keys, "values": row.values}) for row in rows]
+            chunks = chunk_by_size(encoded, SYNC_ROWS_PER_REQUEST, SYNC_BYTES_PER_REQUEST)
+            for part in run_all(
+                self.executor, lambda r: self._send_rowset(key, rows, encoded, list(r)), chunks
+            ):
+                result.extend(part)
+        self.on_confirmed(result.written)
+        return result
+
+    def _send_rowset(
+        self, key: str, rows: list[DataExtensionRow], encoded: list[bytes], indexes: list[int]
+    ) -> LoadResult:
+        body = b"[" + b",".join(encoded[i] for i in indexes) + b"]"
+        try:
+            self.client.upsert_rowset(key, body)
+        except SfmcApiError as exc:
+            if not is_row_error(exc):
+                raise
+            if len(indexes) == 1:
+                return LoadResult(
+                    rejected=[SfmcRejection(rows[indexes[0]], exc.message_for_row, exc.error_code)]
+                )
+            middle = len(indexes) // 2
+            result = self._send_rowset(key, rows, encoded, indexes[:middle])
+            result.extend(self._send_rowset(key, rows, encoded, indexes[middle:]))
+            return result
+        return LoadResult().confirm_rows([rows[i] for i in indexes])
+
+    def _ensure_contacts(
+        self, rows: list[DataExtensionRow]
+    ) -> tuple[list[DataExtensionRow], list[SfmcRejection]]:
+        wanted = {row.contact_key for row in rows if row.contact_key is not None}
+        if not wanted:
+            return rows, []
+        failures = self.contacts.ensure(wanted)
+        if not failures:
+            return rows, []
+        kept = [row for row in rows if row.contact_key not in failures]
+        refused = [
+            SfmcRejection(
+                row,
+                f"contact not created: {failures[row.contact_key].message_for_row}",
+                failures[row.contact_key].error_code,
+            )
+            for row in rows
+            if row.contact_key in failures
+        ]
+        return kept, refused
+
+
+class SyncBatchLoad:
+    """A batch for the rowset API: nothing is sent before the batch is full."""
+
+    # Never reached: rows wait for the end of the batch.
+    send_at = sys.maxsize
+
+    def __init__(self, loader: SyncRowLoader) -> None:
+        """Start the batch.
+
+        Args:
+            loader: The sink's loader.
+        """
+        self._loader = loader
+
+    def send(self, key: str, rows: PendingRows) -> None:
+        """Rowset batches never send while reading.
+
+        Args:
+            key: Data Extension key.
+            rows: Its pending rows.
+
+        Raises:
+            AssertionError: Always: ``send_at`` is never reached.
+        """
+        raise AssertionError(f"rowset batches are loaded whole ({key}, {len(rows)} rows)")
+
+    def finish(self, pending: dict[str, PendingRows], result: LoadResult) -> None:
+        """Load every pending row, Data Extension by Data Extension, into ``result``.
+
+        Args:
+            pending: Data Extension key -> its rows by primary key.
+            result: Where confirmations and refusals are added, part by part, so that a
+                failure keeps what SFMC confirmed before it.
+        """
+        for key, rows_by_key in pending.items():
+            result.extend(self._loader.load(key, list(rows_by_key.values())))

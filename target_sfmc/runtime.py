@@ -1,0 +1,82 @@
+"""What every sink of a run shares: settings, one SFMC client, thread pools and the report."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from target_sfmc.accounting import RunReport
+from target_sfmc.client import SfmcClient
+from target_sfmc.loading.asynchronous import MAX_UNFINISHED_REQUESTS
+from target_sfmc.loading.contacts import ContactRegistry
+from target_sfmc.loading.journeys import JourneyEventLoader
+
+if TYPE_CHECKING:
+    from target_sfmc.settings import TargetSettings
+
+
+@dataclass
+class LoadingRuntime:
+    """The run's shared parts.
+
+    Two thread pools: ``executor`` runs single requests (rowsets, contacts, events, the
+    parts of an async load); ``pipeline`` runs whole async requests sent while reading,
+    which wait on ``executor`` jobs and so must never share its threads.
+    """
+
+    settings: TargetSettings
+    client: SfmcClient
+    executor: ThreadPoolExecutor
+    pipeline: ThreadPoolExecutor
+    report: RunReport
+    contacts: ContactRegistry
+    events: JourneyEventLoader
+    batches_in_flight: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def create(cls, settings: TargetSettings, user_agent: str) -> LoadingRuntime:
+        """Build the shared runtime.
+
+        Args:
+            settings: Target settings.
+            user_agent: HTTP User-Agent.
+
+        Returns:
+            The runtime.
+        """
+        client = SfmcClient(settings.client, user_agent=user_agent)
+        executor = ThreadPoolExecutor(
+            max_workers=max(4, settings.client.max_concurrent_requests * 2),
+            thread_name_prefix="target-sfmc-request",
+        )
+        return cls(
+            settings=settings,
+            client=client,
+            executor=executor,
+            pipeline=ThreadPoolExecutor(
+                max_workers=MAX_UNFINISHED_REQUESTS, thread_name_prefix="target-sfmc-job"
+            ),
+            report=RunReport(client.stats, settings.dead_letter_path),
+            contacts=ContactRegistry(client, executor),
+            events=JourneyEventLoader(client, executor),
+        )
+
+    def batch_started(self) -> None:
+        """Note that a batch is being loaded (SIGTERM must not emit state now)."""
+        with self.lock:
+            self.batches_in_flight += 1
+
+    def batch_finished(self) -> None:
+        """Note that a batch finished loading, successfully or not."""
+        with self.lock:
+            self.batches_in_flight -= 1
+
+    def shutdown(self) -> None:
+        """Release threads, connections and the dead-letter file."""
+        self.pipeline.shutdown(wait=True, cancel_futures=True)
+        self.executor.shutdown(wait=True, cancel_futures=True)
+        self.client.transport.session.close()
+        self.report.close()

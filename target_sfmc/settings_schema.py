@@ -1,0 +1,230 @@
+"""The settings users see: their JSON Schema (shown by ``--about``) and every default.
+
+Each default is stated once, here; the schema and the settings objects both read it.
+"""
+
+from __future__ import annotations
+
+from singer_sdk import typing as th
+
+STREAM_TYPES = ("identify", "track", "api_event", "audience", "segment")
+
+# Defaults of the settings.
+DEFAULT_REQUESTS_PER_SECOND = 20
+DEFAULT_MAX_CONCURRENT_REQUESTS = 4
+DEFAULT_REQUEST_TIMEOUT_SECONDS = 120
+DEFAULT_RETRY_MAX_ATTEMPTS = 8
+DEFAULT_RETRY_BACKOFF_MS = 500
+DEFAULT_ASYNC_TIMEOUT_SECONDS = 900
+DEFAULT_ROW_ERROR_POLICY = "fail"
+# Defaults of the per-stream record properties.
+DEFAULT_USER_ID_PROPERTIES = ("userId", "user_id")
+DEFAULT_EMAIL_PROPERTY = "email"
+DEFAULT_MESSAGE_ID_PROPERTIES = ("messageId", "message_id")
+DEFAULT_AUDIENCE_PROPERTY = "audience"
+DEFAULT_MEMBER_PROPERTY = "in_audience"
+
+
+_PRIMARY_KEYS = th.CustomType(
+    {
+        "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
+        "description": 'Comma-separated string ("Contact Key,Product Id") or list of names.',
+    }
+)
+
+STREAM_SETTINGS = th.ObjectType(
+    th.Property(
+        "type",
+        th.StringType(allowed_values=list(STREAM_TYPES)),
+        required=True,
+        description="How records are loaded: identify, track, api_event, audience or segment.",
+    ),
+    th.Property(
+        "data_extension_key",
+        th.StringType,
+        description="External key of the target Data Extension (required for track).",
+    ),
+    th.Property("primary_keys", _PRIMARY_KEYS, description="Track DE primary keys."),
+    th.Property(
+        "uuid_primary_key",
+        th.BooleanType,
+        default=False,
+        description="Track: primary key 'Uuid' = message id (or a deterministic UUID).",
+    ),
+    th.Property(
+        "event_definition_key",
+        th.StringType,
+        description="api_event: the Journey entry event definition key.",
+    ),
+    th.Property("user_id_property", th.StringType, description="Field holding the user id."),
+    th.Property("email_property", th.StringType, description="Field holding the email."),
+    th.Property("message_id_property", th.StringType, description="Field holding the message id."),
+    th.Property(
+        "audience_property", th.StringType, description="audience: field naming the audience."
+    ),
+    th.Property(
+        "member_property", th.StringType, description="audience: boolean membership field."
+    ),
+    additional_properties=False,
+)
+
+CONFIG_SCHEMA = th.PropertiesList(
+    th.Property(
+        "client_id",
+        th.StringType(min_length=1),
+        required=True,
+        title="Client ID",
+        description="Client id of the SFMC installed package (API integration).",
+    ),
+    th.Property(
+        "client_secret",
+        th.StringType(min_length=1),
+        required=True,
+        secret=True,
+        title="Client Secret",
+        description="Client secret of the SFMC installed package.",
+    ),
+    th.Property(
+        "subdomain",
+        th.StringType,
+        title="Subdomain",
+        description=(
+            "The 28-character tenant subdomain (starts with 'mc'). Without it the legacy "
+            "ExactTarget endpoints are used."
+        ),
+    ),
+    th.Property(
+        "account_id",
+        th.StringType,
+        title="Account ID (MID)",
+        description="MID of the business unit to load into.",
+    ),
+    th.Property(
+        "auth_url",
+        th.StringType,
+        title="Auth URL override",
+        description="Base URL of the auth host (token path appended); https unless loopback.",
+    ),
+    th.Property(
+        "rest_url",
+        th.StringType,
+        title="REST URL override",
+        description="Base URL for REST calls; https unless loopback. Default: from the token.",
+    ),
+    th.Property(
+        "requests_per_second",
+        th.IntegerType(minimum=1),
+        default=DEFAULT_REQUESTS_PER_SECOND,
+        title="Requests per second",
+        description="Ceiling on API calls per second for the whole process, token calls included.",
+    ),
+    th.Property(
+        "max_concurrent_requests",
+        th.IntegerType(minimum=1),
+        default=DEFAULT_MAX_CONCURRENT_REQUESTS,
+        title="Max concurrent requests",
+        description="Requests in flight at once.",
+    ),
+    th.Property(
+        "use_async_api",
+        th.BooleanType,
+        default=False,
+        title="Use async API (batching)",
+        description=(
+            "Load Data Extensions through SFMC's asynchronous API: rows go out while reading, "
+            "batch_size_rows rows per request at most (default: what fits ~4 MB). Contact "
+            "creation is off and API events are not allowed in this mode."
+        ),
+    ),
+    th.Property(
+        "do_not_create_or_update_contacts",
+        th.BooleanType,
+        default=False,
+        title="Do not create or update contacts",
+        description="Identify upserts the Data Extension but does not call the Contacts API.",
+    ),
+    th.Property(
+        "identify_data_extension_key",
+        th.StringType,
+        title="Identify Data Extension key",
+        description="External key of the Identify Data Extension (primary key 'Contact Key').",
+    ),
+    th.Property(
+        "conversion_events",
+        th.ArrayType(
+            th.ObjectType(
+                th.Property("event", th.StringType, required=True),
+                th.Property("data_extension_key", th.StringType, required=True),
+                th.Property("primary_keys", _PRIMARY_KEYS),
+                th.Property("uuid_primary_key", th.BooleanType),
+            )
+        ),
+        title="Conversion events",
+        description="Segment-format streams: track events upserted into a Data Extension.",
+    ),
+    th.Property(
+        "api_events",
+        th.ArrayType(
+            th.ObjectType(
+                th.Property("event", th.StringType, required=True),
+                th.Property("event_definition_key", th.StringType, required=True),
+            )
+        ),
+        title="API events",
+        description="Segment-format streams: track events sent as Journey entry events.",
+    ),
+    th.Property(
+        "streams",
+        th.ObjectType(additional_properties=STREAM_SETTINGS),
+        title="Streams",
+        description="Stream name (after stream maps) -> how its records are loaded.",
+    ),
+    th.Property(
+        "ignore_unconfigured_streams",
+        th.BooleanType,
+        default=False,
+        title="Ignore unconfigured streams",
+        description="Skip (count, warn once) streams not in 'streams' instead of failing.",
+    ),
+    th.Property(
+        "row_error_policy",
+        th.StringType(allowed_values=["fail", "skip"]),
+        default=DEFAULT_ROW_ERROR_POLICY,
+        title="Row error policy",
+        description="'fail': a rejected row fails the run after its batch; 'skip': go on.",
+    ),
+    th.Property(
+        "dead_letter_path",
+        th.StringType,
+        title="Dead-letter file",
+        description="JSONL file that receives every skipped or rejected row.",
+    ),
+    th.Property(
+        "async_timeout_seconds",
+        th.IntegerType(minimum=1),
+        default=DEFAULT_ASYNC_TIMEOUT_SECONDS,
+        title="Async timeout (s)",
+        description="Longest wait for one async request to finish.",
+    ),
+    th.Property(
+        "request_timeout_seconds",
+        th.IntegerType(minimum=1),
+        default=DEFAULT_REQUEST_TIMEOUT_SECONDS,
+        title="Request timeout (s)",
+        description="Read timeout of one HTTP request.",
+    ),
+    th.Property(
+        "retry_max_attempts",
+        th.IntegerType(minimum=1),
+        default=DEFAULT_RETRY_MAX_ATTEMPTS,
+        title="Retry attempts",
+        description="Attempts per request for throttling, 5xx and network errors.",
+    ),
+    th.Property(
+        "retry_backoff_ms",
+        th.IntegerType(minimum=0),
+        default=DEFAULT_RETRY_BACKOFF_MS,
+        title="Retry backoff (ms)",
+        description="First backoff step; doubles each retry (with jitter), capped at 30 s.",
+    ),
+).to_dict()
