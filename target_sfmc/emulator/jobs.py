@@ -195,15 +195,6 @@ class AsyncJobQueue:
         job.items = None
         job.completion_time = datetime.now(UTC)
 
-    def pending_count(self) -> int:
-        """Return how many jobs are still pending.
-
-        Returns:
-            The number of pending jobs.
-        """
-        with self._cond:
-            return len(self._pending)
-
     def start(self) -> None:
         """Start the background worker (idempotent)."""
         with self._cond:
