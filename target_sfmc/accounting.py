@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 LOGGER = logging.getLogger("target-sfmc.summary")
 PROGRESS_INTERVAL_SECONDS = 10.0
+_IGNORED_NAMES_SHOWN = 5
 
 
 @dataclass
@@ -38,6 +39,8 @@ class StreamTally:
     extra_written: int = 0
     extra_rejected: int = 0
     extra_skipped: int = 0
+    # Attribute names the stream sends that are not sent to SFMC (each logged once).
+    ignored_attributes: set[str] = field(default_factory=set)
 
     @property
     def accounted(self) -> int:
@@ -58,6 +61,11 @@ class StreamTally:
                 f" (second deliveries: written={self.extra_written} "
                 f"rejected={self.extra_rejected} skipped={self.extra_skipped})"
             )
+        if self.ignored_attributes:
+            names = sorted(self.ignored_attributes)
+            shown = ", ".join(names[:_IGNORED_NAMES_SHOWN])
+            more = ", …" if len(names) > _IGNORED_NAMES_SHOWN else ""
+            text += f" ignored_attributes={len(names)} ({shown}{more})"
         if pending:
             text += f" unconfirmed={pending}"
         return text
@@ -159,6 +167,21 @@ class RunReport:
             self._warned.add((stream, key))
         LOGGER.warning(message, *args)
 
+    def ignore_attribute(self, stream: str, name: str, why: str) -> None:
+        """Note an attribute the stream sends that is not sent to SFMC; warn once per name.
+
+        Args:
+            stream: Stream name.
+            name: How the summary shows the attribute (a name, never a value).
+            why: Why it is not sent.
+        """
+        tally = self.tally(stream)
+        with self._lock:
+            if name in tally.ignored_attributes:
+                return
+            tally.ignored_attributes.add(name)
+        LOGGER.warning("Stream '%s': attribute %s is not sent to SFMC (%s).", stream, name, why)
+
     def dead_letter(self, entries: list[dict[str, Any]]) -> None:
         """Write dead-letter entries when a dead-letter file is configured."""
         if self.dead_letters is not None:
@@ -192,7 +215,7 @@ class RunReport:
         """Sum over all streams."""
         total = StreamTally()
         with self._lock:
-            for tally in self.streams.values():
+            for stream, tally in self.streams.items():
                 total.read += tally.read
                 total.written += tally.written
                 total.merged += tally.merged
@@ -201,6 +224,9 @@ class RunReport:
                 total.extra_written += tally.extra_written
                 total.extra_rejected += tally.extra_rejected
                 total.extra_skipped += tally.extra_skipped
+                total.ignored_attributes |= {
+                    f"{name} ({stream})" for name in tally.ignored_attributes
+                }
         return total
 
     def start_progress(self) -> None:

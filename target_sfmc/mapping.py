@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from msgspec import UNSET
 
+from target_sfmc.jsonio import PlainDecimal
+
 if TYPE_CHECKING:
     from target_sfmc.records import Attributes
 
@@ -116,25 +118,42 @@ def clean_contact_key(value: Any) -> str | None:
         value: A user id or email value as found in the record.
 
     Returns:
-        The value as text without colons and surrounding white space, or None when empty.
+        The value as text without colons and surrounding white space, or None when that
+        leaves nothing. A number has one text form whichever way it was written (``1e3``,
+        ``1000.0`` and ``1000`` are all ``1000``), so one user stays one Contact.
     """
-    if value is None or isinstance(value, (dict, list, bool)):
+    if value is None or value is UNSET or isinstance(value, (dict, list, bool)):
         return None
-    text = str(value).replace(":", "").strip()
-    return text or None
+    numeric = isinstance(value, (decimal.Decimal, float))
+    text = _canonical_number(value) if numeric else str(value)
+    return text.replace(":", "").strip() or None
 
 
-def contact_key(user_id: Any, email: Any) -> str | None:
-    """Contact Key = user id when present, else email.
+def _canonical_number(value: decimal.Decimal | float) -> str:
+    number = decimal.Decimal(repr(value)) if isinstance(value, float) else value
+    if not number.is_finite():
+        return str(number)
+    text = format(number, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
+
+
+def contact_key(*candidates: Any) -> str | None:
+    """Contact Key = the user id when present, else the email.
 
     Args:
-        user_id: The record's user id, if any.
-        email: The record's email, if any.
+        *candidates: The record's user id values in order of preference, then its email. A
+            candidate that is empty once cleaned (blank, only colons) counts as absent.
 
     Returns:
-        The Contact Key, or None when the record has neither.
+        The Contact Key, or None when no candidate gives one.
     """
-    return clean_contact_key(user_id) or clean_contact_key(email)
+    for value in candidates:
+        key = clean_contact_key(value)
+        if key is not None:
+            return key
+    return None
 
 
 def first_present(record: Mapping[str, Any], names: Sequence[str]) -> Any:
@@ -188,8 +207,8 @@ def to_sfmc_value(value: Any) -> Any:
     if isinstance(value, decimal.Decimal):
         if not value.is_finite():
             raise MappingError("a number is not finite (NaN or infinity)")
-        # SFMC's Number and Decimal columns want plain digits, not 1E+2.
-        return decimal.Decimal(format(value, "f")) if "E" in str(value) else value
+        # SFMC's Number and Decimal columns want plain digits, not 1E+2 or 1E-7.
+        return PlainDecimal(value) if "E" in str(value) else value
     if value is None or isinstance(value, (dict, list, tuple)):
         return _DROP
     if isinstance(value, (str, bool, int)):
@@ -257,6 +276,7 @@ def map_attributes(
     """
     attributes = context_attributes(context) if context is not None else {}
     put_attributes(attributes, map(title_case, record), record.values())
+    attributes.pop("", None)  # a name with no letters or digits ("", "_") names no column
     return attributes
 
 

@@ -24,8 +24,10 @@ MISSING_IDENTIFIER = "missing_identifier"
 UNMAPPED_EVENT = "unmapped_event"
 UNSUPPORTED_TYPE = "unsupported_type"
 UNCONFIGURED_STREAM = "unconfigured_stream"
+FILTERED = "filtered"  # dropped by a stream map
 # Dead-letter reason of a row that SFMC or the mapping refused.
 REJECTED = "rejected"
+_ABSENT: Any = object()
 
 
 @dataclass(slots=True)
@@ -37,6 +39,8 @@ class DataExtensionRow:
     values: Attributes
     contact_key: str | None = None  # set when a Contact must exist before the row
     records: int = 1  # source records merged into this row
+    # The merged records' own values, in input order (None while the row is one record's).
+    parts: list[Attributes] | None = None
 
     @property
     def primary_key(self) -> tuple[Any, ...]:
@@ -46,6 +50,45 @@ class DataExtensionRow:
             (value,) = keys.values()
             return (value.casefold(),) if type(value) is str else (value,)
         return tuple(v.casefold() if type(v) is str else v for v in keys.values())
+
+    def merge(self, later: DataExtensionRow) -> bool:
+        """Merge a later record's row for the same key, when that keeps every value checked.
+
+        The later row may add columns and repeat values, but not change one: the merged row
+        then holds every value of every record, so SFMC checks each of them, and storing it
+        equals upserting the records one after the other.
+
+        Args:
+            later: The later row (same Data Extension and primary key).
+
+        Returns:
+            True when merged; False when the later row changes a value and must be sent after
+            this one.
+        """
+        get = self.values.get
+        for name, value in later.values.items():
+            current = get(name, _ABSENT)
+            if current is not _ABSENT and current != value:
+                return False
+        if self.parts is None:
+            self.parts = [self.values]
+        self.parts.append(later.values)
+        self.values = {**self.values, **later.values}
+        self.records += 1
+        return True
+
+    def split(self) -> list[DataExtensionRow]:
+        """The rows of the records merged into this one, in input order.
+
+        Returns:
+            One row per record (this row itself when it is one record's).
+        """
+        if self.parts is None:
+            return [self]
+        return [
+            DataExtensionRow(self.data_extension_key, self.keys, values, self.contact_key)
+            for values in self.parts
+        ]
 
 
 @dataclass(slots=True)

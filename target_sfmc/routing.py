@@ -169,7 +169,7 @@ def flat_router(
     build_row = row_builder(stream, settings, key_properties)
 
     def route(record: Mapping[str, Any]) -> list[Outcome]:
-        ck = contact_key(first_present(record, user_id_properties), record.get(email_property))
+        ck = contact_key(*map(record.get, user_id_properties), record.get(email_property))
         if stream.type == "audience":
             return [_audience_row(stream, ck, record)]
         # map_attributes drops nested objects, so the context object itself never becomes a column.
@@ -224,8 +224,7 @@ def segment_router(settings: TargetSettings) -> Router:
 
     def route(message: Mapping[str, Any]) -> list[Outcome]:
         kind = str(message.get("type") or "").lower()
-        user_id = first_present(message, DEFAULT_USER_ID_PROPERTIES)
-        ck = contact_key(user_id, segment_email(message))
+        ck = contact_key(*map(message.get, DEFAULT_USER_ID_PROPERTIES), segment_email(message))
         context = message.get("context")
         if kind == "identify":
             traits = message.get("traits")
@@ -240,7 +239,7 @@ def segment_router(settings: TargetSettings) -> Router:
             ]
         if kind != "track":
             return [Skipped(UNSUPPORTED_TYPE, dict(message), None)]
-        event = str(message.get("event") or "").casefold()
+        event = str(message.get("event") or "").strip().casefold()
         properties = message.get("properties")
         props = properties if isinstance(properties, Mapping) else {}
         outcomes: list[Outcome] = []

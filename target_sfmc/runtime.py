@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from target_sfmc.accounting import RunReport
 from target_sfmc.client import SfmcClient
@@ -14,6 +14,8 @@ from target_sfmc.loading.contacts import ContactRegistry
 from target_sfmc.loading.journeys import JourneyEventLoader
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from target_sfmc.settings import TargetSettings
 
 
@@ -35,6 +37,10 @@ class LoadingRuntime:
     events: JourneyEventLoader
     batches_in_flight: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Data Extension key -> the sinks that write it (rows for one key keep input order).
+    writers: dict[str, list[Any]] = field(default_factory=dict)
+    # Loads a sink's batch now (the target's ``drain_one``), set once the target exists.
+    drain: Callable[[Any], None] = field(default=lambda _sink: None)
 
     @classmethod
     def create(cls, settings: TargetSettings, user_agent: str) -> LoadingRuntime:

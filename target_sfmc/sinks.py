@@ -1,9 +1,18 @@
 """Sinks: collect each stream's rows in batches, hand them to SFMC, account for every record.
 
-A batch holds one row per primary key and Data Extension: rows for a key already in the
-batch are merged the way sequential upserts would be (later values win, columns only in
-earlier rows stay). ``process_batch`` returns only when SFMC confirmed or refused every row,
-so the SDK never emits STATE ahead of unconfirmed rows.
+What SFMC stores must equal sending every record on its own, in input order:
+
+- A record for a primary key already in the batch is merged into that row when it changes
+  none of the row's values (it only adds columns or repeats them), so the merged row holds
+  every value of every record and SFMC checks them all. A record that changes a value goes
+  into a later *round* of the batch, loaded after the earlier rounds; a merged row that SFMC
+  refuses is sent again record by record (see :mod:`target_sfmc.loading.base`). So a refused
+  record is rejected alone and takes no other record's values with it.
+- Streams that write the same Data Extension keep input order across streams: before a
+  stream adds a row for a key that another stream holds unconfirmed, that stream is drained.
+
+``process_batch`` returns only when SFMC confirmed or refused every row, so the SDK never
+emits STATE ahead of unconfirmed rows.
 """
 
 from __future__ import annotations
@@ -15,6 +24,7 @@ from target_sfmc.errors import RowsRejectedError, TargetSfmcError, without_quote
 from target_sfmc.fastpath.sink import FastPathSink, LaneSpec
 from target_sfmc.loading.asynchronous import AsyncRowLoader
 from target_sfmc.loading.sync import SYNC_BATCH_ROWS, SyncRowLoader
+from target_sfmc.mapping import title_case
 from target_sfmc.records import (
     REJECTED,
     UNCONFIGURED_STREAM,
@@ -35,6 +45,7 @@ if TYPE_CHECKING:
     from target_sfmc.loading.base import BatchLoad, PendingRows, RowLoader
     from target_sfmc.records import MappingRefusal
     from target_sfmc.runtime import LoadingRuntime
+    from target_sfmc.settings import StreamSettings, TargetSettings
 
 _REJECTIONS_LOGGED_PER_BATCH = 5
 
@@ -44,10 +55,58 @@ class Batch:
     """What one batch of a stream has read, until SFMC answered for it."""
 
     load: BatchLoad
+    # Data Extension key -> its first round of rows; later rounds only where records changed
+    # values of a row already pending.
     rows: dict[str, PendingRows] = field(default_factory=dict)
+    later: dict[str, list[PendingRows]] = field(default_factory=dict)
     events: dict[str, list[JourneyEvent]] = field(default_factory=dict)
     refused: list[MappingRefusal] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
+
+    def send(self, key: str) -> None:
+        """Send a Data Extension's first round now; its next round moves up.
+
+        Args:
+            key: Data Extension key.
+        """
+        self.load.send(key, self.rows.pop(key))
+        later = self.later.get(key)
+        if later:
+            self.rows[key] = later.pop(0)
+            if not later:
+                del self.later[key]
+
+    def holds(self, key: str, primary_key: tuple[Any, ...]) -> bool:
+        """Tell whether a row for this key is pending or unconfirmed in this batch.
+
+        Args:
+            key: Data Extension key.
+            primary_key: The row's primary key.
+
+        Returns:
+            True when a later row for the key must wait for this batch.
+        """
+        pending = self.rows.get(key)
+        if pending is not None and primary_key in pending:
+            return True
+        return any(primary_key in rows for rows in self.later.get(key, ())) or (
+            self.load.holds(key, primary_key)
+        )
+
+    def rounds(self) -> list[dict[str, PendingRows]]:
+        """The pending rows, round by round, each round to be loaded after the one before.
+
+        Returns:
+            The rounds (the first holds every Data Extension's first round).
+        """
+        depth = max((len(later) for later in self.later.values()), default=0)
+        return [
+            self.rows,
+            *(
+                {key: later[index] for key, later in self.later.items() if index < len(later)}
+                for index in range(depth)
+            ),
+        ]
 
     def __repr__(self) -> str:
         """Counts only: the SDK logs the batch context at DEBUG, never show row values."""
@@ -110,6 +169,11 @@ class SfmcSink(RuntimeSink):
             else flat_router(stream, settings, list(self.key_properties))
         )
         self._tally = self.runtime.report.tally(stream_name)
+        for name in self.schema.get("properties", {}):
+            if not title_case(name):
+                self.runtime.report.ignore_attribute(
+                    stream_name, repr(name), "its name has no letter or digit to name a column"
+                )
 
         def describe(key: str) -> str:
             return f"data extension '{key}' (stream '{stream_name}')"
@@ -135,6 +199,9 @@ class SfmcSink(RuntimeSink):
             )
         )
         self._records_per_batch = self.loader.records_per_batch(super().max_size)
+        self.current_batch: Batch | None = None
+        for key in _destinations(stream, settings):
+            self.runtime.writers.setdefault(key, []).append(self)
 
     @property
     def max_size(self) -> int:
@@ -176,7 +243,7 @@ class SfmcSink(RuntimeSink):
         Args:
             context: The SDK's batch context.
         """
-        context["batch"] = Batch(self.loader.open_batch())
+        self.current_batch = context["batch"] = Batch(self.loader.open_batch())
 
     def process_record(self, record: dict, context: dict) -> None:
         """Map one record and add its outcomes to the batch.
@@ -212,25 +279,61 @@ class SfmcSink(RuntimeSink):
     def _add_outcome(self, outcome: Outcome, batch: Batch) -> None:
         if isinstance(outcome, DataExtensionRow):
             key = outcome.data_extension_key
+            primary_key = outcome.primary_key
+            if len(self.runtime.writers.get(key, ())) > 1:
+                self._drain_writers_holding(key, primary_key)
             rows = batch.rows.get(key)
             if rows is None:
                 rows = batch.rows[key] = {}
-            primary_key = outcome.primary_key
-            existing = rows.get(primary_key)
-            if existing is None:
-                rows[primary_key] = outcome
+            if primary_key not in rows and key not in batch.later:
+                rows[primary_key] = outcome  # the common case: a key new to the batch
                 if len(rows) >= batch.load.send_at:
-                    batch.load.send(key, batch.rows.pop(key))
+                    batch.send(key)
             else:
-                # Same result as sequential upserts: later values win, earlier columns stay.
-                existing.values = {**existing.values, **outcome.values}
-                existing.records += 1
+                self._add_repeated_key(outcome, primary_key, batch)
         elif isinstance(outcome, JourneyEvent):
             batch.events.setdefault(outcome.event_definition_key, []).append(outcome)
         elif isinstance(outcome, Skipped):
             batch.skipped.append(outcome)
         else:
             batch.refused.append(outcome)
+
+    def _add_repeated_key(
+        self, outcome: DataExtensionRow, primary_key: tuple[Any, ...], batch: Batch
+    ) -> None:
+        """Merge a row into the key's last pending row, or start a later round for it."""
+        key = outcome.data_extension_key
+        rounds = [batch.rows[key], *batch.later.get(key, ())]
+        last = next((i for i in range(len(rounds) - 1, -1, -1) if primary_key in rounds[i]), None)
+        if last is None:
+            rounds[0][primary_key] = outcome
+            if len(rounds[0]) >= batch.load.send_at:
+                batch.send(key)
+            return
+        existing = rounds[last][primary_key]
+        if existing.merge(outcome):
+            return
+        if last + 1 == len(rounds):
+            batch.later.setdefault(key, []).append({})
+        batch.later[key][last][primary_key] = outcome
+
+    def _drain_writers_holding(self, key: str, primary_key: tuple[Any, ...]) -> None:
+        """Drain every other stream holding an unconfirmed row for this key (input order)."""
+        for writer in self.runtime.writers[key]:
+            if writer is not self and writer.holds(key, primary_key):
+                self.runtime.drain(writer)
+
+    def holds(self, key: str, primary_key: tuple[Any, ...]) -> bool:
+        """Tell whether this stream's current batch has an unconfirmed row for the key.
+
+        Args:
+            key: Data Extension key.
+            primary_key: The row's primary key.
+
+        Returns:
+            True when the stream must be drained before another adds a row for the key.
+        """
+        return self.current_batch is not None and self.current_batch.holds(key, primary_key)
 
     def process_batch(self, context: dict) -> None:
         """Load the batch; return only when SFMC confirmed or refused every row.
@@ -241,10 +344,12 @@ class SfmcSink(RuntimeSink):
         batch: Batch | None = context.get("batch")
         if batch is None:
             return
+        if batch is self.current_batch:
+            self.current_batch = None
         result = LoadResult()
         self.runtime.batch_started()
         try:
-            batch.load.finish(batch.rows, result)
+            batch.load.finish(batch.rounds(), result)
             for definition_key, events in batch.events.items():
                 result.extend(self.runtime.events.load(definition_key, events))
         except BaseException:
@@ -330,6 +435,16 @@ class SfmcSink(RuntimeSink):
                 "state was not advanced past them. Fix the data or Data Extension, or set "
                 "row_error_policy to 'skip'."
             )
+
+
+def _destinations(stream: StreamSettings, settings: TargetSettings) -> set[str]:
+    """The Data Extensions a stream writes rows to."""
+    if stream.type == "segment":
+        keys = {event.data_extension_key for event in settings.conversion_events.values()}
+        if settings.identify_data_extension_key:
+            keys.add(settings.identify_data_extension_key)
+        return keys
+    return {stream.data_extension_key} if stream.data_extension_key else set()
 
 
 class IgnoredStreamSink(RuntimeSink):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import os
 import typing as t
 from importlib.metadata import PackageNotFoundError, version
 
@@ -12,14 +14,22 @@ from singer_sdk.helpers.capabilities import PluginCapabilities, TargetCapabiliti
 from target_sfmc.connection_check import check_connection, report
 from target_sfmc.errors import TargetSfmcError
 from target_sfmc.fastpath.target import FastPathTarget
+from target_sfmc.records import FILTERED
 from target_sfmc.runtime import LoadingRuntime
-from target_sfmc.settings import parse_settings
+from target_sfmc.settings import (
+    check_batch_size,
+    check_environment,
+    check_setting_names,
+    parse_settings,
+)
 from target_sfmc.settings_schema import CONFIG_SCHEMA
 from target_sfmc.sinks import IgnoredStreamSink, SfmcSink
 from target_sfmc.tuning import tuned_for_loading
 
 if t.TYPE_CHECKING:
     from singer_sdk.sinks import Sink
+
+ENV_PREFIX = "TARGET_SFMC"
 
 try:
     __version__ = version("target-sfmc")
@@ -30,6 +40,8 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 def _hide_secret_value(error: str) -> str:
     for name, definition in CONFIG_SCHEMA["properties"].items():
         if definition.get("secret") and name in error:
+            if "required property" in error:
+                return f"Setting '{name}' is missing."
             return f"Setting '{name}' is not valid (its value is not shown)."
     return error
 
@@ -60,6 +72,11 @@ class TargetSfmc(FastPathTarget):
         Raises:
             ConfigValidationError: With one sentence per problem.
         """
+        if kwargs.get("parse_env_config"):
+            properties = self.all_settings()
+            problems = check_environment(properties, f"{ENV_PREFIX}_", os.environ)
+            if problems:
+                raise ConfigValidationError("Config validation failed", errors=problems)
         try:
             super().__init__(*args, **kwargs)
         except ConfigValidationError as exc:
@@ -67,6 +84,11 @@ class TargetSfmc(FastPathTarget):
             errors = [_hide_secret_value(error) for error in exc.errors]
             raise ConfigValidationError(str(exc), errors=errors, schema=exc.schema) from None
         settings, errors = parse_settings(self.config)
+        errors = [
+            *check_setting_names(self.config, self.all_settings()),
+            *check_batch_size(self.config),
+            *errors,
+        ]
         if errors:
             raise ConfigValidationError("Config validation failed", errors=errors)
         if self.config.get("load_method") not in {None, "upsert", "append-only"}:
@@ -80,6 +102,7 @@ class TargetSfmc(FastPathTarget):
                     f"Setting 'dead_letter_path' cannot be opened for writing ({exc.strerror})."
                 ],
             ) from None
+        self.runtime.drain = self.drain_one
         if (
             settings.use_async_api
             and self.config.get("do_not_create_or_update_contacts") is not True
@@ -89,6 +112,17 @@ class TargetSfmc(FastPathTarget):
             )
         # Sinks share one limiter; a few draining at once keep it busy.
         self.max_parallelism = 4
+
+    @classmethod
+    def all_settings(cls) -> dict[str, dict[str, t.Any]]:
+        """Every setting's JSON Schema: the target's own and the SDK's built-in ones.
+
+        Returns:
+            Setting name -> its schema.
+        """
+        schema = copy.deepcopy(cls.config_jsonschema)
+        cls.append_builtin_config(schema)
+        return schema["properties"]
 
     def get_sink_class(self, stream_name: str) -> type[Sink]:
         """Pick the sink class of a stream.
@@ -103,6 +137,16 @@ class TargetSfmc(FastPathTarget):
         if stream_name not in settings.streams and settings.ignore_unconfigured_streams:
             return IgnoredStreamSink
         return SfmcSink
+
+    def on_record_filtered(self, stream_name: str) -> None:
+        """Count a record a stream map dropped as read and skipped (``filtered``).
+
+        Args:
+            stream_name: The record's stream, before stream maps.
+        """
+        report = self.runtime.report
+        report.count(stream_name, read=1)
+        report.count_skip(stream_name, FILTERED)
 
     def on_termination(self, signum: int) -> None:
         """On SIGTERM/SIGINT, never emit STATE for rows SFMC has not confirmed.

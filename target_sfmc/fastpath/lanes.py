@@ -87,8 +87,7 @@ class RecordLane:
         titles: Sequence[str],
         number_checks: Sequence[tuple[int, frozenset[type]]],
         dates: Sequence[tuple[int, str, Callable[[Any], Any]]],
-        user_id_at: Sequence[int],
-        email_at: int | None,
+        identifier_at: Sequence[int],
         *,
         typed: bool,
         has_metadata: bool,
@@ -101,8 +100,8 @@ class RecordLane:
         self._dates = tuple(dates)
         self._numbers = tuple(index for index, _ in number_checks)
         self._converts = bool(self._dates or self._numbers)
-        self._user_id_at = tuple(user_id_at)
-        self._email_at = email_at
+        # Where the Contact Key candidates are: user id properties in order, then the email.
+        self._identifier_at = tuple(identifier_at)
         # Typed: after the checks and conversions every value is None, UNSET or sent as it
         # is, so the row is built in one call (the Contact Key field is set by routing);
         # untyped lanes convert value by value.
@@ -113,7 +112,7 @@ class RecordLane:
         )
         self._has_metadata = has_metadata
 
-    def map(self, raw: msgspec.Raw | bytes | str) -> Mapped | None:  # noqa: C901, PLR0912 - one flat pass per record, kept inline for speed
+    def map(self, raw: msgspec.Raw | bytes | str) -> Mapped | None:  # noqa: C901 - one flat pass per record, kept inline for speed
         """Decode, check and map one record.
 
         Args:
@@ -147,14 +146,7 @@ class RecordLane:
                         values[index] = to_sfmc_value(value)
                     except MappingError:
                         return None
-        user_id = None
-        for index in self._user_id_at:
-            value = values[index]
-            if value is not None and value is not UNSET:
-                user_id = value
-                break
-        email = None if self._email_at is None else values[self._email_at]
-        ck = contact_key(user_id, None if email is UNSET else email)
+        ck = contact_key(*map(values.__getitem__, self._identifier_at))
         if self._has_metadata:
             values = values[: self._mapped]
         if self._row_type is not None:
@@ -196,7 +188,7 @@ def compile_lane(
     mapped = [name for name in allowed_by_name if name not in SDK_METADATA]
     metadata = [name for name in allowed_by_name if name in SDK_METADATA]
     titles = [title_case(name) for name in mapped]
-    if len(set(titles)) != len(titles):
+    if len(set(titles)) != len(titles) or "" in titles:
         return None
     names = mapped + metadata
     fields: list[tuple[str, Any, Any] | tuple[str, Any]] = []
@@ -247,8 +239,9 @@ def compile_lane(
             for name, kind, parse in datelike_properties(schema)
             if name not in SDK_METADATA
         ],
-        user_id_at=[at[name] for name in user_id_properties if name in mapped],
-        email_at=at[email_property] if email_property in mapped else None,
+        identifier_at=[
+            at[name] for name in (*user_id_properties, email_property) if name in mapped
+        ],
         typed=typed,
         has_metadata=bool(metadata),
     )

@@ -9,6 +9,8 @@ and checked here, and an error names the line, never its content.
 from __future__ import annotations
 
 import collections
+import re
+import sys
 import typing as t
 
 import msgspec
@@ -35,6 +37,9 @@ _SHAPES: dict[str, tuple[tuple[str, type], ...]] = {
     "STATE": (("value", object),),
 }
 _KIND_NAMES: dict[type, str] = {str: "text", dict: "an object"}
+# A \ud800-\udfff escape: JSON allows it, but a lone one is no character (msgspec calls the
+# line "truncated").
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
 class LineNumberingReader(MsgSpecReader):
@@ -48,11 +53,20 @@ class LineNumberingReader(MsgSpecReader):
         # Stream name -> lane: takes a record's JSON text, True when it handled the record.
         self.record_lanes: dict[str, t.Callable[[msgspec.Raw], bool]] = {}
 
-    def deserialize_json(self, line: str) -> dict:
+    @property
+    def default_input(self) -> t.IO[bytes]:  # type: ignore[override]
+        """Standard input as bytes: each line's UTF-8 is checked on its own, by line number.
+
+        Returns:
+            The binary standard input.
+        """
+        return sys.stdin.buffer
+
+    def deserialize_json(self, line: str | bytes) -> dict:
         """Decode one line, or hand a laned stream's record to its lane.
 
         Args:
-            line: One input line.
+            line: One input line (bytes from standard input, text from ``--input``).
 
         Returns:
             The message (a placeholder when a lane took the record).
@@ -75,7 +89,7 @@ class LineNumberingReader(MsgSpecReader):
         except msgspec.DecodeError as exc:
             if not line.strip():
                 return _BLANK_LINE
-            raise InputError(f"Input line {self.line_number} is not valid JSON ({exc}).") from None
+            raise InputError(_decode_problem(line, exc, self.line_number)) from None
         if type(message) is dict and message.get("type") == "RECORD":
             if type(message.get("stream")) is str and type(message.get("record")) is dict:
                 return message  # the common case, checked cheaply
@@ -114,8 +128,12 @@ class LineNumberingReader(MsgSpecReader):
         Raises:
             InputError: For malformed or out-of-order input.
         """
+        if file_input is not None and hasattr(file_input, "buffer"):
+            file_input = file_input.buffer  # a text file: read bytes, check UTF-8 per line
         try:
             counts = super().process_lines(file_input, callbacks)
+        except UnicodeDecodeError:
+            raise InputError(f"Input line {self.line_number + 1} is not valid UTF-8.") from None
         except (
             InvalidInputLine,
             InvalidRecord,
@@ -127,6 +145,18 @@ class LineNumberingReader(MsgSpecReader):
         counts["RECORD"] += counts.pop(_TAKEN_BY_LANE, 0)
         counts.pop(_BLANK_LINE["type"], None)
         return counts
+
+
+def _decode_problem(line: str | bytes, exc: msgspec.DecodeError, line_number: int) -> str:
+    raw = line.encode("utf-8", "surrogatepass") if isinstance(line, str) else line
+    if "UTF-8" in str(exc):
+        return f"Input line {line_number} is not valid UTF-8."
+    if "truncated" in str(exc) and _SURROGATE_ESCAPE.search(raw):
+        return (
+            f"Input line {line_number} is not valid JSON: it has a \\u escape of a lone UTF-16 "
+            "surrogate (\\ud800-\\udfff), which is no character."
+        )
+    return f"Input line {line_number} is not valid JSON ({exc})."
 
 
 def _check_shape(message: dict, line_number: int) -> None:
@@ -167,6 +197,8 @@ def _at_line(exc: Exception, message: str) -> Exception:
 def _safe_message(exc: Exception) -> str:
     if isinstance(exc, InvalidRecord):
         return f"a record does not match its stream's schema: {exc.error_message}"
+    if isinstance(exc, MissingKeyPropertiesError) and str(exc).startswith("a record of stream"):
+        return str(exc)  # the fast path's own words: names, never values
     if isinstance(exc, MissingKeyPropertiesError):
         return "a record is missing one of its stream's key properties."
     if isinstance(exc, InvalidInputLine):

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from singer_sdk.exceptions import MissingKeyPropertiesError
 from singer_sdk.sinks import BatchSink
 
 from target_sfmc.dates import DateParser
@@ -56,6 +57,23 @@ class FastPathSink(BatchSink):
         if self._validator is not None:
             self._validator.validate(record)
         self._dates.parse(record)
+
+    def _singer_validate_message(self, record: dict) -> None:
+        """The SDK's hook: a record must carry its stream's key properties; name the missing.
+
+        Args:
+            record: The record.
+
+        Raises:
+            MissingKeyPropertiesError: Naming the stream and the missing properties.
+        """
+        missing = [name for name in self.key_properties if name not in record]
+        if missing:
+            names = ", ".join(f"'{name}'" for name in missing)
+            raise MissingKeyPropertiesError(
+                f"a record of stream '{self.stream_name}' is missing its key "
+                f"propert{'ies' if len(missing) > 1 else 'y'} {names}."
+            )
 
     @cached_property
     def _dates(self) -> DateParser:

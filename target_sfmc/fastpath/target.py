@@ -17,9 +17,10 @@ import time
 import typing as t
 
 from singer_sdk import Target
-from singer_sdk.mapper import SameRecordTransform
+from singer_sdk.mapper import SameRecordTransform, StreamMap
 from singer_sdk.plugin_base import PluginBase, _ConfigInput
 
+from target_sfmc.batch_files import batch_records
 from target_sfmc.fastpath.reader import LineNumberingReader
 from target_sfmc.fastpath.sink import FastPathSink
 from target_sfmc.jsonio import encode_json
@@ -103,8 +104,36 @@ class FastPathTarget(Target):
         self._reader.record_lanes.pop(stream_name, None)
         self._lanes_tried.discard(stream_name)
         super()._process_schema_message(message_dict)
+        for stream_map in self.mapper.stream_maps.get(stream_name, []):
+            self._count_filtered(stream_map, stream_name)
         for replaced in self._sinks_to_clear:
             self.drain_one(replaced)
+
+    def _count_filtered(self, stream_map: StreamMap, stream_name: str) -> None:
+        """Tell :meth:`on_record_filtered` of each record a stream map drops.
+
+        The SDK drops such records without a word (``__filter__``, ``__else__: __NULL__``).
+        """
+        transform = stream_map.transform
+        if getattr(transform, "counts_filtered", False):
+            return
+        on_filtered = self.on_record_filtered
+
+        def counting(record: dict) -> dict | None:
+            result = transform(record)
+            if result is None:
+                on_filtered(stream_name)
+            return result
+
+        counting.counts_filtered = True  # type: ignore[attr-defined]
+        stream_map.transform = counting  # type: ignore[method-assign]
+
+    def on_record_filtered(self, stream_name: str) -> None:
+        """A stream map dropped a record of the stream (the SDK's default: nothing).
+
+        Args:
+            stream_name: The record's stream, before stream maps.
+        """
 
     def _process_record_message(self, message_dict: dict) -> None:
         """Handle a RECORD: the SDK's steps, minus the generic work, for direct streams.
@@ -135,6 +164,18 @@ class FastPathTarget(Target):
             lane = self._record_lane(stream_name, sink)
             if lane is not None:
                 self._reader.record_lanes[stream_name] = lane
+
+    def _process_batch_message(self, message_dict: dict) -> None:
+        """Handle a BATCH: each record of its files goes the way of a RECORD message.
+
+        Args:
+            message_dict: The BATCH message.
+        """
+        stream_name = message_dict.get("stream")
+        for record in batch_records(message_dict, self._reader.line_number):
+            self._process_record_message(
+                {"type": "RECORD", "stream": stream_name, "record": record}
+            )
 
     def _record_done(self, sink: Sink) -> None:
         """The steps after a record joined its batch: drain the batch once it is full.

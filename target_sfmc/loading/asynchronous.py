@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from target_sfmc.errors import TargetSfmcError
 from target_sfmc.jsonio import encode_json
-from target_sfmc.loading.base import PendingRows, loading_errors_named
+from target_sfmc.loading.base import PendingRows, loading_errors_named, settle_merged_rejections
 from target_sfmc.loading.concurrency import run_all, wait_all
 from target_sfmc.records import DataExtensionRow, LoadResult, SfmcRejection
 
@@ -132,14 +132,19 @@ class AsyncRowLoader:
         """
         if not rows:
             return LoadResult()
-        result = LoadResult()
         with loading_errors_named(self.describe(key)):
-            requests = self._requests(rows, list(range(len(rows))))
-            for part in run_all(
-                self.executor, lambda request: self._run_request(key, rows, *request), requests
-            ):
-                result.extend(part)
+            result = self._upsert(key, rows)
+            settle_merged_rejections(result, lambda row: self._upsert(key, [row]))
         self.on_confirmed(result.written)
+        return result
+
+    def _upsert(self, key: str, rows: list[DataExtensionRow]) -> LoadResult:
+        result = LoadResult()
+        requests = self._requests(rows, list(range(len(rows))))
+        for part in run_all(
+            self.executor, lambda request: self._run_request(key, rows, *request), requests
+        ):
+            result.extend(part)
         return result
 
     def _requests(
@@ -309,6 +314,23 @@ class AsyncBatchLoad:
             oldest.job.result()  # bounds memory; raises early if SFMC refused rows
             unfinished_rows -= len(oldest.primary_keys)
 
+    def holds(self, key: str, primary_key: tuple[Any, ...]) -> bool:
+        """Tell whether a request with a row for the key is sent and not confirmed yet.
+
+        Args:
+            key: Data Extension key.
+            primary_key: A row's primary key.
+
+        Returns:
+            True when a row for the key is in flight.
+        """
+        return any(
+            request.data_extension_key == key
+            and primary_key in request.primary_keys
+            and not request.job.done()
+            for request in self.in_flight
+        )
+
     def _load_after(
         self, earlier: list[Future[LoadResult]], key: str, rows: list[DataExtensionRow]
     ) -> LoadResult:
@@ -316,16 +338,19 @@ class AsyncBatchLoad:
             job.result()
         return self.loader.load(key, rows)
 
-    def finish(self, pending: dict[str, PendingRows], result: LoadResult) -> None:
-        """Send what is pending, then wait for every request of the batch.
+    def finish(self, rounds: list[dict[str, PendingRows]], result: LoadResult) -> None:
+        """Send what is pending, round after round, then wait for every request of the batch.
+
+        A request waits for earlier ones that share a key with it, so rounds keep their order.
 
         Args:
-            pending: Data Extension key -> its rows by primary key (emptied here).
+            rounds: Data Extension key -> its rows by primary key, per round.
             result: Where each request's outcome is added as it is collected, so that a
                 failure keeps what SFMC confirmed before it.
         """
-        for key in list(pending):
-            self.send(key, pending.pop(key))
+        for pending in rounds:
+            for key, rows in pending.items():
+                self.send(key, rows)
         wait_all(self.jobs, on_result=result.extend)
 
 

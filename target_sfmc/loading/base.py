@@ -12,14 +12,15 @@ import contextlib
 from typing import TYPE_CHECKING, Any, Protocol
 
 from target_sfmc.errors import RetriesExhaustedError, SfmcApiError
+from target_sfmc.records import DataExtensionRow
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
-    from target_sfmc.records import DataExtensionRow, LoadResult
+    from target_sfmc.records import LoadResult
 
 # A Data Extension's rows waiting in a batch, by primary key (one row per key).
-PendingRows = dict[tuple[Any, ...], "DataExtensionRow"]
+PendingRows = dict[tuple[Any, ...], DataExtensionRow]
 
 _BAD_REQUEST = 400
 # The one row problem SFMC reports without additionalErrors: no column the DE knows.
@@ -34,8 +35,11 @@ class BatchLoad(Protocol):
     def send(self, key: str, rows: PendingRows) -> None:
         """Send a Data Extension's pending rows now; reading goes on."""
 
-    def finish(self, pending: dict[str, PendingRows], result: LoadResult) -> None:
-        """Load what is pending and wait until SFMC answered for every row of the batch."""
+    def holds(self, key: str, primary_key: tuple[Any, ...]) -> bool:
+        """Tell whether a row for the key was sent and is not confirmed yet."""
+
+    def finish(self, rounds: list[dict[str, PendingRows]], result: LoadResult) -> None:
+        """Load the pending rounds in order; wait until SFMC answered for every row."""
 
 
 class RowLoader(Protocol):
@@ -64,6 +68,38 @@ def is_row_error(error: SfmcApiError) -> bool:
     if error.status != _BAD_REQUEST:
         return False
     return bool(error.additional_errors) or error.sfmc_message.startswith(NO_KNOWN_FIELD_MESSAGE)
+
+
+def settle_merged_rejections(
+    result: LoadResult, upsert_alone: Callable[[DataExtensionRow], LoadResult]
+) -> LoadResult:
+    """Send the records of a merged row SFMC refused one by one, in input order.
+
+    SFMC refuses a row as a whole: which of the merged records was wrong, it does not say.
+    Sent on their own, the good records land and only the bad ones are refused, as if every
+    record had been upserted on its own.
+
+    Args:
+        result: A load's result; its refused merged rows are replaced by their records' own
+            outcomes.
+        upsert_alone: Upserts one row and returns its outcome.
+
+    Returns:
+        ``result``.
+    """
+    merged = [
+        rejection
+        for rejection in result.rejected
+        if isinstance(rejection.item, DataExtensionRow) and rejection.item.parts
+    ]
+    if not merged:
+        return result
+    settled = {id(rejection) for rejection in merged}
+    result.rejected = [rejection for rejection in result.rejected if id(rejection) not in settled]
+    for rejection in merged:
+        for row in rejection.item.split():  # type: ignore[union-attr] # rows, checked above
+            result.extend(upsert_alone(row))
+    return result
 
 
 @contextlib.contextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -20,11 +21,16 @@ _BAD_REQUEST = 400
 
 @dataclass
 class ContactRegistry:
-    """Remembers which Contacts this run created; shared by every stream."""
+    """Remembers which Contacts this run created (or is creating); shared by every stream.
+
+    Streams drain side by side, so two of them can need the same new Contact at once: the
+    first asks SFMC, the other waits for that answer instead of asking again.
+    """
 
     client: SfmcClient
     executor: Executor
-    _created: set[str] = field(default_factory=set)
+    # Contact Key -> its creation: None once created, SFMC's refusal, or still under way.
+    _creations: dict[str, Future[SfmcApiError | None]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def ensure(self, contact_keys: Iterable[str]) -> dict[str, SfmcApiError]:
@@ -36,20 +42,34 @@ class ContactRegistry:
         Returns:
             Contact Key -> SFMC's refusal, for contacts SFMC would not create.
         """
+        asked: dict[str, Future[SfmcApiError | None]] = {}
+        mine: list[tuple[str, Future[SfmcApiError | None]]] = []
         with self._lock:
-            missing = sorted(set(contact_keys) - self._created)
+            for key in sorted(set(contact_keys)):
+                creation = self._creations.get(key)
+                if creation is None:
+                    creation = self._creations[key] = Future()
+                    mine.append((key, creation))
+                asked[key] = creation
+        run_all(self.executor, self._create, mine)
         failures: dict[str, SfmcApiError] = {}
-
-        def create(contact_key: str) -> None:
-            try:
-                self.client.create_contact(contact_key)
-            except SfmcApiError as exc:
-                if exc.status != _BAD_REQUEST:
-                    raise
-                failures[contact_key] = exc
-                return
-            with self._lock:
-                self._created.add(contact_key)
-
-        run_all(self.executor, create, missing)
+        for key, creation in asked.items():
+            refusal = creation.result()  # another stream's creation may still be under way
+            if refusal is not None:
+                failures[key] = refusal
         return failures
+
+    def _create(self, item: tuple[str, Future[SfmcApiError | None]]) -> None:
+        key, creation = item
+        try:
+            self.client.create_contact(key)
+        except SfmcApiError as exc:
+            if exc.status != _BAD_REQUEST:
+                creation.set_exception(exc)
+                raise
+            creation.set_result(exc)
+        except BaseException as exc:
+            creation.set_exception(exc)
+            raise
+        else:
+            creation.set_result(None)

@@ -8,11 +8,16 @@ with SFMC's own message.
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from target_sfmc.errors import SfmcApiError
 from target_sfmc.jsonio import encode_json
-from target_sfmc.loading.base import PendingRows, is_row_error, loading_errors_named
+from target_sfmc.loading.base import (
+    PendingRows,
+    is_row_error,
+    loading_errors_named,
+    settle_merged_rejections,
+)
 from target_sfmc.loading.concurrency import chunk_by_size, run_all
 from target_sfmc.records import DataExtensionRow, LoadResult, SfmcRejection
 
@@ -90,13 +95,19 @@ class SyncRowLoader:
         if not rows:
             return result
         with loading_errors_named(self.describe(key)):
-            encoded = [encode_json({"keys": row.keys, "values": row.values}) for row in rows]
-            chunks = chunk_by_size(encoded, SYNC_ROWS_PER_REQUEST, SYNC_BYTES_PER_REQUEST)
-            for part in run_all(
-                self.executor, lambda r: self._send_rowset(key, rows, encoded, list(r)), chunks
-            ):
-                result.extend(part)
+            result.extend(self._upsert(key, rows))
+            settle_merged_rejections(result, lambda row: self._upsert(key, [row]))
         self.on_confirmed(result.written)
+        return result
+
+    def _upsert(self, key: str, rows: list[DataExtensionRow]) -> LoadResult:
+        encoded = [encode_json({"keys": row.keys, "values": row.values}) for row in rows]
+        chunks = chunk_by_size(encoded, SYNC_ROWS_PER_REQUEST, SYNC_BYTES_PER_REQUEST)
+        result = LoadResult()
+        for part in run_all(
+            self.executor, lambda r: self._send_rowset(key, rows, encoded, list(r)), chunks
+        ):
+            result.extend(part)
         return result
 
     def _send_rowset(
@@ -154,6 +165,19 @@ class SyncBatchLoad:
         """
         self._loader = loader
 
+    def holds(self, key: str, primary_key: tuple[Any, ...]) -> bool:
+        """Rowset batches send nothing before they are full.
+
+        Args:
+            key: Data Extension key.
+            primary_key: A row's primary key.
+
+        Returns:
+            False: no row is sent and unconfirmed while reading.
+        """
+        del key, primary_key
+        return False
+
     def send(self, key: str, rows: PendingRows) -> None:
         """Rowset batches never send while reading.
 
@@ -166,13 +190,14 @@ class SyncBatchLoad:
         """
         raise AssertionError(f"rowset batches are loaded whole ({key}, {len(rows)} rows)")
 
-    def finish(self, pending: dict[str, PendingRows], result: LoadResult) -> None:
-        """Load every pending row, Data Extension by Data Extension, into ``result``.
+    def finish(self, rounds: list[dict[str, PendingRows]], result: LoadResult) -> None:
+        """Load every pending row, round by round, Data Extension by Data Extension.
 
         Args:
-            pending: Data Extension key -> its rows by primary key.
+            rounds: Data Extension key -> its rows by primary key, per round.
             result: Where confirmations and refusals are added, part by part, so that a
                 failure keeps what SFMC confirmed before it.
         """
-        for key, rows_by_key in pending.items():
-            result.extend(self._loader.load(key, list(rows_by_key.values())))
+        for pending in rounds:
+            for key, rows_by_key in pending.items():
+                result.extend(self._loader.load(key, list(rows_by_key.values())))
