@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import pytest
-from corpus_harness import CLIENT_ID, CLIENT_SECRET
+from corpus_harness import started_emulator
 
 from target_sfmc.emulator import SfmcEmulator
 
@@ -13,16 +14,9 @@ from target_sfmc.emulator import SfmcEmulator
 @pytest.fixture
 def emulators():
     """Start emulators with the given Data Extensions: ``emulators(data_extensions)``."""
-    started: list[SfmcEmulator] = []
+    with contextlib.ExitStack() as stack:
 
-    def start(data_extensions: list[dict[str, Any]]) -> SfmcEmulator:
-        emulator = SfmcEmulator(
-            data_extensions=data_extensions, client_id=CLIENT_ID, client_secret=CLIENT_SECRET
-        )
-        emulator.start()
-        started.append(emulator)
-        return emulator
+        def start(data_extensions: list[dict[str, Any]]) -> SfmcEmulator:
+            return stack.enter_context(started_emulator(data_extensions))
 
-    yield start
-    for emulator in started:
-        emulator.close()
+        yield start

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import TYPE_CHECKING, Any
 
+from target_sfmc.emulator import SfmcEmulator
+
 if TYPE_CHECKING:
-    from target_sfmc.emulator import SfmcEmulator
+    from collections.abc import Iterator
 
 CLIENT_ID = "corpus-client"
 CLIENT_SECRET = "corpus-secret-value"
@@ -57,3 +60,16 @@ def config_for(emulator: SfmcEmulator, **settings: Any) -> dict[str, Any]:
         "retry_backoff_ms": 50,
         **settings,
     }
+
+
+@contextlib.contextmanager
+def started_emulator(data_extensions: list[dict[str, Any]]) -> Iterator[SfmcEmulator]:
+    """An emulator with the given Data Extensions, serving until the block ends."""
+    emulator = SfmcEmulator(
+        data_extensions=data_extensions, client_id=CLIENT_ID, client_secret=CLIENT_SECRET
+    )
+    emulator.start()
+    try:
+        yield emulator
+    finally:
+        emulator.close()
