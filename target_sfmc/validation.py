@@ -15,6 +15,7 @@ and check them with exact decimal arithmetic (:func:`is_multiple_of` and the bou
 from __future__ import annotations
 
 import decimal
+import functools
 import math
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
@@ -151,6 +152,15 @@ def _mantissa_exponent(number: decimal.Decimal) -> tuple[int, int]:
     return (-mantissa if sign else mantissa), int(exponent)
 
 
+# Beyond this many decimal places either way, rational arithmetic would build huge integers.
+_RATIO_EXPONENT_LIMIT = 400
+
+
+@functools.lru_cache(maxsize=256)
+def _step_ratio(step: decimal.Decimal) -> tuple[int, int]:
+    return step.as_integer_ratio()
+
+
 def is_multiple_of(value: Any, step: decimal.Decimal) -> bool:
     """Tell whether a record's number is an exact multiple of a schema's ``multipleOf``.
 
@@ -173,6 +183,10 @@ def is_multiple_of(value: Any, step: decimal.Decimal) -> bool:
         number = decimal.Decimal(number)
     if number.is_zero():
         return True
+    if abs(number.adjusted()) < _RATIO_EXPONENT_LIMIT:
+        numerator, denominator = number.as_integer_ratio()
+        step_numerator, step_denominator = _step_ratio(step)
+        return numerator * step_denominator % (denominator * step_numerator) == 0
     value_digits, value_exponent = _mantissa_exponent(number)
     step_digits, step_exponent = _mantissa_exponent(step)
     step_digits = abs(step_digits)
@@ -453,8 +467,11 @@ class _NoRemoteSchemas(dict[str, Any]):  # scheme -> handler, for every scheme
 # -- fastjsonschema -------------------------------------------------------------------------
 
 
-_NUMBER_TEST = "isinstance({variable}, (int, float, Decimal))"
-_IS_NUMBER = f"if {_NUMBER_TEST} and not isinstance({{variable}}, bool):"
+_INT_OR_FINITE_DECIMAL = (
+    "if type({variable}) is int or (type({variable}) is Decimal and {variable}.is_finite()):"
+)
+# What a value must be to satisfy a bound keyword.
+_OPERATORS = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}
 
 
 class _ExactNumbersCodeGenerator(CodeGeneratorDraft2019):
@@ -472,37 +489,62 @@ class _ExactNumbersCodeGenerator(CodeGeneratorDraft2019):
             {f"_check_{keyword}": check for keyword, check in _NUMERIC_CHECKS.items()}
         )
 
-    def _numeric_keyword(self, keyword: str) -> None:
+    def _constant(self, keyword: str) -> tuple[str, bool]:
+        """Register the keyword's number; ``(name, integral)``.
+
+        ``name`` holds an int when the number is integral (int against int compares
+        fastest, and Decimal against int is exact), ``name_decimal`` the Decimal.
+        """
         bound = schema_number(self._definition[keyword])
         if bound is None or (keyword == "multipleOf" and bound <= 0):
             raise JsonSchemaDefinitionException(f"{keyword} must be a number")
-        constant = f"_bound_{len(self._extra_imports_objects)}"
-        self._extra_imports_objects[constant] = bound
-        with (
-            self.l(_IS_NUMBER),
-            self.l(f"if not _check_{keyword}({{variable}}, {constant}):"),
-        ):
-            self.exc(f"{{name}} does not satisfy {keyword}", rule=keyword)
+        name = f"_bound_{len(self._extra_imports_objects)}"
+        integral = bound == bound.to_integral_value()
+        self._extra_imports_objects[name] = int(bound) if integral else bound
+        self._extra_imports_objects[f"{name}_decimal"] = bound
+        return name, integral
+
+    def _fail(self, keyword: str) -> None:
+        self.exc(f"{{name}} does not satisfy {keyword}", rule=keyword)
+
+    def _bound(self, keyword: str) -> None:
+        """A bound: compared inline for ints and finite Decimals, by its check for floats."""
+        name, _ = self._constant(keyword)
+        operator = _OPERATORS[keyword]
+        with self.l(_INT_OR_FINITE_DECIMAL), self.l(f"if not {{variable}} {operator} {name}:"):
+            self._fail(keyword)
+        check = f"_check_{keyword}({{variable}}, {name}_decimal)"
+        with self.l(f"elif type({{variable}}) is float and not {check}:"):
+            self._fail(keyword)
 
     def generate_multiple_of(self) -> None:
-        """``multipleOf``, exactly."""
-        self._numeric_keyword("multipleOf")
+        """``multipleOf``, exactly (ints by an integral step inline)."""
+        name, integral = self._constant("multipleOf")
+        check = f"_check_multipleOf({{variable}}, {name}_decimal)"
+        if integral:
+            with self.l("if type({variable}) is int:"), self.l(f"if {{variable}} % {name}:"):
+                self._fail("multipleOf")
+            with self.l(f"elif type({{variable}}) in (Decimal, float) and not {check}:"):
+                self._fail("multipleOf")
+        else:
+            with self.l(f"if type({{variable}}) in (int, Decimal, float) and not {check}:"):
+                self._fail("multipleOf")
 
     def generate_minimum(self) -> None:
         """``minimum`` (always inclusive after normalization)."""
-        self._numeric_keyword("minimum")
+        self._bound("minimum")
 
     def generate_maximum(self) -> None:
         """``maximum`` (always inclusive after normalization)."""
-        self._numeric_keyword("maximum")
+        self._bound("maximum")
 
     def generate_exclusive_minimum(self) -> None:
         """``exclusiveMinimum`` in its numeric form."""
-        self._numeric_keyword("exclusiveMinimum")
+        self._bound("exclusiveMinimum")
 
     def generate_exclusive_maximum(self) -> None:
         """``exclusiveMaximum`` in its numeric form."""
-        self._numeric_keyword("exclusiveMaximum")
+        self._bound("exclusiveMaximum")
 
 
 def compile_validator(schema: dict[str, Any]) -> Callable[[Any], Any]:
