@@ -52,6 +52,8 @@ DATE_TIMES = [
 DATES = ["2020-02-29", "1999-12-31", "2038-01-19", "1900-01-01"]
 TIMES = ["13:30:00", "23:59:59.999999", "00:00:00+02:00", "08:15:30.123", "12:00"]
 WORDS = ["alpha", "Zoë", "naïve café", "O'Brien", "東京", "a,b;c", "line\nbreak", "tab\tx", " "]
+# What a file tap reads as text and must arrive as the same text (never a number or a date).
+TEXT_LOOKALIKES = ["28.99", "0.0", "false", "007", "1E-7", "2018-10-07 15:39:47.646987", "NaN"]
 INTEGER_EDGES = [0, -1, 1, INT32[1], INT32[0], 2**53 + 1, -(2**53 + 1), 2**63 - 1, -(2**63), 2**70]
 NUMBER_EDGES = [
     Decimal("1E-7"),
@@ -429,11 +431,16 @@ class CorpusStream:
             if index < len(edges):
                 return edges[index]
             return _random_number(rng, bounds)
-        limit = min(prop.max_length or 40, 40)
+        return self._text(rng, index, prop)
+
+    @staticmethod
+    def _text(rng: random.Random, index: int, prop: Property) -> str:
         if "email" in prop.name.lower():
             return f"user{index}@example.com"
+        if rng.random() < 0.3:
+            return rng.choice(TEXT_LOOKALIKES)
         text = " ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 3)))
-        return text[:limit] or "x"
+        return text[: min(prop.max_length or 40, 40)] or "x"
 
 
 def _random_datetime(rng: random.Random) -> str:
