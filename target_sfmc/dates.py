@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 from singer_sdk.exceptions import InvalidRecord
 from singer_sdk.helpers.conform import DatetimeErrorTreatmentEnum
 
+from target_sfmc.errors import TargetSfmcError
+
 if TYPE_CHECKING:
     import logging
     from collections.abc import Callable
@@ -28,6 +30,11 @@ _MAXIMUM: dict[str, Any] = {
 }
 
 Field = tuple[str, str, "Callable[[Any], Any]"]
+# SFMC stores milliseconds: YYYY-MM-DDTHH:MM:SS, then nothing or "." and 1 to 3 digits.
+_SECONDS_END = 19
+_CANONICAL_LENGTHS = frozenset({25, 27, 28, 29})
+_CANONICAL_LENGTHS_MIN = 25
+_MAX_REFERENCE_HOPS = 32
 
 
 def _string_format(definition: Any) -> str | None:
@@ -39,43 +46,86 @@ def _string_format(definition: Any) -> str | None:
     return kind if is_string and kind in PARSERS else None
 
 
-def datelike_kind(definition: Any) -> str | None:
-    """The date-like kind of a property, as the SDK decides it.
+class UnresolvableReferenceError(TargetSfmcError):
+    """A date-like property's ``$ref`` cannot be followed; its kind cannot be known."""
 
-    A string with format ``date-time``, ``date`` or ``time``, also as one branch of an
-    ``anyOf`` (the first such branch counts).
+
+def resolve_local_reference(definition: Any, root: dict, name: str) -> Any:
+    """Follow a property schema's ``$ref`` chain inside the stream's own schema.
 
     Args:
         definition: A property's schema.
+        root: The stream's schema (where ``#/...`` pointers start).
+        name: The property's name, for the error.
 
     Returns:
-        ``date-time``, ``date``, ``time``, or None.
+        The schema the reference points at (``definition`` itself without a ``$ref``).
+
+    Raises:
+        UnresolvableReferenceError: When the reference leaves the schema or points at nothing.
     """
+    for _ in range(_MAX_REFERENCE_HOPS):
+        ref = definition.get("$ref") if isinstance(definition, dict) else None
+        if not isinstance(ref, str):
+            return definition
+        node: Any = root
+        if ref.startswith("#/") or ref == "#":
+            for raw in ref[2:].split("/") if ref != "#" else []:
+                part = raw.replace("~1", "/").replace("~0", "~")
+                node = node.get(part) if isinstance(node, dict) else None
+        else:
+            node = None
+        if not isinstance(node, dict):
+            raise UnresolvableReferenceError(
+                f"Property '{name}' has a $ref ('{ref}') that cannot be resolved inside its "
+                "stream's schema, so whether it holds dates cannot be told; fix the schema."
+            )
+        definition = node
+    return definition
+
+
+def _datelike_kind(definition: dict, root: dict, name: str) -> str | None:
+    definition = resolve_local_reference(definition, root, name)
+    if not isinstance(definition, dict):
+        return None
     kind = _string_format(definition)
-    if kind is None and isinstance(definition, dict) and isinstance(definition.get("anyOf"), list):
-        kind = next(filter(None, map(_string_format, definition["anyOf"])), None)
+    if kind is None:
+        # oneOf / anyOf branches may be references too (Salesforce, Segment exports).
+        for branch in (*definition.get("anyOf", ()), *definition.get("oneOf", ())):
+            if isinstance(branch, dict):
+                kind = _string_format(resolve_local_reference(branch, root, name))
+                if kind is not None:
+                    break
     return kind
 
 
-def datelike_properties(schema: dict) -> tuple[Field, ...]:
+def datelike_properties(schema: dict, root: dict | None = None) -> tuple[Field, ...]:
     """The date, date-time and time properties of an object schema, with their parsers.
+
+    A property whose schema is a ``$ref`` (or an ``anyOf``/``oneOf`` of them) is read
+    through the reference, inside the stream's schema.
 
     Args:
         schema: An object schema.
+        root: The stream's schema, when ``schema`` is a part of it.
 
     Returns:
         ``(name, kind, parser)`` per date-like property.
     """
+    root = schema if root is None else root
     fields = []
     for name, definition in schema.get("properties", {}).items():
-        kind = datelike_kind(definition)
+        kind = _datelike_kind(definition, root, name) if isinstance(definition, dict) else None
         if kind in PARSERS:
             fields.append((name, kind, PARSERS[kind]))
     return tuple(fields)
 
 
 def is_canonical_datetime(text: str, parsed: dt.datetime) -> bool:
-    """Tell whether a date-time string is already as SFMC wants it: ``T`` and ``±hh:mm``.
+    """Tell whether a date-time string is already as SFMC wants it.
+
+    That is ``YYYY-MM-DDTHH:MM:SS``, at most 3 fractional digits (SFMC stores
+    milliseconds) and a ``±hh:mm`` offset.
 
     Args:
         text: The string as received.
@@ -84,19 +134,23 @@ def is_canonical_datetime(text: str, parsed: dt.datetime) -> bool:
     Returns:
         True when it can be sent as it is.
     """
+    length = len(text)
     return (
         parsed.tzinfo is not None
-        and len(text) >= 25  # noqa: PLR2004 - YYYY-MM-DDTHH:MM:SS+hh:mm
+        and length in _CANONICAL_LENGTHS
         and text[10] == "T"
         and text[-6] in "+-"
         and text[-3] == ":"
+        and (length == _CANONICAL_LENGTHS_MIN or text[_SECONDS_END] == ".")
     )
 
 
 def parse_datelike(value: Any, kind: str, parse: Callable[[Any], Any]) -> Any:
     """Parse one date-like value; a date-time already written as SFMC wants it stays text.
 
-    Formatting such a value again is the costliest step a date-time would otherwise take.
+    Formatting such a value again is the costliest step a date-time would otherwise take. A
+    ``time`` is checked but kept as the text received (SFMC has no time type: it lands in a
+    Text column, as the tap wrote it).
 
     Args:
         value: The value as received.
@@ -111,7 +165,7 @@ def parse_datelike(value: Any, kind: str, parse: Callable[[Any], Any]) -> Any:
         TypeError: When the value is not text.
     """
     parsed = parse(value)
-    if kind == "date-time" and is_canonical_datetime(value, parsed):
+    if kind == "time" or (kind == "date-time" and is_canonical_datetime(value, parsed)):
         return value
     return parsed
 
@@ -135,7 +189,7 @@ class DateParser:
         nested: list[tuple[str, str, str, Callable[[Any], Any]]] = []
         for parent, definition in schema.get("properties", {}).items():
             if isinstance(definition, dict) and isinstance(definition.get("properties"), dict):
-                nested += [(parent, *field) for field in datelike_properties(definition)]
+                nested += [(parent, *field) for field in datelike_properties(definition, schema)]
         self._nested = tuple(nested)
 
     def parse(self, record: dict[str, Any]) -> None:

@@ -174,17 +174,25 @@ def first_present(record: Mapping[str, Any], names: Sequence[str]) -> Any:
 
 
 def format_datetime(value: dt.datetime) -> str:
-    """ISO-8601 with an explicit offset; a naive value is taken as UTC.
+    """ISO-8601 with an explicit ``±hh:mm`` offset and at most 3 fractional digits.
+
+    A naive value is taken as UTC. SFMC stores milliseconds: microseconds are truncated,
+    never rounded (rounding up could move the value into the next second, minute or day).
+    An offset with seconds (historic local mean time) cannot be written as ``±hh:mm``: such
+    a value is sent in UTC, the same instant.
 
     Args:
         value: A datetime.
 
     Returns:
-        For example ``2020-05-30T13:30:00+00:00``.
+        For example ``2020-05-30T13:30:00+00:00`` or ``2020-05-30T13:30:00.123+05:30``.
     """
-    if value.tzinfo is None:
+    offset = value.utcoffset()
+    if offset is None:
         value = value.replace(tzinfo=dt.UTC)
-    return value.isoformat()
+    elif offset.seconds % 60 or offset.microseconds:
+        value = value.astimezone(dt.UTC)
+    return value.isoformat(timespec="milliseconds" if value.microsecond >= 1000 else "seconds")  # noqa: PLR2004 - one millisecond
 
 
 _DROP = object()

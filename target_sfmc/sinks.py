@@ -20,17 +20,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from singer_sdk.exceptions import InvalidJSONSchema
+
 from target_sfmc.errors import RowsRejectedError, TargetSfmcError, without_quoted_values
 from target_sfmc.fastpath.sink import FastPathSink, LaneSpec
 from target_sfmc.loading.asynchronous import AsyncRowLoader
 from target_sfmc.loading.sync import SYNC_BATCH_ROWS, SyncRowLoader
-from target_sfmc.mapping import title_case
+from target_sfmc.mapping import MappingError, title_case
 from target_sfmc.records import (
     REJECTED,
     UNCONFIGURED_STREAM,
     DataExtensionRow,
     JourneyEvent,
     LoadResult,
+    MappingRefusal,
     Outcome,
     Skipped,
 )
@@ -43,7 +46,6 @@ if TYPE_CHECKING:
     from singer_sdk.sinks.core import BaseJSONSchemaValidator
 
     from target_sfmc.loading.base import BatchLoad, PendingRows, RowLoader
-    from target_sfmc.records import MappingRefusal
     from target_sfmc.runtime import LoadingRuntime
     from target_sfmc.settings import StreamSettings, TargetSettings
 
@@ -136,6 +138,7 @@ class RuntimeSink(FastPathSink):
         """
         self.runtime: LoadingRuntime = target.runtime  # type: ignore[attr-defined]
         super().__init__(target, stream_name, schema, key_properties)
+        self.date_parser  # noqa: B018 - a schema whose dates cannot be found fails at its SCHEMA
 
 
 class SfmcSink(RuntimeSink):
@@ -200,6 +203,7 @@ class SfmcSink(RuntimeSink):
         )
         self._records_per_batch = self.loader.records_per_batch(super().max_size)
         self.current_batch: Batch | None = None
+        self._destination = stream.data_extension_key or stream.event_definition_key
         for key in _destinations(stream, settings):
             self.runtime.writers.setdefault(key, []).append(self)
 
@@ -231,6 +235,11 @@ class SfmcSink(RuntimeSink):
             return QuietJSONSchemaValidator(
                 self.schema, validate_formats=self.validate_field_string_format
             )
+        except InvalidJSONSchema as exc:  # its message names the property, never a value
+            raise TargetSfmcError(
+                f"The SCHEMA of stream '{self.stream_name}' cannot be used to validate records "
+                f"({exc}); fix the schema or set validate_records to false."
+            ) from None
         except Exception as exc:  # noqa: BLE001 - any schema problem gets the same clear sentence
             raise TargetSfmcError(
                 f"The SCHEMA of stream '{self.stream_name}' cannot be used to validate records "
@@ -255,7 +264,11 @@ class SfmcSink(RuntimeSink):
         batch: Batch = context["batch"]
         # Only the reading thread changes this counter: no lock needed per record.
         self._tally.read += 1
-        for outcome in self.router(record):
+        try:
+            outcomes = self.router(record)
+        except MappingError as exc:  # a value SFMC cannot take (NaN): this record only
+            outcomes = [MappingRefusal(str(exc), {}, self._destination)]
+        for outcome in outcomes:
             self._add_outcome(outcome, batch)
 
     def lane_spec(self) -> LaneSpec | None:

@@ -9,9 +9,12 @@ and checked here, and an error names the line, never its content.
 from __future__ import annotations
 
 import collections
+import decimal
+import json
 import re
 import sys
 import typing as t
+from typing import Any
 
 import msgspec
 from singer_sdk.contrib.msgspec import MsgSpecReader, decoder
@@ -75,21 +78,16 @@ class LineNumberingReader(MsgSpecReader):
             InputError: When the line is not a JSON object or not a Singer message.
         """
         self.line_number += 1
-        if self.record_lanes:
-            try:
-                envelope = decode_envelope(line)
-            except msgspec.DecodeError:
-                envelope = None  # the full decode below names the problem
-            if envelope is not None and envelope.type == "RECORD":
-                lane = self.record_lanes.get(envelope.stream)
-                if lane is not None and lane(envelope.record):
-                    return _LANE_TAKEN
+        if self.record_lanes and self._taken_by_lane(line):
+            return _LANE_TAKEN
         try:
             message = decoder.decode(line)
         except msgspec.DecodeError as exc:
             if not line.strip():
                 return _BLANK_LINE
-            raise InputError(_decode_problem(line, exc, self.line_number)) from None
+            message = _decode_with_non_finite_numbers(line)
+            if message is None:
+                raise InputError(_decode_problem(line, exc, self.line_number)) from None
         if type(message) is dict and message.get("type") == "RECORD":
             if type(message.get("stream")) is str and type(message.get("record")) is dict:
                 return message  # the common case, checked cheaply
@@ -97,6 +95,16 @@ class LineNumberingReader(MsgSpecReader):
             raise InputError(f"Input line {self.line_number} is not a JSON object.")
         _check_shape(message, self.line_number)
         return message
+
+    def _taken_by_lane(self, line: str | bytes) -> bool:
+        try:
+            envelope = decode_envelope(line)
+        except msgspec.DecodeError:
+            return False  # the full decode names the problem
+        if envelope.type != "RECORD":
+            return False
+        lane = self.record_lanes.get(envelope.stream)
+        return lane is not None and lane(envelope.record)
 
     def _process_unknown_message(self, message_dict: dict) -> None:
         """Skip blank lines and records lanes took; name the line of an unknown message type.
@@ -145,6 +153,23 @@ class LineNumberingReader(MsgSpecReader):
         counts["RECORD"] += counts.pop(_TAKEN_BY_LANE, 0)
         counts.pop(_BLANK_LINE["type"], None)
         return counts
+
+
+def _decode_with_non_finite_numbers(line: str | bytes) -> Any:
+    """Decode a line with ``NaN``/``Infinity`` (Python taps write them) as Decimals.
+
+    Not JSON, but common; the mapping then refuses such a number as a row error.
+
+    Returns:
+        The decoded line, or None when it is not JSON even so.
+    """
+    raw = line.encode("utf-8", "surrogatepass") if isinstance(line, str) else line
+    if b"NaN" not in raw and b"Infinity" not in raw:
+        return None
+    try:
+        return json.loads(raw, parse_float=decimal.Decimal, parse_constant=decimal.Decimal)
+    except ValueError:
+        return None
 
 
 def _decode_problem(line: str | bytes, exc: msgspec.DecodeError, line_number: int) -> str:

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 from singer_sdk.exceptions import MissingKeyPropertiesError
 from singer_sdk.sinks import BatchSink
 
-from target_sfmc.dates import DateParser
+from target_sfmc.dates import DateParser, UnresolvableReferenceError
+from target_sfmc.errors import TargetSfmcError
 from target_sfmc.fastpath.lanes import compile_lane
 
 if TYPE_CHECKING:
@@ -56,7 +57,7 @@ class FastPathSink(BatchSink):
         """
         if self._validator is not None:
             self._validator.validate(record)
-        self._dates.parse(record)
+        self.date_parser.parse(record)
 
     def _singer_validate_message(self, record: dict) -> None:
         """The SDK's hook: a record must carry its stream's key properties; name the missing.
@@ -76,8 +77,18 @@ class FastPathSink(BatchSink):
             )
 
     @cached_property
-    def _dates(self) -> DateParser:
-        return DateParser(self.schema, self.datetime_error_treatment, self.logger)
+    def date_parser(self) -> DateParser:
+        """The stream's date-like fields, read from its schema once.
+
+        Raises:
+            TargetSfmcError: When the schema cannot tell which fields hold dates.
+        """
+        try:
+            return DateParser(self.schema, self.datetime_error_treatment, self.logger)
+        except UnresolvableReferenceError as exc:
+            raise TargetSfmcError(
+                f"The SCHEMA of stream '{self.stream_name}' cannot be used: {exc}"
+            ) from None
 
     def lane_spec(self) -> LaneSpec | None:
         """How this stream's lane builds and keeps rows; None: the stream has no lane.

@@ -245,9 +245,9 @@ def test_naive_datetime_is_taken_as_utc() -> None:
     assert to_sfmc_value(value) == "2020-05-30T13:30:00+00:00"
 
 
-def test_naive_datetime_with_microseconds_keeps_them() -> None:
+def test_naive_datetime_with_microseconds_keeps_its_milliseconds() -> None:
     value = dt.datetime(2020, 5, 30, 13, 30, 0, 123456)  # noqa: DTZ001
-    assert to_sfmc_value(value) == "2020-05-30T13:30:00.123456+00:00"
+    assert to_sfmc_value(value) == "2020-05-30T13:30:00.123+00:00"
 
 
 def test_aware_datetime_keeps_its_offset() -> None:
