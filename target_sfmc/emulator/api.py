@@ -165,11 +165,22 @@ def _contact_key(raw: Any) -> str | None:
     return None
 
 
-def _page_params(query: Mapping[str, str], default_size: int) -> tuple[int, int] | ApiResponse:
-    """Read ``$page``/``$pageSize`` (``page``/``pageSize`` also accepted)."""
+def _page_params(
+    query: Mapping[str, str], default_size: int, prefixes: tuple[str, ...] = ("$", "")
+) -> tuple[int, int] | ApiResponse:
+    """Read the page parameters spelled with one of ``prefixes`` (``$page`` before ``page``).
+
+    Args:
+        query: Query parameters.
+        default_size: Page size when none is given.
+        prefixes: Spellings honoured, in order of preference; others are ignored.
+
+    Returns:
+        ``(page, page_size)``, or the 400 for a value that is not a positive integer.
+    """
     out: list[int] = []
     for name, default in (("page", 1), ("pageSize", default_size)):
-        raw = query.get(f"${name}", query.get(name))
+        raw = next((query[p + name] for p in prefixes if p + name in query), None)
         if raw is None:
             out.append(default)
             continue
@@ -181,6 +192,14 @@ def _page_params(query: Mapping[str, str], default_size: int) -> tuple[int, int]
             return error(400, f"Parameter ${name} is invalid.", 10001)
         out.append(value)
     return out[0], min(out[1], MAX_PAGE_SIZE)
+
+
+_RESULTS_PREFIXES: dict[str, tuple[str, ...]] = {
+    "honoured": ("$", ""),
+    "ignored": (),
+    "plain_only": ("",),
+    "dollar_only": ("$",),
+}
 
 
 class SfmcApi:
@@ -606,16 +625,25 @@ class SfmcApi:
     def async_results(self, req: ApiRequest) -> ApiResponse:
         """``GET /data/v1/async/{requestId}/results[?$page=N&$pageSize=M]``.
 
+        Which spellings of the page parameters count, and the largest page served, follow the
+        ``results_paging`` and ``results_page_cap`` modes; the answer reports the page and page
+        size actually served.
+
         Args:
             req: The request.
 
         Returns:
             200 with one result item per submitted row (empty while pending).
         """
-        paging = _page_params(req.query, DEFAULT_RESULTS_PAGE_SIZE)
+        config = self.faults.config
+        paging = _page_params(
+            req.query, DEFAULT_RESULTS_PAGE_SIZE, _RESULTS_PREFIXES[config.results_paging]
+        )
         if isinstance(paging, ApiResponse):
             return paging
         page, size = paging
+        if config.results_page_cap is not None:
+            size = min(size, config.results_page_cap)
         job: AsyncJob | None = self.jobs.get(req.params["id"])
         if job is None:
             return self._job_not_found(req.params["id"])

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from target_sfmc.emulator.api import DEFAULT_TOKEN_TTL
 from target_sfmc.emulator.emulator import SfmcEmulator
+from target_sfmc.emulator.faults import RESULTS_PAGING_MODES
 from target_sfmc.emulator.schema import DefinitionError, load_definition_file
 from target_sfmc.tuning import tuned_for_loading
 
@@ -28,6 +29,17 @@ _FAULT_FLAGS: tuple[tuple[str, str, type, str], ...] = (
     ("--fault-async-error", "async_error", float, "share of async jobs ending in Error"),
     ("--fault-async-deadlock", "async_deadlock", float, "share of async rows deadlocked"),
     ("--fault-seed", "seed", int, "seed for reproducible fault draws"),
+    ("--fault-results-page-cap", "results_page_cap", int, "largest page of async results served"),
+)
+
+# Modes chosen by name: (flag, setting, choices, help).
+_FAULT_CHOICES: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
+    (
+        "--fault-results-paging",
+        "results_paging",
+        RESULTS_PAGING_MODES,
+        "which async results page parameters count (default honoured)",
+    ),
 )
 
 
@@ -58,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--async-delay-ms", type=int, default=20)
     for flag, dest, kind, text in _FAULT_FLAGS:
         parser.add_argument(flag, dest=f"fault_{dest}", type=kind, default=None, help=text)
+    for flag, dest, choices, text in _FAULT_CHOICES:
+        parser.add_argument(flag, dest=f"fault_{dest}", choices=choices, default=None, help=text)
     parser.add_argument(
         "--fault-token-endpoint",
         action="store_true",
@@ -82,7 +96,7 @@ def fault_settings(args: argparse.Namespace) -> dict[str, Any]:
         Settings for `FaultConfig.from_dict` (only flags that were given).
     """
     faults: dict[str, Any] = {}
-    for _flag, dest, _kind, _text in _FAULT_FLAGS:
+    for dest in [row[1] for row in _FAULT_FLAGS] + [row[1] for row in _FAULT_CHOICES]:
         value = getattr(args, f"fault_{dest}")
         if value is not None:
             faults[dest] = value

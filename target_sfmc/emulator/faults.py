@@ -4,13 +4,17 @@ Request-level faults (500, 503, 429, dropped connection) draw from one shared RN
 order. Async-job faults (whole job in ``Error``, deadlocked rows) draw from a per-job RNG derived
 from the seed and the job's submission number, so a job's outcome does not depend on how
 concurrent requests interleave.
+
+Besides these random faults, the config holds *modes*: untidy behaviours of real SFMC that are
+switched on as a whole (results paging that cannot be trusted, informational messages on an
+accepted submission, ...). They are never random.
 """
 
 from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from enum import Enum
 from typing import Any
@@ -38,10 +42,74 @@ def _number(raw: Any, key: str, upper: float | None = None) -> float:
     return float(raw)
 
 
+#: How ``GET /data/v1/async/{id}/results`` treats its page parameters.
+RESULTS_PAGING_MODES = ("honoured", "ignored", "plain_only", "dollar_only")
+
+
+def _count(raw: Any, key: str) -> int:
+    """Validate a non-negative whole number."""
+    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 0:
+        raise ValueError(f"Fault {key} must be a whole number >= 0, got {raw!r}.")
+    return raw
+
+
+def _choice(raw: Any, key: str, choices: tuple[str, ...]) -> str:
+    if raw not in choices:
+        raise ValueError(f"Fault {key} must be one of {', '.join(choices)}, got {raw!r}.")
+    return str(raw)
+
+
+def _flag(raw: Any, key: str) -> bool:
+    if not isinstance(raw, bool):
+        raise TypeError(f"Fault {key} must be true or false, got {raw!r}.")
+    return raw
+
+
 def _seed(raw: Any) -> int:
     if isinstance(raw, bool) or not isinstance(raw, int):
         raise TypeError(f"Fault seed must be an integer, got {raw!r}.")
     return raw
+
+
+def _rate(raw: Any, key: str) -> float:
+    return _number(raw, key, upper=1.0)
+
+
+def _milliseconds(raw: Any, key: str) -> int:
+    return int(_number(raw, key))
+
+
+def _positive(raw: Any, key: str) -> int:
+    value = _count(raw, key)
+    if value < 1:
+        raise ValueError(f"Fault {key} must be at least 1.")
+    return value
+
+
+def _results_paging(raw: Any, key: str) -> str:
+    return _choice(raw, key, RESULTS_PAGING_MODES)
+
+
+def _truthy(raw: Any, _key: str) -> bool:
+    return bool(raw)
+
+
+def _seed_setting(raw: Any, _key: str) -> int:
+    return _seed(raw)
+
+
+#: Validator of every setting, by name.
+_CHECKS: dict[str, Callable[[Any, str], Any]] = {
+    **dict.fromkeys(_RATE_KEYS, _rate),
+    "latency_ms": _milliseconds,
+    "token_expiry_s": _number,
+    "fault_token_endpoint": _truthy,
+    "seed": _seed_setting,
+    "results_paging": _results_paging,
+    "results_page_cap": _positive,
+}
+#: Settings for which null means "the default".
+_NULLABLE = frozenset({"token_expiry_s", "seed", "results_page_cap"})
 
 
 @dataclass(frozen=True)
@@ -59,6 +127,11 @@ class FaultConfig:
         async_deadlock: Share of async rows that end as deadlock victims (not applied).
         fault_token_endpoint: Whether 5xx/429/drop faults also hit the token endpoints.
         seed: RNG seed; None for non-reproducible draws.
+        results_paging: How async results honour page parameters: ``honoured`` (both
+            ``$page``/``$pageSize`` and ``page``/``pageSize``), ``ignored`` (always page 1 of 50
+            items), ``plain_only`` (only ``page``/``pageSize``), ``dollar_only`` (only
+            ``$page``/``$pageSize``). A parameter that is not honoured is as if absent.
+        results_page_cap: Largest page of async results served, whatever the client asks for.
     """
 
     error_500: float = 0.0
@@ -71,6 +144,8 @@ class FaultConfig:
     async_deadlock: float = 0.0
     fault_token_endpoint: bool = False
     seed: int | None = None
+    results_paging: str = "honoured"
+    results_page_cap: int | None = None
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any] | None) -> FaultConfig:
@@ -96,17 +171,10 @@ class FaultConfig:
                 f"Unknown fault setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}."
             )
         values: dict[str, Any] = {}
-        for key in _RATE_KEYS:
-            if key in raw:
-                values[key] = _number(raw[key], key, upper=1.0)
-        if "latency_ms" in raw:
-            values["latency_ms"] = int(_number(raw["latency_ms"], "latency_ms"))
-        if raw.get("token_expiry_s") is not None:
-            values["token_expiry_s"] = _number(raw["token_expiry_s"], "token_expiry_s")
-        if "fault_token_endpoint" in raw:
-            values["fault_token_endpoint"] = bool(raw["fault_token_endpoint"])
-        if raw.get("seed") is not None:
-            values["seed"] = _seed(raw["seed"])
+        for key, value in raw.items():
+            if value is None and key in _NULLABLE:
+                continue
+            values[key] = _CHECKS[key](value, key)
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
