@@ -129,6 +129,23 @@ def _result_message(code: str, message: str) -> dict[str, Any]:
     }
 
 
+#: Informational messages on an accepted submission (``async_accept_messages``): neither
+#: says the request failed.
+ACCEPT_MESSAGES: tuple[dict[str, Any], ...] = (
+    {
+        "resultType": "Operational",
+        "resultClass": "Information",
+        "resultCode": "AsyncRequestQueued",
+        "message": "The request was queued for asynchronous processing.",
+    },
+    {
+        "resultType": "Validation",
+        "resultClass": "Warning",
+        "resultCode": "UnknownFieldsIgnored",
+        "message": "Fields that do not exist in the data extension are ignored.",
+    },
+)
+
 _decode_body = msgspec.json.Decoder().decode
 
 
@@ -583,7 +600,10 @@ class SfmcApi:
         job = self.jobs.submit(
             cde, items, insert=insert, faults=self.faults.decide_job(), clean=clean
         )
-        return ApiResponse(202, {"requestId": job.request_id, "resultMessages": []})
+        messages: list[dict[str, Any]] = []
+        if self.faults.config.async_accept_messages:
+            messages = [dict(m) for m in ACCEPT_MESSAGES]
+        return ApiResponse(202, {"requestId": job.request_id, "resultMessages": messages})
 
     @staticmethod
     def _job_not_found(request_id: str) -> ApiResponse:

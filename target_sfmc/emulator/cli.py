@@ -42,6 +42,20 @@ _FAULT_CHOICES: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
     ),
 )
 
+# Modes switched on by a flag: (flag, setting, help).
+_FAULT_SWITCHES: tuple[tuple[str, str, str], ...] = (
+    (
+        "--fault-token-endpoint",
+        "fault_token_endpoint",
+        "let 5xx/429/drop faults hit the token endpoints too",
+    ),
+    (
+        "--fault-async-accept-messages",
+        "async_accept_messages",
+        "informational resultMessages on accepted async submissions",
+    ),
+)
+
 
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser.
@@ -72,11 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
         parser.add_argument(flag, dest=f"fault_{dest}", type=kind, default=None, help=text)
     for flag, dest, choices, text in _FAULT_CHOICES:
         parser.add_argument(flag, dest=f"fault_{dest}", choices=choices, default=None, help=text)
-    parser.add_argument(
-        "--fault-token-endpoint",
-        action="store_true",
-        help="let 5xx/429/drop faults hit the token endpoints too",
-    )
+    for flag, dest, text in _FAULT_SWITCHES:
+        parser.add_argument(flag, dest=f"fault_{dest}", action="store_true", help=text)
     parser.add_argument(
         "--log-level",
         default="WARNING",
@@ -100,8 +111,9 @@ def fault_settings(args: argparse.Namespace) -> dict[str, Any]:
         value = getattr(args, f"fault_{dest}")
         if value is not None:
             faults[dest] = value
-    if args.fault_token_endpoint:
-        faults["fault_token_endpoint"] = True
+    for _flag, dest, _text in _FAULT_SWITCHES:
+        if getattr(args, f"fault_{dest}"):
+            faults[dest] = True
     return faults
 
 

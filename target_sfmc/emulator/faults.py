@@ -107,6 +107,7 @@ _CHECKS: dict[str, Callable[[Any, str], Any]] = {
     "seed": _seed_setting,
     "results_paging": _results_paging,
     "results_page_cap": _positive,
+    "async_accept_messages": _flag,
 }
 #: Settings for which null means "the default".
 _NULLABLE = frozenset({"token_expiry_s", "seed", "results_page_cap"})
@@ -132,6 +133,8 @@ class FaultConfig:
             items), ``plain_only`` (only ``page``/``pageSize``), ``dollar_only`` (only
             ``$page``/``$pageSize``). A parameter that is not honoured is as if absent.
         results_page_cap: Largest page of async results served, whatever the client asks for.
+        async_accept_messages: An accepted async submission (202 with a ``requestId``) carries
+            informational ``resultMessages`` (classes ``Information`` and ``Warning``).
     """
 
     error_500: float = 0.0
@@ -146,6 +149,7 @@ class FaultConfig:
     seed: int | None = None
     results_paging: str = "honoured"
     results_page_cap: int | None = None
+    async_accept_messages: bool = False
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any] | None) -> FaultConfig:

@@ -120,3 +120,42 @@ def test_paging_mode_flags():
     )
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--fault-results-paging", "never"])
+
+
+def test_accepted_submission_has_no_result_messages_by_default(emulator, sfmc_client):
+    submitted = sfmc_client(emulator).async_upsert("IDENTIFY", [{"Contact Key": "u1"}])
+    assert submitted.status_code == 202
+    assert submitted.json()["resultMessages"] == []
+
+
+def test_accepted_submission_with_informational_messages(emulator_factory, sfmc_client):
+    emulator = emulator_factory(faults={"async_accept_messages": True})
+    client = sfmc_client(emulator)
+    submitted = client.async_upsert("IDENTIFY", [{"Contact Key": "u1", "Plan": "pro"}])
+    assert submitted.status_code == 202
+    body = submitted.json()
+    assert body["requestId"]
+    messages = body["resultMessages"]
+    assert [m["resultClass"] for m in messages] == ["Information", "Warning"]
+    for message in messages:
+        assert set(message) == {"resultType", "resultClass", "resultCode", "message"}
+        assert message["message"]
+    # The submission was accepted: the job completes and every row lands.
+    status = client.wait_for_job(body["requestId"])
+    assert (status["requestStatus"], status["resultStatus"]) == ("Complete", "OK")
+    assert emulator.rows("IDENTIFY") == [{"Contact Key": "u1", "Plan": "pro"}]
+    # A refused submission is still refused with an Error message.
+    refused = client.async_upsert("NOPE", [{"Contact Key": "u1"}])
+    assert refused.status_code == 400
+    assert [m["resultClass"] for m in refused.json()["resultMessages"]] == ["Error"]
+
+
+def test_accept_messages_mode_flag_and_admin_call(emulator, sfmc_client):
+    args = build_parser().parse_args(["--fault-async-accept-messages"])
+    assert fault_settings(args) == {"async_accept_messages": True}
+    url = emulator.url + "/_emulator/faults"
+    assert requests.post(url, json={"async_accept_messages": True}, timeout=10).status_code == 200
+    client = sfmc_client(emulator)
+    submitted = client.async_upsert("IDENTIFY", [{"Contact Key": "u1"}])
+    assert len(submitted.json()["resultMessages"]) == 2
+    assert requests.post(url, json={"async_accept_messages": "yes"}, timeout=10).status_code == 400
