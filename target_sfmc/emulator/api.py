@@ -16,7 +16,16 @@ from urllib.parse import parse_qs, unquote
 
 import msgspec
 
-from target_sfmc.emulator.jobs import PENDING, AsyncJob, AsyncJobQueue, sfmc_timestamp
+from target_sfmc.emulator.jobs import (
+    COMPLETE,
+    ERROR,
+    MISSING,
+    PENDING,
+    AsyncJob,
+    AsyncJobQueue,
+    StatusScript,
+    sfmc_timestamp,
+)
 from target_sfmc.emulator.rows import CompiledDataExtension, RowIssue, RowWriter
 from target_sfmc.emulator.schema import DataExtension, parse_data_extension
 from target_sfmc.emulator.tokens import TokenRegistry
@@ -619,26 +628,49 @@ class SfmcApi:
             },
         )
 
+    def _job(self, request_id: str) -> AsyncJob | None:
+        """Find a job: as it is now, or (``async_status_blocks``) once it has been processed."""
+        if self.faults.config.async_status_blocks:
+            return self.jobs.get(request_id)
+        return self.jobs.peek(request_id)
+
     def async_status(self, req: ApiRequest) -> ApiResponse:
-        """``GET /data/v1/async/{requestId}/status``.
+        """``GET /data/v1/async/{requestId}/status``, answered at once.
+
+        Reports ``Pending`` before pickup, ``Executing`` while the job runs, then ``Complete``
+        or ``Error``; the ``async_status_*`` modes make the report lag (`StatusScript`).
 
         Args:
             req: The request.
 
         Returns:
-            200 with the job status (or the not-found result message).
+            200 with the job status (or without one, or the not-found result message).
         """
-        job = self.jobs.get(req.params["id"])
+        job = self._job(req.params["id"])
         if job is None:
             return self._job_not_found(req.params["id"])
+        config = self.faults.config
+        state = self.jobs.report(
+            job,
+            StatusScript(
+                missing=config.async_status_missing_polls,
+                pending=config.async_pending_polls,
+                executing=config.async_executing_polls,
+                transient_error=config.async_transient_error_polls,
+            ),
+        )
+        if state == MISSING:
+            return ApiResponse(200, {"requestId": str(uuid.uuid4()), "resultMessages": []})
+        transient = state == ERROR and job.status == COMPLETE
         status: dict[str, Any] = {"callDateTime": sfmc_timestamp(job.call_time)}
-        if job.completion_time is not None:
+        if job.completion_time is not None and state in {COMPLETE, ERROR} and not transient:
             status["completionDateTime"] = sfmc_timestamp(job.completion_time)
-        status["hasErrors"] = job.has_errors
-        if job.pickup_time is not None:
+        has_errors = transient or (job.has_errors and state in {COMPLETE, ERROR})
+        status["hasErrors"] = has_errors
+        if job.pickup_time is not None and state != PENDING:
             status["pickupDateTime"] = sfmc_timestamp(job.pickup_time)
-        status["requestStatus"] = job.status
-        status["resultStatus"] = "Has Errors" if job.has_errors else "OK"
+        status["requestStatus"] = state
+        status["resultStatus"] = "Has Errors" if has_errors else "OK"
         status["requestId"] = job.request_id
         return ApiResponse(200, {"status": status, "requestId": str(uuid.uuid4())})
 
@@ -664,10 +696,10 @@ class SfmcApi:
         page, size = paging
         if config.results_page_cap is not None:
             size = min(size, config.results_page_cap)
-        job: AsyncJob | None = self.jobs.get(req.params["id"])
+        job = self._job(req.params["id"])
         if job is None:
             return self._job_not_found(req.params["id"])
-        results = [] if job.status == PENDING else job.results
+        results = job.results if job.finished else []
         start = (page - 1) * size
         return ApiResponse(
             200,

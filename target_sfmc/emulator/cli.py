@@ -30,6 +30,25 @@ _FAULT_FLAGS: tuple[tuple[str, str, type, str], ...] = (
     ("--fault-async-deadlock", "async_deadlock", float, "share of async rows deadlocked"),
     ("--fault-seed", "seed", int, "seed for reproducible fault draws"),
     ("--fault-results-page-cap", "results_page_cap", int, "largest page of async results served"),
+    (
+        "--fault-async-status-missing-polls",
+        "async_status_missing_polls",
+        int,
+        "first N status calls per job answer without a status object",
+    ),
+    ("--fault-async-pending-polls", "async_pending_polls", int, "next N status calls: Pending"),
+    (
+        "--fault-async-executing-polls",
+        "async_executing_polls",
+        int,
+        "next N status calls: Executing",
+    ),
+    (
+        "--fault-async-transient-error-polls",
+        "async_transient_error_polls",
+        int,
+        "first N status calls of a completed job report Error",
+    ),
 )
 
 # Modes chosen by name: (flag, setting, choices, help).
@@ -53,6 +72,11 @@ _FAULT_SWITCHES: tuple[tuple[str, str, str], ...] = (
         "--fault-async-accept-messages",
         "async_accept_messages",
         "informational resultMessages on accepted async submissions",
+    ),
+    (
+        "--fault-async-status-blocks",
+        "async_status_blocks",
+        "status/results calls process due jobs before answering (old behaviour)",
     ),
 )
 

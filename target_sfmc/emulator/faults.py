@@ -108,6 +108,11 @@ _CHECKS: dict[str, Callable[[Any, str], Any]] = {
     "results_paging": _results_paging,
     "results_page_cap": _positive,
     "async_accept_messages": _flag,
+    "async_status_missing_polls": _count,
+    "async_pending_polls": _count,
+    "async_executing_polls": _count,
+    "async_transient_error_polls": _count,
+    "async_status_blocks": _flag,
 }
 #: Settings for which null means "the default".
 _NULLABLE = frozenset({"token_expiry_s", "seed", "results_page_cap"})
@@ -135,6 +140,14 @@ class FaultConfig:
         results_page_cap: Largest page of async results served, whatever the client asks for.
         async_accept_messages: An accepted async submission (202 with a ``requestId``) carries
             informational ``resultMessages`` (classes ``Information`` and ``Warning``).
+        async_status_missing_polls: The first N status calls of each job answer without a
+            ``status`` object (as before pickup).
+        async_pending_polls: The next N report ``Pending``.
+        async_executing_polls: The next N report ``Executing``.
+        async_transient_error_polls: The first N status calls that would report ``Complete``
+            report ``Error`` instead; later calls report ``Complete``.
+        async_status_blocks: Status and results calls first process the due jobs up to their
+            own (the emulator's old behaviour) instead of answering at once.
     """
 
     error_500: float = 0.0
@@ -150,6 +163,11 @@ class FaultConfig:
     results_paging: str = "honoured"
     results_page_cap: int | None = None
     async_accept_messages: bool = False
+    async_status_missing_polls: int = 0
+    async_pending_polls: int = 0
+    async_executing_polls: int = 0
+    async_transient_error_polls: int = 0
+    async_status_blocks: bool = False
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any] | None) -> FaultConfig:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import requests
 
@@ -9,6 +11,7 @@ from target_sfmc.emulator import FaultConfig
 from target_sfmc.emulator.cli import build_parser, fault_settings
 
 ROWS = 60
+OK_UPSERT = {"message": "Upserted DataExtensionObject", "status": "OK"}
 
 
 def _job_with_known_outcomes(client, rows=ROWS):
@@ -159,3 +162,152 @@ def test_accept_messages_mode_flag_and_admin_call(emulator, sfmc_client):
     submitted = client.async_upsert("IDENTIFY", [{"Contact Key": "u1"}])
     assert len(submitted.json()["resultMessages"]) == 2
     assert requests.post(url, json={"async_accept_messages": "yes"}, timeout=10).status_code == 400
+
+
+def _status(client, request_id):
+    response = client.get(f"/data/v1/async/{request_id}/status")
+    assert response.status_code == 200
+    return response.json()
+
+
+def _state(client, request_id):
+    body = _status(client, request_id)
+    return body["status"]["requestStatus"] if "status" in body else None
+
+
+def test_status_answers_at_once_without_processing_the_job(emulator_factory, sfmc_client):
+    emulator = emulator_factory(async_delay_ms=0)
+    emulator.api.jobs.stop()  # nobody works on jobs now: only a status call could
+    client = sfmc_client(emulator)
+    request_id = client.async_upsert("IDENTIFY", [{"Contact Key": "u1"}]).json()["requestId"]
+    for _ in range(3):
+        status = _status(client, request_id)["status"]
+        assert status["requestStatus"] == "Pending"
+        assert "pickupDateTime" not in status
+        assert "completionDateTime" not in status
+    assert client.results(request_id)["items"] == []
+    assert emulator.api.store.list_rows(emulator.api.data_extension("IDENTIFY").de.id) == []
+
+
+def test_blocking_status_mode_processes_due_jobs_first(emulator_factory, sfmc_client):
+    emulator = emulator_factory(async_delay_ms=0, faults={"async_status_blocks": True})
+    emulator.api.jobs.stop()
+    client = sfmc_client(emulator)
+    request_id = client.async_upsert("IDENTIFY", [{"Contact Key": "u1"}]).json()["requestId"]
+    status = _status(client, request_id)["status"]
+    assert (status["requestStatus"], status["resultStatus"]) == ("Complete", "OK")
+    assert emulator.api.store.list_rows(emulator.api.data_extension("IDENTIFY").de.id) == [
+        {"Contact Key": "u1"}
+    ]
+
+
+def test_status_reports_executing_while_the_job_works(emulator_factory, sfmc_client):
+    emulator = emulator_factory(async_delay_ms=0)
+    client = sfmc_client(emulator)
+    with emulator.api.store.lock:  # the worker picks the job up, then waits for the store
+        request_id = client.async_upsert("IDENTIFY", [{"Contact Key": "u1"}]).json()["requestId"]
+        deadline = time.monotonic() + 10
+        while _state(client, request_id) == "Pending" and time.monotonic() < deadline:
+            time.sleep(0.01)
+        status = _status(client, request_id)["status"]
+        assert status["requestStatus"] == "Executing"
+        assert "pickupDateTime" in status
+        assert "completionDateTime" not in status
+        assert (status["hasErrors"], status["resultStatus"]) == (False, "OK")
+        assert client.results(request_id)["items"] == []
+    assert client.wait_for_job(request_id)["requestStatus"] == "Complete"
+    assert client.results(request_id)["items"] == [OK_UPSERT]
+
+
+def test_status_missing_before_pickup_mode(emulator_factory, sfmc_client):
+    emulator = emulator_factory(async_delay_ms=0, faults={"async_status_missing_polls": 2})
+    client = sfmc_client(emulator)
+    request_id = client.async_upsert("IDENTIFY", [{"Contact Key": "u1"}]).json()["requestId"]
+    for _ in range(2):
+        body = _status(client, request_id)
+        assert set(body) == {"requestId", "resultMessages"}
+        assert body["requestId"] != request_id
+        assert body["resultMessages"] == []
+    assert client.wait_for_job(request_id)["requestStatus"] == "Complete"
+    # Counted per job: a new job starts without a status object again.
+    other = client.async_upsert("IDENTIFY", [{"Contact Key": "u2"}]).json()["requestId"]
+    assert "status" not in _status(client, other)
+
+
+def test_pending_and_executing_modes_lag_behind_the_job(emulator_factory, sfmc_client):
+    emulator = emulator_factory(
+        async_delay_ms=0, faults={"async_pending_polls": 2, "async_executing_polls": 1}
+    )
+    client = sfmc_client(emulator)
+    request_id = client.async_upsert("IDENTIFY", [{"Contact Key": "u1"}]).json()["requestId"]
+    assert emulator.rows("IDENTIFY") == [{"Contact Key": "u1"}]  # the job is done
+    answers = [_status(client, request_id)["status"] for _ in range(5)]
+    assert [a["requestStatus"] for a in answers] == [
+        "Pending",
+        "Pending",
+        "Executing",
+        "Complete",
+        "Complete",
+    ]
+    assert [("pickupDateTime" in a, "completionDateTime" in a) for a in answers] == [
+        (False, False),
+        (False, False),
+        (True, False),
+        (True, True),
+        (True, True),
+    ]
+
+
+def test_error_that_turns_complete_mode(emulator_factory, sfmc_client):
+    emulator = emulator_factory(async_delay_ms=0, faults={"async_transient_error_polls": 2})
+    client = sfmc_client(emulator)
+    items = [{"Contact Key": "u1"}, {"Contact Key": "u2"}]
+    request_id = client.async_upsert("IDENTIFY", items).json()["requestId"]
+    states = []
+    deadline = time.monotonic() + 10
+    while not states or states[-1][0] != "Complete":
+        assert time.monotonic() < deadline, states
+        status = _status(client, request_id)["status"]
+        states.append((status["requestStatus"], status["hasErrors"], status["resultStatus"]))
+    finished = [s for s in states if s[0] in {"Error", "Complete"}]
+    assert finished == [
+        ("Error", True, "Has Errors"),
+        ("Error", True, "Has Errors"),
+        ("Complete", False, "OK"),
+    ]
+    assert client.results(request_id)["items"] == [OK_UPSERT, OK_UPSERT]
+    assert [r["Contact Key"] for r in emulator.rows("IDENTIFY")] == ["u1", "u2"]
+
+
+def test_a_real_job_error_stays_an_error(emulator_factory, sfmc_client):
+    emulator = emulator_factory(faults={"async_error": 1.0, "async_transient_error_polls": 1})
+    client = sfmc_client(emulator)
+    request_id = client.async_upsert("IDENTIFY", [{"Contact Key": "u1"}]).json()["requestId"]
+    assert client.wait_for_job(request_id)["requestStatus"] == "Error"
+    assert [_state(client, request_id) for _ in range(3)] == ["Error"] * 3
+    assert emulator.rows("IDENTIFY") == []
+
+
+def test_status_mode_flags():
+    args = build_parser().parse_args(
+        [
+            "--fault-async-status-missing-polls",
+            "1",
+            "--fault-async-pending-polls",
+            "2",
+            "--fault-async-executing-polls",
+            "3",
+            "--fault-async-transient-error-polls",
+            "4",
+            "--fault-async-status-blocks",
+        ]
+    )
+    assert FaultConfig.from_dict(fault_settings(args)) == FaultConfig(
+        async_status_missing_polls=1,
+        async_pending_polls=2,
+        async_executing_polls=3,
+        async_transient_error_polls=4,
+        async_status_blocks=True,
+    )
+    with pytest.raises(ValueError, match="whole number"):
+        FaultConfig.from_dict({"async_pending_polls": -1})
