@@ -205,7 +205,11 @@ class CompiledDataExtension:
             if f.type not in _STRUCT_CHECKED
         )
         keys = [f"c{i}" for i, f in enumerate(de.fields) if f.primary_key]
-        self._clean_key_values = attrgetter(*keys) if len(keys) > 1 else _one(attrgetter(*keys))
+        self._clean_key_values: Callable[[Any], Any] = _no_keys
+        if len(keys) == 1:
+            self._clean_key_values = _one(attrgetter(keys[0]))
+        elif keys:
+            self._clean_key_values = attrgetter(*keys)
 
     def clean_identities(self, rows: Sequence[Any]) -> list[str]:
         """Return the identities of clean rows (see `identity`), in one pass.
@@ -440,6 +444,10 @@ class CompiledDataExtension:
 
 def _one(value_of: Callable[[Any], Any]) -> Callable[[Any], tuple[Any]]:
     return lambda row: (value_of(row),)
+
+
+def _no_keys(_row: Any) -> tuple[()]:
+    return ()
 
 
 # Column types whose rules msgspec constraints express exactly (for the values they admit).
