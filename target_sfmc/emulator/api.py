@@ -26,7 +26,13 @@ from target_sfmc.emulator.jobs import (
     StatusScript,
     sfmc_timestamp,
 )
-from target_sfmc.emulator.rows import CompiledDataExtension, RowIssue, RowWriter
+from target_sfmc.emulator.rows import (
+    CompiledDataExtension,
+    RowIssue,
+    RowsetOutcome,
+    RowWriter,
+    unable_to_save_message,
+)
 from target_sfmc.emulator.schema import DataExtension, parse_data_extension
 from target_sfmc.emulator.tokens import TokenRegistry
 
@@ -474,13 +480,25 @@ class SfmcApi:
     def _rowset_failure(cde: CompiledDataExtension, issues: list[RowIssue]) -> ApiResponse:
         return error(
             400,
-            f"Unable to save rows for data extension ID {cde.de.id}",
+            unable_to_save_message(cde.de.id),
             10006,
             additionalErrors=[
                 {"message": issue.message, "errorcode": 10000, "documentation": ""}
                 for issue in issues
             ],
         )
+
+    def _rowset_answer(
+        self, cde: CompiledDataExtension, outcome: RowsetOutcome
+    ) -> ApiResponse | None:
+        """Return the 400 for a rowset that stopped early, or None when every row was saved."""
+        if outcome.never_saved:
+            return error(400, unable_to_save_message(cde.de.id), 10006)
+        if outcome.issues:
+            return self._rowset_failure(cde, outcome.issues)
+        if outcome.unknown_primary_key is not None:
+            return error(400, f"Primary key '{outcome.unknown_primary_key}' does not exist.", 10000)
+        return None
 
     def rowset(self, req: ApiRequest) -> ApiResponse:
         """``POST /hub/v1/dataevents/key:{key}/rowset`` — ordered, non-atomic upsert.
@@ -511,12 +529,8 @@ class SfmcApi:
             if not isinstance(keys, dict) or not isinstance(values, dict):
                 return invalid_format()
             rows.append((keys, values))
-        outcome = self.writer.apply_rowset(cde, rows)
-        if outcome.issues:
-            return self._rowset_failure(cde, outcome.issues)
-        if outcome.unknown_primary_key is not None:
-            return error(400, f"Primary key '{outcome.unknown_primary_key}' does not exist.", 10000)
-        return ApiResponse(200, body)
+        outcome = self.writer.apply_rowset(cde, rows, self.faults.config.bare_10006_folded())
+        return self._rowset_answer(cde, outcome) or ApiResponse(200, body)
 
     def row_put(self, req: ApiRequest) -> ApiResponse:
         """``PUT /hub/v1/dataevents/key:{key}/rows/{pk}:{value}[,{pk2}:{value2}]``.
@@ -545,12 +559,12 @@ class SfmcApi:
             values = {}
         if not isinstance(body, dict) or not isinstance(values, dict):
             return invalid_format()
-        outcome = self.writer.apply_rowset(cde, [(keys, values)])
-        if outcome.issues:
-            return self._rowset_failure(cde, outcome.issues)
-        if outcome.unknown_primary_key is not None:
-            return error(400, f"Primary key '{outcome.unknown_primary_key}' does not exist.", 10000)
-        return ApiResponse(200, {"keys": keys, "values": values})
+        outcome = self.writer.apply_rowset(
+            cde, [(keys, values)], self.faults.config.bare_10006_folded()
+        )
+        return self._rowset_answer(cde, outcome) or ApiResponse(
+            200, {"keys": keys, "values": values}
+        )
 
     # -- async rows ------------------------------------------------------------------------
 

@@ -113,6 +113,14 @@ def build_parser() -> argparse.ArgumentParser:
     for flag, dest, text in _FAULT_SWITCHES:
         parser.add_argument(flag, dest=f"fault_{dest}", action="store_true", help=text)
     parser.add_argument(
+        "--fault-bare-10006-key",
+        dest="fault_bare_10006_keys",
+        action="append",
+        default=None,
+        metavar="VALUE",
+        help="a row with this primary-key value is never saved (bare 10006); repeatable",
+    )
+    parser.add_argument(
         "--log-level",
         default="WARNING",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
@@ -138,6 +146,8 @@ def fault_settings(args: argparse.Namespace) -> dict[str, Any]:
     for _flag, dest, _text in _FAULT_SWITCHES:
         if getattr(args, f"fault_{dest}"):
             faults[dest] = True
+    if args.fault_bare_10006_keys:
+        faults["bare_10006_keys"] = list(args.fault_bare_10006_keys)
     return faults
 
 

@@ -59,6 +59,30 @@ def _choice(raw: Any, key: str, choices: tuple[str, ...]) -> str:
     return str(raw)
 
 
+def _key_values(raw: Any, key: str) -> tuple[str, ...]:
+    if isinstance(raw, str) or not isinstance(raw, list | tuple):
+        raise TypeError(f"Fault {key} must be a list of strings, got {raw!r}.")
+    if not all(isinstance(value, str) and value for value in raw):
+        raise ValueError(f"Fault {key} must hold non-empty strings, got {raw!r}.")
+    return tuple(raw)
+
+
+def fold_key_value(value: Any) -> str:
+    """Return the form in which a primary-key value is compared with ``bare_10006_keys``.
+
+    Args:
+        value: A primary-key value as sent.
+
+    Returns:
+        Its text, without trailing spaces, case-folded (Text keys compare that way).
+    """
+    if isinstance(value, bool):
+        text = "True" if value else "False"
+    else:
+        text = value if isinstance(value, str) else str(value)
+    return text.rstrip(" ").casefold()
+
+
 def _flag(raw: Any, key: str) -> bool:
     if not isinstance(raw, bool):
         raise TypeError(f"Fault {key} must be true or false, got {raw!r}.")
@@ -113,6 +137,7 @@ _CHECKS: dict[str, Callable[[Any, str], Any]] = {
     "async_executing_polls": _count,
     "async_transient_error_polls": _count,
     "async_status_blocks": _flag,
+    "bare_10006_keys": _key_values,
 }
 #: Settings for which null means "the default".
 _NULLABLE = frozenset({"token_expiry_s", "seed", "results_page_cap"})
@@ -148,6 +173,11 @@ class FaultConfig:
             report ``Error`` instead; later calls report ``Complete``.
         async_status_blocks: Status and results calls first process the due jobs up to their
             own (the emulator's old behaviour) instead of answering at once.
+        bare_10006_keys: Primary-key values of rows SFMC never saves: a sync rowset reaching
+            such a row stops there with a bare ``10006 Unable to save rows`` (no
+            ``additionalErrors``), and the row's async result is an error with that message.
+            A row matches when any of its key values does (Text comparison: case-insensitive,
+            trailing spaces ignored).
     """
 
     error_500: float = 0.0
@@ -168,6 +198,7 @@ class FaultConfig:
     async_executing_polls: int = 0
     async_transient_error_polls: int = 0
     async_status_blocks: bool = False
+    bare_10006_keys: tuple[str, ...] = ()
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any] | None) -> FaultConfig:
@@ -205,7 +236,17 @@ class FaultConfig:
         Returns:
             Every setting by name.
         """
-        return asdict(self)
+        out = asdict(self)
+        out["bare_10006_keys"] = list(self.bare_10006_keys)
+        return out
+
+    def bare_10006_folded(self) -> frozenset[str]:
+        """Return `bare_10006_keys` in comparison form (`fold_key_value`).
+
+        Returns:
+            The folded values.
+        """
+        return frozenset(fold_key_value(value) for value in self.bare_10006_keys)
 
 
 class RequestFault(Enum):
@@ -226,11 +267,13 @@ class JobFaults:
         error: The whole job ends in ``Error`` and applies nothing.
         deadlock_rate: Share of the job's rows that deadlock.
         rng: RNG for the per-row deadlock draws.
+        bare_keys: Folded primary-key values of rows that are never saved.
     """
 
     error: bool
     deadlock_rate: float
     rng: random.Random
+    bare_keys: frozenset[str] = frozenset()
 
 
 class FaultInjector:
@@ -305,4 +348,9 @@ class FaultInjector:
             else:
                 rng = random.Random(f"{cfg.seed}:job:{self._jobs}")  # noqa: S311
         error = bool(cfg.async_error) and rng.random() < cfg.async_error
-        return JobFaults(error=error, deadlock_rate=cfg.async_deadlock, rng=rng)
+        return JobFaults(
+            error=error,
+            deadlock_rate=cfg.async_deadlock,
+            rng=rng,
+            bare_keys=cfg.bare_10006_folded(),
+        )

@@ -24,6 +24,7 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 from msgspec.structs import astuple
 
+from target_sfmc.emulator.faults import fold_key_value
 from target_sfmc.emulator.validation import (
     INT32_MAX,
     INT32_MIN,
@@ -48,6 +49,20 @@ DEADLOCK_MESSAGE = (
     "has been chosen as the deadlock victim. Rerun the transaction."
 )
 JOB_ERROR_MESSAGE = "An error occurred while processing the request. No rows were saved."
+
+
+def unable_to_save_message(de_id: str) -> str:
+    """Return SFMC's bare "Unable to save rows" message for a DE.
+
+    Args:
+        de_id: The DE's id.
+
+    Returns:
+        ``"Unable to save rows for data extension ID <id>"``.
+    """
+    return f"Unable to save rows for data extension ID {de_id}"
+
+
 ASYNC_ROW_ERROR_CODE = 2
 ASYNC_COLUMN_ERROR_CODE = 70001
 
@@ -387,6 +402,22 @@ class CompiledDataExtension:
             return self._identity_of(self._clean_key_values(mapped))
         return self._identity_of([mapped[pk.name] for pk in self.primary_keys])
 
+    def is_never_saved(self, mapped: Any, bare_keys: frozenset[str]) -> bool:
+        """Tell whether a row has a primary-key value named by ``bare_10006_keys``.
+
+        Args:
+            mapped: A mapped row (dict) or a clean row.
+            bare_keys: Folded key values (`FaultConfig.bare_10006_folded`).
+
+        Returns:
+            True when any of the row's key values is in ``bare_keys``.
+        """
+        if type(mapped) is dict:
+            values = [mapped.get(pk.name) for pk in self.primary_keys]
+        else:
+            values = list(self._clean_key_values(mapped))
+        return any(v is not None and fold_key_value(v) in bare_keys for v in values)
+
     def _identity_of(self, key_values: Sequence[Any]) -> str:
         pks = self.primary_keys
         if not pks:
@@ -500,11 +531,13 @@ class RowsetOutcome:
         applied: Rows written (the rows before the first failing one).
         issues: Problems of the first failing row; empty when every row was written.
         unknown_primary_key: Name from ``keys`` that is not a primary key, if that stopped it.
+        never_saved: A row named by ``bare_10006_keys`` stopped it (a bare 10006).
     """
 
     applied: int
     issues: list[RowIssue]
     unknown_primary_key: str | None = None
+    never_saved: bool = False
 
 
 class RowWriter:
@@ -546,13 +579,17 @@ class RowWriter:
         return row, []
 
     def apply_rowset(
-        self, cde: CompiledDataExtension, rows: Sequence[tuple[dict[str, Any], dict[str, Any]]]
+        self,
+        cde: CompiledDataExtension,
+        rows: Sequence[tuple[dict[str, Any], dict[str, Any]]],
+        bare_keys: frozenset[str] = frozenset(),
     ) -> RowsetOutcome:
         """Upsert hub rows in order, stopping at the first failing row.
 
         Args:
             cde: Target DE.
             rows: ``(keys, values)`` pairs in request order.
+            bare_keys: Folded key values of rows that are never saved (a bare 10006).
 
         Returns:
             What was applied and why it stopped, if it did.
@@ -572,7 +609,11 @@ class RowWriter:
             dirty: dict[str, dict[str, Any]] = {}
             applied = 0
             failure: list[RowIssue] = []
+            never_saved = False
             for (mapped, issues), ident in zip(prepared, identities, strict=True):
+                if bare_keys and cde.is_never_saved(mapped, bare_keys):
+                    never_saved = True
+                    break
                 if ident is None:
                     failure = issues
                     break
@@ -583,6 +624,8 @@ class RowWriter:
                 state[ident] = dirty[ident] = row
                 applied += 1
             self.store.write_rows(de_id, dirty.items())
+        if never_saved:
+            return RowsetOutcome(applied=applied, issues=[], never_saved=True)
         if failure:
             return RowsetOutcome(applied=applied, issues=failure)
         return RowsetOutcome(applied=applied, issues=[], unknown_primary_key=unknown)
@@ -649,22 +692,26 @@ class RowWriter:
 
         Rows that deadlock or fail their checks get their result item in ``results`` instead.
         """
-        rng, deadlock_rate = faults.rng, faults.deadlock_rate
-        if clean and not deadlock_rate:
+        rng, deadlock_rate, bare_keys = faults.rng, faults.deadlock_rate, faults.bare_keys
+        if clean and not deadlock_rate and not bare_keys:
             return list(zip(range(len(items)), items, cde.clean_identities(items), strict=True))
+        never_saved = {
+            "errorCode": ASYNC_ROW_ERROR_CODE,
+            "message": unable_to_save_message(cde.de.id),
+            "status": "Error",
+        }
         pending: list[tuple[int, Any, str]] = []
         for index, item in enumerate(items):
             if deadlock_rate and rng.random() < deadlock_rate:
                 results[index] = DEADLOCK_ITEM
                 continue
-            if clean:
-                mapped = item
+            mapped, issues = (item, []) if clean else cde.prepare_flat(item)
+            if bare_keys and cde.is_never_saved(mapped, bare_keys):
+                results[index] = never_saved
+            elif issues:
+                results[index] = async_error_item(issues)
             else:
-                mapped, issues = cde.prepare_flat(item)
-                if issues:
-                    results[index] = async_error_item(issues)
-                    continue
-            pending.append((index, mapped, cde.identity(mapped)))
+                pending.append((index, mapped, cde.identity(mapped)))
         return pending
 
     @staticmethod

@@ -311,3 +311,84 @@ def test_status_mode_flags():
     )
     with pytest.raises(ValueError, match="whole number"):
         FaultConfig.from_dict({"async_pending_polls": -1})
+
+
+BARE_10006_KEYS = {"bare_10006_keys": ["Poison"]}
+
+
+def _bare_10006(emulator):
+    de_id = emulator.api.data_extension("IDENTIFY").de.id
+    return {
+        "message": f"Unable to save rows for data extension ID {de_id}",
+        "errorcode": 10006,
+        "documentation": "",
+    }
+
+
+def test_named_row_always_gets_a_bare_10006_on_the_rowset(emulator_factory, sfmc_client):
+    emulator = emulator_factory(faults=BARE_10006_KEYS)
+    client = sfmc_client(emulator)
+    rows = [
+        {"keys": {"Contact Key": "u1"}, "values": {"Plan": "a"}},
+        {"keys": {"Contact Key": "poison "}, "values": {"Plan": "b"}},  # Text keys fold
+        {"keys": {"Contact Key": "u3"}, "values": {"Plan": "c"}},
+    ]
+    for _ in range(3):  # it never goes away
+        response = client.rowset("IDENTIFY", rows)
+        assert response.status_code == 400
+        assert response.json() == _bare_10006(emulator)
+        assert "additionalErrors" not in response.json()
+    # Rows before the named one were saved; the named row and those after it were not.
+    assert emulator.rows("IDENTIFY") == [{"Contact Key": "u1", "Plan": "a"}]
+    # Alone it fails the same way; without it the rest goes in.
+    assert client.rowset("IDENTIFY", rows[1:2]).json() == _bare_10006(emulator)
+    assert client.rowset("IDENTIFY", rows[2:]).status_code == 200
+    put = client.put(
+        "/hub/v1/dataevents/key:IDENTIFY/rows/Contact Key:Poison", json={"values": {"Plan": "x"}}
+    )
+    assert (put.status_code, put.json()) == (400, _bare_10006(emulator))
+    assert [r["Contact Key"] for r in emulator.rows("IDENTIFY")] == ["u1", "u3"]
+
+
+def test_named_row_fails_in_async_too(emulator_factory, sfmc_client):
+    emulator = emulator_factory(faults=BARE_10006_KEYS)
+    client = sfmc_client(emulator)
+    for items in (
+        [{"Contact Key": "u1", "Plan": "a"}, {"Contact Key": "POISON"}, {"Contact Key": "u3"}],
+        # not a clean body: another spelling of the key column
+        [{"contact key": "u1"}, {"contact key": "Poison", "Plan": "b"}, {"contact key": "u3"}],
+    ):
+        request_id = client.async_upsert("IDENTIFY", items).json()["requestId"]
+        status = client.wait_for_job(request_id)
+        assert (status["requestStatus"], status["resultStatus"]) == ("Complete", "Has Errors")
+        results = client.results(request_id)["items"]
+        assert results[0] == results[2] == OK_UPSERT
+        assert results[1] == {
+            "errorCode": 2,
+            "message": _bare_10006(emulator)["message"],
+            "status": "Error",
+        }
+    assert [r["Contact Key"] for r in emulator.rows("IDENTIFY")] == ["u1", "u3"]
+
+
+def test_composite_keys_match_on_any_key_value(emulator_factory, sfmc_client):
+    emulator = emulator_factory(faults={"bare_10006_keys": ["o-2"]})
+    client = sfmc_client(emulator)
+    rows = [
+        {"keys": {"Contact Key": "u1", "Order Id": "o-1"}, "values": {"Total": 1}},
+        {"keys": {"Contact Key": "u1", "Order Id": "o-2"}, "values": {"Total": 2}},
+    ]
+    assert client.rowset("ORDER_COMPLETED", rows).json()["errorcode"] == 10006
+    assert [r["Order Id"] for r in emulator.rows("ORDER_COMPLETED")] == ["o-1"]
+
+
+def test_bare_10006_flag_and_admin_call(emulator, sfmc_client):
+    args = build_parser().parse_args(["--fault-bare-10006-key", "a", "--fault-bare-10006-key", "b"])
+    assert FaultConfig.from_dict(fault_settings(args)).bare_10006_keys == ("a", "b")
+    url = emulator.url + "/_emulator/faults"
+    answer = requests.post(url, json={"bare_10006_keys": ["u9"]}, timeout=10)
+    assert answer.json()["bare_10006_keys"] == ["u9"]
+    row = [{"keys": {"Contact Key": "u9"}, "values": {"Plan": "a"}}]
+    assert sfmc_client(emulator).rowset("IDENTIFY", row).json()["errorcode"] == 10006
+    for bad in ({"bare_10006_keys": "u9"}, {"bare_10006_keys": [1]}):
+        assert requests.post(url, json=bad, timeout=10).status_code == 400
