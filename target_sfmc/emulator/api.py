@@ -161,6 +161,16 @@ ACCEPT_MESSAGES: tuple[dict[str, Any], ...] = (
     },
 )
 
+#: Attribute sets of which ``POST /contacts/v1/contacts`` needs one to create a contact
+#: (``contacts_require_attribute_sets``).
+CONTACT_CREATION_SETS = frozenset(
+    {"email addresses", "mobileconnect demographics", "mobilepush demographics", "line"}
+)
+ATTRIBUTE_SETS_REQUIRED = (
+    "At least one of the attribute sets Email Addresses, MobileConnect Demographics, "
+    "MobilePush Demographics or LINE is required to create a contact."
+)
+
 _decode_body = msgspec.json.Decoder().decode
 
 
@@ -195,6 +205,16 @@ def _contact_key(raw: Any) -> str | None:
     if isinstance(raw, str) and raw.strip():
         return raw
     return None
+
+
+def _names_a_creation_set(attribute_sets: list[Any]) -> bool:
+    """Tell whether attribute sets include one that can create a contact."""
+    return any(
+        isinstance(entry, dict)
+        and isinstance(entry.get("name"), str)
+        and entry["name"].strip().casefold() in CONTACT_CREATION_SETS
+        for entry in attribute_sets
+    )
 
 
 def _page_params(
@@ -750,6 +770,30 @@ class SfmcApi:
         attribute_sets = body.get("attributeSets")
         if attribute_sets is not None and not isinstance(attribute_sets, list):
             return error(400, "AttributeSets must be an array.", 10001)
+        if (
+            self.faults.config.contacts_require_attribute_sets
+            and not _names_a_creation_set(attribute_sets or [])
+            and not self.store.contact_exists(contact_key)
+        ):
+            return ApiResponse(
+                400,
+                {
+                    "operationStatus": "FAIL",
+                    "rowsAffected": 0,
+                    "contactKey": contact_key,
+                    "requestServiceMessageID": str(uuid.uuid4()),
+                    "hasErrors": True,
+                    "resultMessages": [
+                        {
+                            "resultType": "Validation",
+                            "resultClass": "Error",
+                            "resultCode": "AttributeSetRequired",
+                            "message": ATTRIBUTE_SETS_REQUIRED,
+                        }
+                    ],
+                    "serviceMessageID": str(uuid.uuid4()),
+                },
+            )
         contact_id, is_new = self.store.upsert_contact(contact_key)
         return ApiResponse(
             200,

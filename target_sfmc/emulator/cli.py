@@ -78,6 +78,11 @@ _FAULT_SWITCHES: tuple[tuple[str, str, str], ...] = (
         "async_status_blocks",
         "status/results calls process due jobs before answering (old behaviour)",
     ),
+    (
+        "--fault-contacts-require-attribute-sets",
+        "contacts_require_attribute_sets",
+        "creating a contact needs an Email Addresses (or similar) attribute set",
+    ),
 )
 
 

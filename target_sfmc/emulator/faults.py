@@ -138,6 +138,7 @@ _CHECKS: dict[str, Callable[[Any, str], Any]] = {
     "async_transient_error_polls": _count,
     "async_status_blocks": _flag,
     "bare_10006_keys": _key_values,
+    "contacts_require_attribute_sets": _flag,
 }
 #: Settings for which null means "the default".
 _NULLABLE = frozenset({"token_expiry_s", "seed", "results_page_cap"})
@@ -178,6 +179,10 @@ class FaultConfig:
             ``additionalErrors``), and the row's async result is an error with that message.
             A row matches when any of its key values does (Text comparison: case-insensitive,
             trailing spaces ignored).
+        contacts_require_attribute_sets: Creating a contact (``POST /contacts/v1/contacts``
+            for a new contact key) needs at least one of the attribute sets the docs name
+            (Email Addresses, MobileConnect Demographics, MobilePush Demographics, LINE); without
+            one the answer is a 400 with ``hasErrors`` and a ``resultMessages`` error.
     """
 
     error_500: float = 0.0
@@ -199,6 +204,7 @@ class FaultConfig:
     async_transient_error_polls: int = 0
     async_status_blocks: bool = False
     bare_10006_keys: tuple[str, ...] = ()
+    contacts_require_attribute_sets: bool = False
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any] | None) -> FaultConfig:

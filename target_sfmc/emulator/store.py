@@ -200,6 +200,21 @@ class Store:
 
     # -- contacts --------------------------------------------------------------------------
 
+    def contact_exists(self, contact_key: str) -> bool:
+        """Tell whether a contact key is known.
+
+        Args:
+            contact_key: The contact key.
+
+        Returns:
+            True when the contact exists.
+        """
+        with self.lock:
+            row = self._conn.execute(
+                "SELECT 1 FROM contacts WHERE contact_key = ?", (contact_key,)
+            ).fetchone()
+            return row is not None
+
     def upsert_contact(self, contact_key: str) -> tuple[int, bool]:
         """Create a contact unless it exists.
 
