@@ -74,6 +74,7 @@ class AdminApi:
             "/_emulator/health": lambda: {"status": "ok"},
             "/_emulator/contacts": self.api.store.list_contacts,
             "/_emulator/events": self.api.store.list_events,
+            "/_emulator/event-definitions": self.api.store.list_event_definitions,
             "/_emulator/requests": lambda: {
                 "requests": self.log.entries(),
                 "counts": counts_as_json(self.log.counts()),
@@ -109,11 +110,13 @@ class AdminApi:
         return ApiResponse(201, de.to_dict())
 
     def _create_event_definition(self, payload: Any) -> ApiResponse:
-        key = payload.get("key") if isinstance(payload, dict) else None
-        if not isinstance(key, str) or not key:
-            return _message(400, 'Body must be {"key": <event definition key>}.')
-        self.api.add_event_definition(key)
-        return ApiResponse(201, {"key": key})
+        if not isinstance(payload, dict):
+            return _message(400, 'Body must be {"key": <key>, "data_extension": <DE key>?}.')
+        try:
+            definition = self.api.add_event_definition(payload)
+        except DefinitionError as exc:
+            return _message(400, str(exc))
+        return ApiResponse(201, definition.to_dict())
 
     def _set_faults(self, payload: Any) -> ApiResponse:
         try:

@@ -33,8 +33,16 @@ from target_sfmc.emulator.rows import (
     RowWriter,
     unable_to_save_message,
 )
-from target_sfmc.emulator.schema import DataExtension, parse_data_extension
+from target_sfmc.emulator.schema import (
+    DataExtension,
+    DefinitionError,
+    EventDefinition,
+    Field,
+    parse_data_extension,
+    parse_event_definition,
+)
 from target_sfmc.emulator.tokens import TokenRegistry
+from target_sfmc.emulator.validation import REASON_NOT_NULL, column_message
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -348,13 +356,58 @@ class SfmcApi:
             return self.data_extension(key), key, ""
         return self._des_by_id.get(ref.casefold()), "", ref
 
-    def add_event_definition(self, key: str) -> None:
-        """Register a journey entry event definition key.
+    def add_event_definition(self, raw: str | Mapping[str, Any]) -> EventDefinition:
+        """Register (or redefine) a journey entry event definition.
 
         Args:
-            key: Event definition key.
+            raw: A key, or ``{"key": …, "data_extension": <entry DE key>}``.
+
+        Returns:
+            The parsed definition.
+
+        Raises:
+            DefinitionError: If the definition is malformed or names an unknown DE.
         """
-        self.store.add_event_definition(key)
+        definition = parse_event_definition(raw if isinstance(raw, str) else dict(raw))
+        if definition.data_extension is not None:
+            cde = self.data_extension(definition.data_extension)
+            if cde is None:
+                raise DefinitionError(
+                    f"Event definition {definition.key!r} names data extension "
+                    f"{definition.data_extension!r}, which does not exist."
+                )
+            definition = EventDefinition(definition.key, cde.de.key)
+        self.store.add_event_definition(definition.key, definition.data_extension)
+        return definition
+
+    def _event_data_problem(self, data_extension: str | None, data: dict[str, Any]) -> str | None:
+        """Check an event's ``Data`` against its entry DE, like SFMC before it accepts it.
+
+        Args:
+            data_extension: Key of the definition's entry DE (None: nothing to check).
+            data: The event's data.
+
+        Returns:
+            The message of the first problem, or None.
+        """
+        cde = None if data_extension is None else self.data_extension(data_extension)
+        if cde is None:
+            return None
+        for name, value in data.items():
+            found = cde.de.column(name)
+            if found is None:
+                return (
+                    f"Data Validation or Conversion Error: Field '{name}' does not exist in "
+                    f"data extension '{cde.de.key}'."
+                )
+            _, validator, empty_is_null = cde.columns[found.name]
+            if value is None or (empty_is_null and value == ""):
+                reason = None if found.nullable and not found.primary_key else REASON_NOT_NULL
+            else:
+                reason = validator(value)
+            if reason is not None:
+                return f"Data Validation or Conversion Error: {column_message(found.name, reason)}"
+        return None
 
     def rows(self, key: str) -> list[dict[str, Any]]:
         """Return a DE's rows after processing due async jobs.
@@ -845,11 +898,15 @@ class SfmcApi:
             data = {}
         if not isinstance(data, dict):
             return error(400, "Data must be an object.", 10001)
-        definition = self.store.event_definition(raw_definition)
-        if definition is None:
+        found = self.store.event_definition(raw_definition)
+        if found is None:
             return self._unknown_event_definition(raw_definition)
+        definition, data_extension = found
         if contact_key in self.inactive_contacts:
             return error(400, self._inactive(contact_key), 30001)
+        problem = self._event_data_problem(data_extension, data)
+        if problem is not None:
+            return error(400, problem, 10000)
         instance_id = str(uuid.uuid4())
         self.store.add_events([(contact_key, definition, data, instance_id)])
         return ApiResponse(201, {"eventInstanceId": instance_id})
@@ -877,13 +934,14 @@ class SfmcApi:
             return error(400, "Members are required.", 10002)
         if len(members) > MAX_ASYNC_EVENT_MEMBERS:
             return error(400, "Interaction Count Limit Exceeded", 10000)
-        definition = self.store.event_definition(raw_definition)
-        if definition is None:
+        found = self.store.event_definition(raw_definition)
+        if found is None:
             return self._unknown_event_definition(raw_definition)
+        definition, data_extension = found
         outcomes: list[dict[str, Any]] = []
         queued: list[tuple[str, str, Any, str]] = []
         for member in members:
-            outcome = self._member_outcome(member)
+            outcome = self._member_outcome(member, data_extension)
             if "eventInstanceId" in outcome:
                 data = _get_folded(member, "data") or {}
                 queued.append((outcome["contactKey"], definition, data, outcome["eventInstanceId"]))
@@ -899,7 +957,7 @@ class SfmcApi:
             },
         )
 
-    def _member_outcome(self, member: Any) -> dict[str, Any]:
+    def _member_outcome(self, member: Any, data_extension: str | None) -> dict[str, Any]:
         """Decide one async-event member: queued (with an instance id) or refused."""
         if not isinstance(member, dict):
             return {"contactKey": None, "errorcode": 10002, "message": "ContactKey is required."}
@@ -920,6 +978,9 @@ class SfmcApi:
                 "errorcode": 30001,
                 "message": self._inactive(contact_key),
             }
+        problem = self._event_data_problem(data_extension, data or {})
+        if problem is not None:
+            return {"contactKey": contact_key, "errorcode": 10000, "message": problem}
         return {"contactKey": contact_key, "eventInstanceId": str(uuid.uuid4())}
 
     # -- reads -----------------------------------------------------------------------------
@@ -978,24 +1039,109 @@ class SfmcApi:
     def event_definition_get(self, req: ApiRequest) -> ApiResponse:
         """``GET /interaction/v1/eventDefinitions/key:{key}``.
 
+        A definition bound to an entry DE names it (``dataExtensionId``,
+        ``dataExtensionName``), so a client can read the DE's fields.
+
         Args:
             req: The request.
 
         Returns:
             200 with the definition, or a 404.
         """
-        definition = self.store.event_definition(req.params["key"])
-        if definition is None:
+        found = self.store.event_definition(req.params["key"])
+        if found is None:
             return self._unknown_event_definition(req.params["key"], status=404)
+        definition, data_extension = found
+        body: dict[str, Any] = {
+            "id": str(uuid.uuid5(_EVENT_NAMESPACE, definition.casefold())),
+            "type": "APIEvent",
+            "name": definition,
+            "mode": "Production",
+            "key": definition,
+            "eventDefinitionKey": definition,
+            "status": "Active",
+            "category": "Event",
+            "interactionCount": 0,
+            "publishedInteractionCount": 0,
+            "isVisibleInPicker": True,
+        }
+        cde = None if data_extension is None else self.data_extension(data_extension)
+        if cde is not None:
+            body["dataExtensionId"] = cde.de.id
+            body["dataExtensionName"] = cde.de.name
+        return ApiResponse(200, body)
+
+    # -- Data Extension definitions (REST) -------------------------------------------------
+
+    def _by_object_id(self, raw_id: str) -> CompiledDataExtension | ApiResponse:
+        """Find a DE by its ObjectID, answering like SFMC for a malformed or unknown one."""
+        try:
+            object_id = str(uuid.UUID(raw_id))
+        except ValueError:
+            return error(400, "Id is invalid", 10001)
+        cde = self._des_by_id.get(object_id.casefold())
+        if cde is None:
+            return error(404, f"Data extension with id {raw_id} was not found.", 30003)
+        return cde
+
+    def customobject_fields(self, req: ApiRequest) -> ApiResponse:
+        """``GET /data/v1/customobjects/{id}/fields`` — a DE's columns.
+
+        Args:
+            req: The request (``{id}`` is the DE's ObjectID; a key is "Id is invalid").
+
+        Returns:
+            200 ``{"id", "fields": [...]}`` (`field_resource`), or a 400/404.
+        """
+        found = self._by_object_id(req.params["id"])
+        if isinstance(found, ApiResponse):
+            return found
+        de = found.de
         return ApiResponse(
             200,
             {
-                "id": str(uuid.uuid5(_EVENT_NAMESPACE, definition.casefold())),
-                "key": definition,
-                "eventDefinitionKey": definition,
-                "name": definition,
-                "type": "APIEvent",
-                "mode": "Production",
-                "status": "Active",
+                "id": de.id,
+                "fields": [field_resource(de, f, ordinal) for ordinal, f in enumerate(de.fields)],
             },
         )
+
+
+def field_resource(de: DataExtension, fld: Field, ordinal: int) -> dict[str, Any]:
+    """Return a DE column as the REST Data Extension API shows it.
+
+    Args:
+        de: The DE.
+        fld: The column.
+        ordinal: Its position (from 0).
+
+    Returns:
+        ``{"id", "name", "type", "length"?, "scale"?, "isPrimaryKey", "isNullable", "ordinal",
+        "isHidden", "isReadOnly", "isTemplateField", "isInheritable", "isOverridable",
+        "mustOverride", "description"}``; ``length`` for Text, EmailAddress, Phone, Locale
+        and Decimal (its precision), ``scale`` for Decimal.
+    """
+    out: dict[str, Any] = {
+        "id": str(uuid.uuid5(uuid.UUID(de.id), fld.name.casefold())),
+        "name": fld.name,
+        "type": fld.type,
+    }
+    if fld.length is not None:
+        out["length"] = fld.length
+    if fld.precision is not None:
+        out["length"] = fld.precision
+        out["scale"] = fld.scale
+    out.update(
+        {
+            "isPrimaryKey": fld.primary_key,
+            "isNullable": fld.nullable,
+            "ordinal": ordinal,
+            "isHidden": False,
+            "isReadOnly": False,
+            "isTemplateField": False,
+            "isInheritable": False,
+            "isOverridable": True,
+            "mustOverride": False,
+            "description": "",
+        }
+    )
+    return out

@@ -260,18 +260,75 @@ def parse_data_extension(raw: Any) -> DataExtension:
     return DataExtension(key=key, fields=fields, name=name if isinstance(name, str) else "")
 
 
+@dataclass(frozen=True)
+class EventDefinition:
+    """A journey entry event definition.
+
+    Attributes:
+        key: Event definition key.
+        data_extension: External key of the entry Data Extension the event's ``Data`` is
+            checked against; None for a definition bound to none.
+    """
+
+    key: str
+    data_extension: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the definition in the definition-file object form.
+
+        Returns:
+            ``{"key", "data_extension"}``.
+        """
+        return {"key": self.key, "data_extension": self.data_extension}
+
+
+def parse_event_definition(raw: Any) -> EventDefinition:
+    """Parse one event definition: a key, or ``{"key": …, "data_extension": …}``.
+
+    Args:
+        raw: The entry from ``event_definitions``.
+
+    Returns:
+        The parsed definition.
+
+    Raises:
+        DefinitionError: If the entry is malformed.
+    """
+    if isinstance(raw, str) and raw.strip():
+        return EventDefinition(key=raw)
+    if isinstance(raw, dict):
+        unknown = sorted(set(raw) - {"key", "data_extension"})
+        if unknown:
+            raise DefinitionError(
+                f"An event definition has unknown setting(s) {', '.join(unknown)}; "
+                "known: key, data_extension."
+            )
+        key = raw.get("key")
+        data_extension = raw.get("data_extension")
+        if isinstance(key, str) and key.strip():
+            if data_extension is None:
+                return EventDefinition(key=key)
+            if isinstance(data_extension, str) and data_extension.strip():
+                return EventDefinition(key=key, data_extension=data_extension)
+    raise DefinitionError(
+        "An event definition must be a key or "
+        f'{{"key": <key>, "data_extension": <DE key>}}, got {raw!r}.'
+    )
+
+
 @dataclass
 class DefinitionFile:
     """Contents of an emulator definition file.
 
     Attributes:
         data_extensions: Raw DE definitions (validated).
-        event_definitions: Journey entry event definition keys.
+        event_definitions: Journey entry event definitions: keys, or
+            ``{"key", "data_extension"}`` objects (validated).
         inactive_contacts: Contact keys that journeys treat as inactive.
     """
 
     data_extensions: list[dict[str, Any]]
-    event_definitions: list[str]
+    event_definitions: list[str | dict[str, Any]]
     inactive_contacts: list[str]
 
 
@@ -299,10 +356,12 @@ def load_definition_file(path: str | Path) -> DefinitionFile:
     inactive = doc.get("inactive_contacts", [])
     if not isinstance(des, list):
         raise DefinitionError("'data_extensions' must be a list.")
-    if not isinstance(events, list) or not all(isinstance(e, str) for e in events):
-        raise DefinitionError("'event_definitions' must be a list of strings.")
+    if not isinstance(events, list):
+        raise DefinitionError("'event_definitions' must be a list.")
     if not isinstance(inactive, list) or not all(isinstance(c, str) for c in inactive):
         raise DefinitionError("'inactive_contacts' must be a list of strings.")
     for de in des:
         parse_data_extension(de)
+    for event in events:
+        parse_event_definition(event)
     return DefinitionFile(data_extensions=des, event_definitions=events, inactive_contacts=inactive)

@@ -72,6 +72,10 @@ ROUTES: tuple[Route, ...] = (
         r"^/interaction/v1/eventDefinitions/key:(?P<key>[^/]+)$",
         GET=("event_definition_get", "event_definition_get"),
     ),
+    _route(
+        r"^/data/v1/customobjects/(?P<id>[^/]+)/fields$",
+        GET=("customobject_fields", "customobject_fields"),
+    ),
 )
 
 # Path parameters kept percent-encoded because the handler splits them first.

@@ -49,7 +49,8 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE TABLE IF NOT EXISTS event_definitions (
     key_folded TEXT PRIMARY KEY,
-    key TEXT NOT NULL
+    key TEXT NOT NULL,
+    data_extension TEXT
 );
 """
 
@@ -76,6 +77,9 @@ class Store:
                 self._conn.execute("PRAGMA journal_mode=WAL")
                 self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.executescript(_SCHEMA)
+            columns = {row[1] for row in self._conn.execute("PRAGMA table_info(event_definitions)")}
+            if "data_extension" not in columns:  # a database written by an older emulator
+                self._conn.execute("ALTER TABLE event_definitions ADD COLUMN data_extension TEXT")
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -292,33 +296,48 @@ class Store:
                 for ck, ek, data, eid, created in cur.fetchall()
             ]
 
-    def add_event_definition(self, key: str) -> None:
-        """Register a journey entry event definition key.
+    def add_event_definition(self, key: str, data_extension: str | None = None) -> None:
+        """Register (or redefine) a journey entry event definition.
 
         Args:
             key: Event definition key.
+            data_extension: External key of its entry Data Extension, if any.
         """
         with self._transaction() as conn:
             conn.execute(
-                "INSERT INTO event_definitions(key_folded, key) VALUES (?, ?) "
-                "ON CONFLICT(key_folded) DO UPDATE SET key = excluded.key",
-                (key.casefold(), key),
+                "INSERT INTO event_definitions(key_folded, key, data_extension) VALUES (?, ?, ?) "
+                "ON CONFLICT(key_folded) DO UPDATE SET key = excluded.key, "
+                "data_extension = excluded.data_extension",
+                (key.casefold(), key, data_extension),
             )
 
-    def event_definition(self, key: str) -> str | None:
-        """Look an event definition key up case-insensitively.
+    def event_definition(self, key: str) -> tuple[str, str | None] | None:
+        """Look an event definition up case-insensitively.
 
         Args:
             key: Key as sent by a client.
 
         Returns:
-            The key in its registered spelling, or None.
+            ``(key in its registered spelling, entry DE key or None)``, or None if unknown.
         """
         with self.lock:
             row = self._conn.execute(
-                "SELECT key FROM event_definitions WHERE key_folded = ?", (key.casefold(),)
+                "SELECT key, data_extension FROM event_definitions WHERE key_folded = ?",
+                (key.casefold(),),
             ).fetchone()
-            return None if row is None else str(row[0])
+            return None if row is None else (str(row[0]), row[1])
+
+    def list_event_definitions(self) -> list[dict[str, Any]]:
+        """Return every event definition in key order.
+
+        Returns:
+            ``[{"key", "data_extension"}]``.
+        """
+        with self.lock:
+            cur = self._conn.execute(
+                "SELECT key, data_extension FROM event_definitions ORDER BY key_folded"
+            )
+            return [{"key": key, "data_extension": de} for key, de in cur.fetchall()]
 
 
 class RequestLog:
