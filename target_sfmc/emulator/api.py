@@ -602,7 +602,10 @@ class SfmcApi:
             if not isinstance(keys, dict) or not isinstance(values, dict):
                 return invalid_format()
             rows.append((keys, values))
-        outcome = self.writer.apply_rowset(cde, rows, self.faults.config.bare_10006_folded())
+        config = self.faults.config
+        outcome = self.writer.apply_rowset(
+            cde, rows, config.bare_10006_folded(), sfmc_dates=config.date_storage == "sfmc"
+        )
         return self._rowset_answer(cde, outcome) or ApiResponse(200, body)
 
     def row_put(self, req: ApiRequest) -> ApiResponse:
@@ -632,8 +635,12 @@ class SfmcApi:
             values = {}
         if not isinstance(body, dict) or not isinstance(values, dict):
             return invalid_format()
+        config = self.faults.config
         outcome = self.writer.apply_rowset(
-            cde, [(keys, values)], self.faults.config.bare_10006_folded()
+            cde,
+            [(keys, values)],
+            config.bare_10006_folded(),
+            sfmc_dates=config.date_storage == "sfmc",
         )
         return self._rowset_answer(cde, outcome) or ApiResponse(
             200, {"keys": keys, "values": values}
@@ -677,7 +684,8 @@ class SfmcApi:
                     "resultMessages": [_result_message("CustomObjectNotFound", message)],
                 },
             )
-        items: Any = cde.decode_clean_items(req.body)
+        sfmc_dates = self.faults.config.date_storage == "sfmc" and bool(cde.date_columns)
+        items: Any = None if sfmc_dates else cde.decode_clean_items(req.body)
         clean = items is not None
         if not clean:
             try:

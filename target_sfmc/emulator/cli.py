@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from target_sfmc.emulator.api import DEFAULT_TOKEN_TTL
 from target_sfmc.emulator.emulator import SfmcEmulator
-from target_sfmc.emulator.faults import RESULTS_PAGING_MODES
+from target_sfmc.emulator.faults import DATE_STORAGE_MODES, RESULTS_PAGING_MODES
 from target_sfmc.emulator.schema import DefinitionError, load_definition_file
 from target_sfmc.tuning import tuned_for_loading
 
@@ -58,6 +58,12 @@ _FAULT_CHOICES: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
         "results_paging",
         RESULTS_PAGING_MODES,
         "which async results page parameters count (default honoured)",
+    ),
+    (
+        "--fault-date-storage",
+        "date_storage",
+        DATE_STORAGE_MODES,
+        "Date values kept as sent (default) or stored like SFMC (system time, milliseconds)",
     ),
 )
 

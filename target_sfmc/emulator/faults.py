@@ -44,6 +44,8 @@ def _number(raw: Any, key: str, upper: float | None = None) -> float:
 
 #: How ``GET /data/v1/async/{id}/results`` treats its page parameters.
 RESULTS_PAGING_MODES = ("honoured", "ignored", "plain_only", "dollar_only")
+#: How Date column values are stored and read back.
+DATE_STORAGE_MODES = ("as_sent", "sfmc")
 
 
 def _count(raw: Any, key: str) -> int:
@@ -114,6 +116,10 @@ def _results_paging(raw: Any, key: str) -> str:
     return _choice(raw, key, RESULTS_PAGING_MODES)
 
 
+def _date_storage(raw: Any, key: str) -> str:
+    return _choice(raw, key, DATE_STORAGE_MODES)
+
+
 def _truthy(raw: Any, _key: str) -> bool:
     return bool(raw)
 
@@ -139,6 +145,7 @@ _CHECKS: dict[str, Callable[[Any, str], Any]] = {
     "async_status_blocks": _flag,
     "bare_10006_keys": _key_values,
     "contacts_require_attribute_sets": _flag,
+    "date_storage": _date_storage,
 }
 #: Settings for which null means "the default".
 _NULLABLE = frozenset({"token_expiry_s", "seed", "results_page_cap"})
@@ -183,6 +190,10 @@ class FaultConfig:
             for a new contact key) needs at least one of the attribute sets the docs name
             (Email Addresses, MobileConnect Demographics, MobilePush Demographics, LINE); without
             one the answer is a 400 with ``hasErrors`` and a ``resultMessages`` error.
+        date_storage: ``as_sent`` keeps Date values as the client sent them; ``sfmc`` stores
+            them as SFMC's ``datetime`` does: converted to the system time (UTC-6, no daylight
+            saving; a value without an offset is taken as system time), truncated to
+            milliseconds, and read back without an offset (``2020-05-30T07:30:00.123``).
     """
 
     error_500: float = 0.0
@@ -205,6 +216,7 @@ class FaultConfig:
     async_status_blocks: bool = False
     bare_10006_keys: tuple[str, ...] = ()
     contacts_require_attribute_sets: bool = False
+    date_storage: str = "as_sent"
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any] | None) -> FaultConfig:
@@ -274,12 +286,14 @@ class JobFaults:
         deadlock_rate: Share of the job's rows that deadlock.
         rng: RNG for the per-row deadlock draws.
         bare_keys: Folded primary-key values of rows that are never saved.
+        sfmc_dates: Date values are stored as SFMC stores them (``date_storage`` ``sfmc``).
     """
 
     error: bool
     deadlock_rate: float
     rng: random.Random
     bare_keys: frozenset[str] = frozenset()
+    sfmc_dates: bool = False
 
 
 class FaultInjector:
@@ -359,4 +373,5 @@ class FaultInjector:
             deadlock_rate=cfg.async_deadlock,
             rng=rng,
             bare_keys=cfg.bare_10006_folded(),
+            sfmc_dates=cfg.date_storage == "sfmc",
         )

@@ -33,6 +33,7 @@ from target_sfmc.emulator.validation import (
     column_message,
     compile_validator,
     normalize_key_value,
+    to_system_time,
 )
 
 if TYPE_CHECKING:
@@ -210,6 +211,7 @@ class CompiledDataExtension:
             for f in de.fields
         }
         self._lookup: dict[str, _Entry | None] = {}
+        self.date_columns = tuple(f.name for f in de.fields if f.type == "Date")
         self._order = {f.name: i for i, f in enumerate(de.fields)}
         self._names = tuple(f.name for f in de.fields)
         self._clean_items = _clean_items_decoder(de) if self.primary_keys else None
@@ -402,6 +404,17 @@ class CompiledDataExtension:
             return self._identity_of(self._clean_key_values(mapped))
         return self._identity_of([mapped[pk.name] for pk in self.primary_keys])
 
+    def store_dates(self, mapped: dict[str, Any]) -> None:
+        """Turn the Date values of a checked row into SFMC's stored form (`to_system_time`).
+
+        Args:
+            mapped: A mapped row without problems; changed in place.
+        """
+        for name in self.date_columns:
+            value = mapped.get(name)
+            if value is not None:
+                mapped[name] = to_system_time(value)
+
     def is_never_saved(self, mapped: Any, bare_keys: frozenset[str]) -> bool:
         """Tell whether a row has a primary-key value named by ``bare_10006_keys``.
 
@@ -578,11 +591,38 @@ class RowWriter:
         row.update({name: value for name, value in mapped.items() if name not in pk_names})
         return row, []
 
+    @staticmethod
+    def _prepared_rowset(
+        cde: CompiledDataExtension,
+        rows: Sequence[tuple[dict[str, Any], dict[str, Any]]],
+        *,
+        sfmc_dates: bool,
+    ) -> tuple[list[tuple[dict[str, Any], list[RowIssue]]], str | None]:
+        """Map and check hub rows up to one naming a non-key column in ``keys``.
+
+        Returns:
+            ``(prepared rows, that column's name or None)``.
+        """
+        prepared: list[tuple[dict[str, Any], list[RowIssue]]] = []
+        unknown: str | None = None
+        for keys, values in rows:
+            try:
+                mapped, issues = cde.prepare_sync(keys, values)
+            except UnknownPrimaryKeyError as exc:
+                unknown = exc.name
+                break
+            if sfmc_dates and not issues:
+                cde.store_dates(mapped)
+            prepared.append((mapped, issues))
+        return prepared, unknown
+
     def apply_rowset(
         self,
         cde: CompiledDataExtension,
         rows: Sequence[tuple[dict[str, Any], dict[str, Any]]],
         bare_keys: frozenset[str] = frozenset(),
+        *,
+        sfmc_dates: bool = False,
     ) -> RowsetOutcome:
         """Upsert hub rows in order, stopping at the first failing row.
 
@@ -590,18 +630,12 @@ class RowWriter:
             cde: Target DE.
             rows: ``(keys, values)`` pairs in request order.
             bare_keys: Folded key values of rows that are never saved (a bare 10006).
+            sfmc_dates: Store Date values as SFMC does (`CompiledDataExtension.store_dates`).
 
         Returns:
             What was applied and why it stopped, if it did.
         """
-        prepared: list[tuple[dict[str, Any], list[RowIssue]]] = []
-        unknown: str | None = None
-        for keys, values in rows:
-            try:
-                prepared.append(cde.prepare_sync(keys, values))
-            except UnknownPrimaryKeyError as exc:
-                unknown = exc.name
-                break
+        prepared, unknown = self._prepared_rowset(cde, rows, sfmc_dates=sfmc_dates)
         identities = [None if issues else cde.identity(mapped) for mapped, issues in prepared]
         de_id = cde.de.id
         with self.store.lock:
@@ -693,7 +727,7 @@ class RowWriter:
         Rows that deadlock or fail their checks get their result item in ``results`` instead.
         """
         rng, deadlock_rate, bare_keys = faults.rng, faults.deadlock_rate, faults.bare_keys
-        if clean and not deadlock_rate and not bare_keys:
+        if clean and not deadlock_rate and not bare_keys and not faults.sfmc_dates:
             return list(zip(range(len(items)), items, cde.clean_identities(items), strict=True))
         never_saved = {
             "errorCode": ASYNC_ROW_ERROR_CODE,
@@ -711,6 +745,8 @@ class RowWriter:
             elif issues:
                 results[index] = async_error_item(issues)
             else:
+                if faults.sfmc_dates and type(mapped) is dict:
+                    cde.store_dates(mapped)
                 pending.append((index, mapped, cde.identity(mapped)))
         return pending
 
