@@ -7,11 +7,12 @@ import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-from target_sfmc.emulator.api import ApiResponse, SfmcApi
 from target_sfmc.emulator.faults import FaultConfig, FaultInjector
 from target_sfmc.emulator.schema import DefinitionError
+from target_sfmc.emulator.wire import ApiResponse
 
 if TYPE_CHECKING:
+    from target_sfmc.emulator.api import SfmcApi
     from target_sfmc.emulator.store import RequestLog
 
 ADMIN_PREFIX = "/_emulator"

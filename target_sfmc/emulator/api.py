@@ -9,12 +9,9 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote
-
-import msgspec
 
 from target_sfmc.emulator.jobs import (
     COMPLETE,
@@ -43,6 +40,14 @@ from target_sfmc.emulator.schema import (
 )
 from target_sfmc.emulator.tokens import TokenRegistry
 from target_sfmc.emulator.validation import REASON_NOT_NULL, column_message
+from target_sfmc.emulator.wire import (
+    ApiRequest,
+    ApiResponse,
+    error,
+    invalid_format,
+    page_params,
+    parse_json,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -64,77 +69,8 @@ MAX_ASYNC_ITEMS = 32_000
 MAX_ASYNC_EVENT_MEMBERS = 100
 DEFAULT_RESULTS_PAGE_SIZE = 50
 DEFAULT_ROWSET_PAGE_SIZE = 2500
-MAX_PAGE_SIZE = 32_000
 
 _EVENT_NAMESPACE = uuid.UUID("1d1f5c1e-8d8b-4f7e-9f65-3e4b0f6a2c71")
-
-
-class Headers(Protocol):
-    """Case-insensitive header lookup (``http.client.HTTPMessage`` or a plain dict)."""
-
-    def get(self, name: str, default: None = None, /) -> str | None:
-        """Return a header value or None."""
-        ...
-
-
-def _no_headers() -> dict[str, str]:
-    return {}
-
-
-@dataclass
-class ApiRequest:
-    """A parsed SFMC request.
-
-    Attributes:
-        method: HTTP method.
-        params: Path parameters (percent-decoded).
-        query: Query parameters (last value wins).
-        headers: Request headers (case-insensitive lookup via ``get``).
-        body: Raw body.
-        base_url: Scheme and authority the client used (``http://host:port``).
-    """
-
-    method: str
-    params: dict[str, str] = field(default_factory=dict)
-    query: dict[str, str] = field(default_factory=dict)
-    headers: Headers = field(default_factory=_no_headers)
-    body: bytes = b""
-    base_url: str = ""
-
-
-@dataclass
-class ApiResponse:
-    """An answer: status, JSON body, extra headers."""
-
-    status: int
-    body: Any
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-def error(status: int, message: str, errorcode: int, **extra: Any) -> ApiResponse:
-    """Build SFMC's standard error envelope.
-
-    Args:
-        status: HTTP status.
-        message: Error message.
-        errorcode: SFMC error code.
-        **extra: Additional body fields (for example ``additionalErrors``).
-
-    Returns:
-        ``{"message", "errorcode", "documentation": "", **extra}``.
-    """
-    return ApiResponse(
-        status, {"message": message, "errorcode": errorcode, "documentation": "", **extra}
-    )
-
-
-def invalid_format() -> ApiResponse:
-    """Return the 400 for a body that is not the expected JSON shape.
-
-    Returns:
-        errorcode 10004 "Invalid Message Format".
-    """
-    return error(400, "Invalid Message Format", 10004)
 
 
 def _oauth_error(status: int, code: str, description: str) -> ApiResponse:
@@ -179,20 +115,6 @@ ATTRIBUTE_SETS_REQUIRED = (
     "MobilePush Demographics or LINE is required to create a contact."
 )
 
-_decode_body = msgspec.json.Decoder().decode
-
-
-def _parse_json(body: bytes) -> Any:
-    """Decode a JSON body.
-
-    Raises:
-        ValueError: If the body is not valid UTF-8 JSON.
-    """
-    try:
-        return _decode_body(body)
-    except msgspec.DecodeError as exc:
-        raise ValueError(str(exc)) from None
-
 
 def _get_folded(obj: Mapping[str, Any], name: str) -> Any:
     """Return a property matched case-insensitively (exact spelling preferred)."""
@@ -223,35 +145,6 @@ def _names_a_creation_set(attribute_sets: list[Any]) -> bool:
         and entry["name"].strip().casefold() in CONTACT_CREATION_SETS
         for entry in attribute_sets
     )
-
-
-def _page_params(
-    query: Mapping[str, str], default_size: int, prefixes: tuple[str, ...] = ("$", "")
-) -> tuple[int, int] | ApiResponse:
-    """Read the page parameters spelled with one of ``prefixes`` (``$page`` before ``page``).
-
-    Args:
-        query: Query parameters.
-        default_size: Page size when none is given.
-        prefixes: Spellings honoured, in order of preference; others are ignored.
-
-    Returns:
-        ``(page, page_size)``, or the 400 for a value that is not a positive integer.
-    """
-    out: list[int] = []
-    for name, default in (("page", 1), ("pageSize", default_size)):
-        raw = next((query[p + name] for p in prefixes if p + name in query), None)
-        if raw is None:
-            out.append(default)
-            continue
-        try:
-            value = int(raw)
-        except ValueError:
-            return error(400, f"Parameter ${name} is invalid.", 10001)
-        if value < 1:
-            return error(400, f"Parameter ${name} is invalid.", 10001)
-        out.append(value)
-    return out[0], min(out[1], MAX_PAGE_SIZE)
 
 
 _RESULTS_PREFIXES: dict[str, tuple[str, ...]] = {
@@ -527,7 +420,7 @@ class SfmcApi:
             ``{"accessToken", "expiresIn"}`` or a 401.
         """
         try:
-            params = _parse_json(req.body)
+            params = parse_json(req.body)
         except ValueError:
             return invalid_format()
         if not isinstance(params, dict):
@@ -586,7 +479,7 @@ class SfmcApi:
         if cde is None:
             return self._unknown_de(key, de_id)
         try:
-            body = _parse_json(req.body)
+            body = parse_json(req.body)
         except ValueError:
             return invalid_format()
         if not isinstance(body, list):
@@ -627,7 +520,7 @@ class SfmcApi:
                 return error(400, "Parameter {primaryKeys} is invalid.", 10001)
             keys[name] = value
         try:
-            body = _parse_json(req.body)
+            body = parse_json(req.body)
         except ValueError:
             return invalid_format()
         values = body.get("values") if isinstance(body, dict) else None
@@ -689,7 +582,7 @@ class SfmcApi:
         clean = items is not None
         if not clean:
             try:
-                body = _parse_json(req.body)
+                body = parse_json(req.body)
             except ValueError:
                 return invalid_format()
             items = body.get("items") if isinstance(body, dict) else None
@@ -783,7 +676,7 @@ class SfmcApi:
             200 with one result item per submitted row (empty while pending).
         """
         config = self.faults.config
-        paging = _page_params(
+        paging = page_params(
             req.query, DEFAULT_RESULTS_PAGE_SIZE, _RESULTS_PREFIXES[config.results_paging]
         )
         if isinstance(paging, ApiResponse):
@@ -820,7 +713,7 @@ class SfmcApi:
             200 with the contact, or a 400.
         """
         try:
-            body = _parse_json(req.body)
+            body = parse_json(req.body)
         except ValueError:
             return invalid_format()
         if not isinstance(body, dict):
@@ -890,7 +783,7 @@ class SfmcApi:
             201 ``{"eventInstanceId"}``, or a 400.
         """
         try:
-            body = _parse_json(req.body)
+            body = parse_json(req.body)
         except ValueError:
             return invalid_format()
         if not isinstance(body, dict):
@@ -929,7 +822,7 @@ class SfmcApi:
             202 with a per-member outcome in request order, or a 400.
         """
         try:
-            body = _parse_json(req.body)
+            body = parse_json(req.body)
         except ValueError:
             return invalid_format()
         if not isinstance(body, dict):
@@ -1006,7 +899,7 @@ class SfmcApi:
         cde = self.data_extension(key)
         if cde is None:
             return error(404, "Data Extension not found", 30003)
-        paging = _page_params(req.query, DEFAULT_ROWSET_PAGE_SIZE)
+        paging = page_params(req.query, DEFAULT_ROWSET_PAGE_SIZE)
         if isinstance(paging, ApiResponse):
             return paging
         page, size = paging

@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from target_sfmc.emulator.admin import ADMIN_PREFIX, AdminApi
-from target_sfmc.emulator.api import DOCS_URL, ApiRequest, ApiResponse, SfmcApi
+from target_sfmc.emulator.api import DOCS_URL, SfmcApi
 from target_sfmc.emulator.faults import FaultInjector, RequestFault
+from target_sfmc.emulator.wire import ApiRequest, ApiResponse
 
 if TYPE_CHECKING:
     from target_sfmc.emulator.ratelimit import SlidingWindowLimiter
@@ -238,9 +239,14 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length > 0 else b""
 
     def _send(self, response: ApiResponse) -> None:
-        payload = b"" if response.body is None else json.dumps(response.body).encode("utf-8")
+        if isinstance(response.body, bytes):
+            payload = response.body
+        elif response.body is None:
+            payload = b""
+        else:
+            payload = json.dumps(response.body).encode("utf-8")
         self.send_response(response.status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Type", response.content_type)
         self.send_header("Content-Length", str(len(payload)))
         for name, value in response.headers.items():
             self.send_header(name, value)
