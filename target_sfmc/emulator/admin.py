@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 ADMIN_PREFIX = "/_emulator"
 
 _DE_ROWS = re.compile(r"^/_emulator/data-extensions/(?P<key>[^/]+)/rows/?$")
+_DE_ONE = re.compile(r"^/_emulator/data-extensions/(?P<key>[^/]+)/?$")
 
 
 def _message(status: int, message: str) -> ApiResponse:
@@ -63,14 +64,12 @@ class AdminApi:
             The response.
         """
         route = path.rstrip("/") or "/"
-        match = _DE_ROWS.match(path)
-        if match:
-            if method != "GET":
-                return _message(405, "Method Not Allowed")
-            try:
-                return ApiResponse(200, self.api.rows(unquote(match["key"])))
-            except KeyError:
-                return _message(404, "Data Extension not found")
+        for pattern, read in ((_DE_ROWS, self._rows), (_DE_ONE, self._definition)):
+            match = pattern.match(path)
+            if match:
+                if method != "GET":
+                    return _message(405, "Method Not Allowed")
+                return read(unquote(match["key"]))
         getters: dict[str, Any] = {
             "/_emulator/health": lambda: {"status": "ok"},
             "/_emulator/contacts": self.api.store.list_contacts,
@@ -102,6 +101,18 @@ class AdminApi:
         if route in getters or route in posts:
             return _message(405, "Method Not Allowed")
         return _message(404, "Unknown emulator endpoint.")
+
+    def _rows(self, key: str) -> ApiResponse:
+        try:
+            return ApiResponse(200, self.api.rows(key))
+        except KeyError:
+            return _message(404, "Data Extension not found")
+
+    def _definition(self, key: str) -> ApiResponse:
+        cde = self.api.data_extension(key)
+        if cde is None:
+            return _message(404, "Data Extension not found")
+        return ApiResponse(200, cde.de.to_dict())
 
     def _create_data_extension(self, payload: Any) -> ApiResponse:
         try:

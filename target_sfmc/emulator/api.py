@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote
 
+from target_sfmc.emulator.customobjects import CustomObjectsApi
 from target_sfmc.emulator.jobs import (
     COMPLETE,
     ERROR,
@@ -34,7 +35,6 @@ from target_sfmc.emulator.schema import (
     DataExtension,
     DefinitionError,
     EventDefinition,
-    Field,
     parse_data_extension,
     parse_event_definition,
 )
@@ -155,7 +155,7 @@ _RESULTS_PREFIXES: dict[str, tuple[str, ...]] = {
 }
 
 
-class SfmcApi:
+class SfmcApi(CustomObjectsApi):
     """The emulated SFMC account: credentials, DEs, contacts, journeys, async jobs.
 
     Args:
@@ -971,78 +971,3 @@ class SfmcApi:
             body["dataExtensionId"] = cde.de.id
             body["dataExtensionName"] = cde.de.name
         return ApiResponse(200, body)
-
-    # -- Data Extension definitions (REST) -------------------------------------------------
-
-    def _by_object_id(self, raw_id: str) -> CompiledDataExtension | ApiResponse:
-        """Find a DE by its ObjectID, answering like SFMC for a malformed or unknown one."""
-        try:
-            object_id = str(uuid.UUID(raw_id))
-        except ValueError:
-            return error(400, "Id is invalid", 10001)
-        cde = self._des_by_id.get(object_id.casefold())
-        if cde is None:
-            return error(404, f"Data extension with id {raw_id} was not found.", 30003)
-        return cde
-
-    def customobject_fields(self, req: ApiRequest) -> ApiResponse:
-        """``GET /data/v1/customobjects/{id}/fields`` — a DE's columns.
-
-        Args:
-            req: The request (``{id}`` is the DE's ObjectID; a key is "Id is invalid").
-
-        Returns:
-            200 ``{"id", "fields": [...]}`` (`field_resource`), or a 400/404.
-        """
-        found = self._by_object_id(req.params["id"])
-        if isinstance(found, ApiResponse):
-            return found
-        de = found.de
-        return ApiResponse(
-            200,
-            {
-                "id": de.id,
-                "fields": [field_resource(de, f, ordinal) for ordinal, f in enumerate(de.fields)],
-            },
-        )
-
-
-def field_resource(de: DataExtension, fld: Field, ordinal: int) -> dict[str, Any]:
-    """Return a DE column as the REST Data Extension API shows it.
-
-    Args:
-        de: The DE.
-        fld: The column.
-        ordinal: Its position (from 0).
-
-    Returns:
-        ``{"id", "name", "type", "length"?, "scale"?, "isPrimaryKey", "isNullable", "ordinal",
-        "isHidden", "isReadOnly", "isTemplateField", "isInheritable", "isOverridable",
-        "mustOverride", "description"}``; ``length`` for Text, EmailAddress, Phone, Locale
-        and Decimal (its precision), ``scale`` for Decimal.
-    """
-    out: dict[str, Any] = {
-        "id": str(uuid.uuid5(uuid.UUID(de.id), fld.name.casefold())),
-        "name": fld.name,
-        "type": fld.type,
-    }
-    if fld.length is not None:
-        out["length"] = fld.length
-    if fld.precision is not None:
-        out["length"] = fld.precision
-        out["scale"] = fld.scale
-    out.update(
-        {
-            "isPrimaryKey": fld.primary_key,
-            "isNullable": fld.nullable,
-            "ordinal": ordinal,
-            "isHidden": False,
-            "isReadOnly": False,
-            "isTemplateField": False,
-            "isInheritable": False,
-            "isOverridable": True,
-            "mustOverride": False,
-            "description": "",
-        }
-    )
-    return out

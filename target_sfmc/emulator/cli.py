@@ -89,6 +89,11 @@ _FAULT_SWITCHES: tuple[tuple[str, str, str], ...] = (
         "contacts_require_attribute_sets",
         "creating a contact needs an Email Addresses (or similar) attribute set",
     ),
+    (
+        "--fault-search-matches-name-only",
+        "search_matches_name_only",
+        "customobjects $search matches DE names only, not keys",
+    ),
 )
 
 

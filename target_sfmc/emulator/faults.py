@@ -146,6 +146,7 @@ _CHECKS: dict[str, Callable[[Any, str], Any]] = {
     "bare_10006_keys": _key_values,
     "contacts_require_attribute_sets": _flag,
     "date_storage": _date_storage,
+    "search_matches_name_only": _flag,
 }
 #: Settings for which null means "the default".
 _NULLABLE = frozenset({"token_expiry_s", "seed", "results_page_cap"})
@@ -194,6 +195,8 @@ class FaultConfig:
             them as SFMC's ``datetime`` does: converted to the system time (UTC-6, no daylight
             saving; a value without an offset is taken as system time), truncated to
             milliseconds, and read back without an offset (``2020-05-30T07:30:00.123``).
+        search_matches_name_only: ``GET /data/v1/customobjects?$search=`` matches DE names
+            only, not external keys.
     """
 
     error_500: float = 0.0
@@ -217,6 +220,7 @@ class FaultConfig:
     bare_10006_keys: tuple[str, ...] = ()
     contacts_require_attribute_sets: bool = False
     date_storage: str = "as_sent"
+    search_matches_name_only: bool = False
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any] | None) -> FaultConfig:

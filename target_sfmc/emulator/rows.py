@@ -195,7 +195,12 @@ class CompiledDataExtension:
         self.de = de
         self.primary_keys: list[Field] = de.primary_keys
         self.primary_key_names = frozenset(f.name for f in self.primary_keys)
-        self.required: list[Field] = [f for f in de.fields if not f.nullable and not f.primary_key]
+        self.defaults = {f.name: f.default_value for f in de.fields if f.default_value is not None}
+        self.required: list[Field] = [
+            f
+            for f in de.fields
+            if not f.nullable and not f.primary_key and f.name not in self.defaults
+        ]
         self.columns: dict[str, tuple[Field, Validator, bool]] = {
             f.name: (f, compile_validator(f), f.type != "Text" or f.primary_key) for f in de.fields
         }
@@ -214,7 +219,8 @@ class CompiledDataExtension:
         self.date_columns = tuple(f.name for f in de.fields if f.type == "Date")
         self._order = {f.name: i for i, f in enumerate(de.fields)}
         self._names = tuple(f.name for f in de.fields)
-        self._clean_items = _clean_items_decoder(de) if self.primary_keys else None
+        clean_path = self.primary_keys and not self.defaults
+        self._clean_items = _clean_items_decoder(de) if clean_path else None
         # Columns msgspec cannot check exactly: (value getter, validator, nullable).
         self._checked_in_python = tuple(
             (attrgetter(f"c{i}"), self.columns[f.name][1], f.nullable)
@@ -585,6 +591,8 @@ class RowWriter:
                 return None, [
                     RowIssue(IssueKind.NOT_NULL, f.name, REASON_NOT_NULL) for f in missing
                 ]
+            for name, value in cde.defaults.items():
+                mapped.setdefault(name, value)
             return mapped, []  # a fresh dict from prepare_*
         row = dict(existing) if type(existing) is dict else cde.clean_row(existing)
         pk_names = cde.primary_key_names

@@ -74,8 +74,18 @@ ROUTES: tuple[Route, ...] = (
         GET=("event_definition_get", "event_definition_get"),
     ),
     _route(
+        r"^/data/v1/customobjects$",
+        GET=("customobjects_search", "customobjects_search"),
+        POST=("customobjects_create", "customobjects_create"),
+    ),
+    _route(r"^/data/v1/customobjects/(?P<id>[^/]+)$", GET=("customobject_get", "customobject_get")),
+    _route(
         r"^/data/v1/customobjects/(?P<id>[^/]+)/fields$",
         GET=("customobject_fields", "customobject_fields"),
+    ),
+    _route(
+        r"^/data/v1/customobjectsasync/(?P<id>[^/]+)/fields$",
+        POST=("customobject_add_fields", "customobject_add_fields"),
     ),
 )
 

@@ -189,6 +189,24 @@ class Store:
             )
             return [_decode(row[0]) for row in cur.fetchall()]
 
+    def fill_column(self, de_id: str, column: str, value: Any) -> None:
+        """Give every row of a DE that lacks a column this value (a new column's default).
+
+        Args:
+            de_id: DE id.
+            column: Column name (canonical spelling).
+            value: The value.
+        """
+        with self._transaction() as conn:
+            rows = conn.execute("SELECT seq, data FROM de_rows WHERE de_id = ?", (de_id,))
+            updates = []
+            for seq, data in rows.fetchall():
+                row = _decode(data)
+                if row.get(column) is None:
+                    row[column] = value
+                    updates.append((_encode(row).decode(), seq))
+            conn.executemany("UPDATE de_rows SET data = ? WHERE seq = ?", updates)
+
     def count_rows(self, de_id: str) -> int:
         """Return how many rows a DE holds.
 
