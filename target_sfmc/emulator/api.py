@@ -38,6 +38,7 @@ from target_sfmc.emulator.schema import (
     parse_data_extension,
     parse_event_definition,
 )
+from target_sfmc.emulator.soap import SoapApi
 from target_sfmc.emulator.tokens import TokenRegistry
 from target_sfmc.emulator.validation import REASON_NOT_NULL, column_message
 from target_sfmc.emulator.wire import (
@@ -155,7 +156,7 @@ _RESULTS_PREFIXES: dict[str, tuple[str, ...]] = {
 }
 
 
-class SfmcApi(CustomObjectsApi):
+class SfmcApi(CustomObjectsApi, SoapApi):
     """The emulated SFMC account: credentials, DEs, contacts, journeys, async jobs.
 
     Args:

@@ -34,6 +34,8 @@ logger = logging.getLogger("target_sfmc.emulator")
 Handler = Callable[[ApiRequest], ApiResponse]
 
 TOKEN_ENDPOINTS = frozenset({"token", "legacy_token"})
+#: Endpoints that check their own credentials (SOAP carries its token in the envelope).
+SELF_AUTHENTICATING = TOKEN_ENDPOINTS | {"soap"}
 DROPPED = 0
 _MULTI_SLASH = re.compile(r"/{2,}")
 
@@ -83,6 +85,7 @@ ROUTES: tuple[Route, ...] = (
         r"^/data/v1/customobjects/(?P<id>[^/]+)/fields$",
         GET=("customobject_fields", "customobject_fields"),
     ),
+    _route(r"^/Service\.asmx$", POST=("soap", "soap")),
     _route(
         r"^/data/v1/customobjectsasync/(?P<id>[^/]+)/fields$",
         POST=("customobject_add_fields", "customobject_add_fields"),
@@ -372,7 +375,7 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
 
     def _call(self, handler_name: str, endpoint: str, request: ApiRequest) -> ApiResponse:
         api = self.server.api
-        if endpoint not in TOKEN_ENDPOINTS and not api.is_authorized(
+        if endpoint not in SELF_AUTHENTICATING and not api.is_authorized(
             request.headers.get("Authorization")
         ):
             return api.not_authorized()

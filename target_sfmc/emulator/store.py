@@ -207,6 +207,20 @@ class Store:
                     updates.append((_encode(row).decode(), seq))
             conn.executemany("UPDATE de_rows SET data = ? WHERE seq = ?", updates)
 
+    def delete_row(self, de_id: str, pk: str) -> bool:
+        """Delete one row by its primary-key identity.
+
+        Args:
+            de_id: DE id.
+            pk: Normalised primary-key identity.
+
+        Returns:
+            Whether a row was deleted.
+        """
+        with self._transaction() as conn:
+            cur = conn.execute("DELETE FROM de_rows WHERE de_id = ? AND pk = ?", (de_id, pk))
+            return cur.rowcount > 0
+
     def count_rows(self, de_id: str) -> int:
         """Return how many rows a DE holds.
 

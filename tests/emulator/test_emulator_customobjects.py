@@ -361,3 +361,23 @@ def test_sample_data_extensions_are_readable_through_the_api(emulator, sfmc_clie
     assert [f["name"] for f in read["fields"]] == [
         f["name"] for f in SAMPLE_DATA_EXTENSIONS[0]["fields"]
     ]
+
+
+def test_rowset_reads_page_through_every_row_once(emulator, sfmc_client):
+    client = sfmc_client(emulator)
+    rows = [{"keys": {"Contact Key": f"u{i:02}"}, "values": {"Logins": i}} for i in range(23)]
+    for start in range(0, 23, 10):
+        assert client.rowset("IDENTIFY", rows[start : start + 10]).status_code == 200
+    seen, page = [], 1
+    while True:
+        body = client.get(
+            "/data/v1/customobjectdata/key/IDENTIFY/rowset", params={"$page": page, "$pageSize": 5}
+        ).json()
+        assert (body["page"], body["pageSize"], body["count"]) == (page, 5, 23)
+        seen.extend(item["keys"]["contact key"] for item in body["items"])
+        if "next" not in body["links"]:
+            break
+        assert body["links"]["next"].endswith(f"$page={page + 1}")
+        page += 1
+    assert page == 5
+    assert seen == [f"u{i:02}" for i in range(23)]
