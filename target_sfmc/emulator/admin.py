@@ -92,12 +92,14 @@ class AdminApi:
         }
         if method == "GET" and route in getters:
             return ApiResponse(200, getters[route]())
-        if method == "POST" and route in posts:
+        writes = {("POST", path): handler for path, handler in posts.items()}
+        writes["PATCH", "/_emulator/faults"] = self._merge_faults
+        if (method, route) in writes:
             try:
                 payload = json.loads(body.decode("utf-8")) if body.strip() else {}
             except ValueError:
                 return _message(400, "Body is not valid JSON.")
-            return posts[route](payload)
+            return writes[method, route](payload)
         if route in getters or route in posts:
             return _message(405, "Method Not Allowed")
         return _message(404, "Unknown emulator endpoint.")
@@ -137,6 +139,12 @@ class AdminApi:
             return _message(400, str(exc))
         self.faults.configure(config)
         return ApiResponse(200, config.to_dict())
+
+    def _merge_faults(self, payload: Any) -> ApiResponse:
+        """Change only the settings named in the payload (the others are kept)."""
+        if not isinstance(payload, dict):
+            return _message(400, "Fault config must be an object.")
+        return self._set_faults({**self.faults.config.to_dict(), **payload})
 
     def _reset_log(self, _payload: Any) -> ApiResponse:
         self.log.reset()

@@ -392,3 +392,15 @@ def test_bare_10006_flag_and_admin_call(emulator, sfmc_client):
     assert sfmc_client(emulator).rowset("IDENTIFY", row).json()["errorcode"] == 10006
     for bad in ({"bare_10006_keys": "u9"}, {"bare_10006_keys": [1]}):
         assert requests.post(url, json=bad, timeout=10).status_code == 400
+
+
+def test_patch_changes_only_the_named_settings(emulator_factory):
+    emulator = emulator_factory(faults={"error_500": 0.5, "seed": 3})
+    url = emulator.url + "/_emulator/faults"
+    answer = requests.patch(url, json={"results_paging": "ignored"}, timeout=10)
+    assert answer.status_code == 200
+    assert emulator.fault_config == FaultConfig(error_500=0.5, seed=3, results_paging="ignored")
+    assert requests.patch(url, json={"results_paging": "odd"}, timeout=10).status_code == 400
+    assert requests.patch(url, json=[1], timeout=10).status_code == 400
+    assert emulator.fault_config.results_paging == "ignored"
+    assert requests.put(url, json={}, timeout=10).status_code == 405
