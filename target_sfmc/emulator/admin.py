@@ -7,16 +7,18 @@ import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-from target_sfmc.emulator.api import ApiResponse, SfmcApi
 from target_sfmc.emulator.faults import FaultConfig, FaultInjector
 from target_sfmc.emulator.schema import DefinitionError
+from target_sfmc.emulator.wire import ApiResponse
 
 if TYPE_CHECKING:
+    from target_sfmc.emulator.api import SfmcApi
     from target_sfmc.emulator.store import RequestLog
 
 ADMIN_PREFIX = "/_emulator"
 
 _DE_ROWS = re.compile(r"^/_emulator/data-extensions/(?P<key>[^/]+)/rows/?$")
+_DE_ONE = re.compile(r"^/_emulator/data-extensions/(?P<key>[^/]+)/?$")
 
 
 def _message(status: int, message: str) -> ApiResponse:
@@ -62,18 +64,17 @@ class AdminApi:
             The response.
         """
         route = path.rstrip("/") or "/"
-        match = _DE_ROWS.match(path)
-        if match:
-            if method != "GET":
-                return _message(405, "Method Not Allowed")
-            try:
-                return ApiResponse(200, self.api.rows(unquote(match["key"])))
-            except KeyError:
-                return _message(404, "Data Extension not found")
+        for pattern, read in ((_DE_ROWS, self._rows), (_DE_ONE, self._definition)):
+            match = pattern.match(path)
+            if match:
+                if method != "GET":
+                    return _message(405, "Method Not Allowed")
+                return read(unquote(match["key"]))
         getters: dict[str, Any] = {
             "/_emulator/health": lambda: {"status": "ok"},
             "/_emulator/contacts": self.api.store.list_contacts,
             "/_emulator/events": self.api.store.list_events,
+            "/_emulator/event-definitions": self.api.store.list_event_definitions,
             "/_emulator/requests": lambda: {
                 "requests": self.log.entries(),
                 "counts": counts_as_json(self.log.counts()),
@@ -91,15 +92,29 @@ class AdminApi:
         }
         if method == "GET" and route in getters:
             return ApiResponse(200, getters[route]())
-        if method == "POST" and route in posts:
+        writes = {("POST", path): handler for path, handler in posts.items()}
+        writes["PATCH", "/_emulator/faults"] = self._merge_faults
+        if (method, route) in writes:
             try:
                 payload = json.loads(body.decode("utf-8")) if body.strip() else {}
             except ValueError:
                 return _message(400, "Body is not valid JSON.")
-            return posts[route](payload)
+            return writes[method, route](payload)
         if route in getters or route in posts:
             return _message(405, "Method Not Allowed")
         return _message(404, "Unknown emulator endpoint.")
+
+    def _rows(self, key: str) -> ApiResponse:
+        try:
+            return ApiResponse(200, self.api.rows(key))
+        except KeyError:
+            return _message(404, "Data Extension not found")
+
+    def _definition(self, key: str) -> ApiResponse:
+        cde = self.api.data_extension(key)
+        if cde is None:
+            return _message(404, "Data Extension not found")
+        return ApiResponse(200, cde.de.to_dict())
 
     def _create_data_extension(self, payload: Any) -> ApiResponse:
         try:
@@ -109,11 +124,13 @@ class AdminApi:
         return ApiResponse(201, de.to_dict())
 
     def _create_event_definition(self, payload: Any) -> ApiResponse:
-        key = payload.get("key") if isinstance(payload, dict) else None
-        if not isinstance(key, str) or not key:
-            return _message(400, 'Body must be {"key": <event definition key>}.')
-        self.api.add_event_definition(key)
-        return ApiResponse(201, {"key": key})
+        if not isinstance(payload, dict):
+            return _message(400, 'Body must be {"key": <key>, "data_extension": <DE key>?}.')
+        try:
+            definition = self.api.add_event_definition(payload)
+        except DefinitionError as exc:
+            return _message(400, str(exc))
+        return ApiResponse(201, definition.to_dict())
 
     def _set_faults(self, payload: Any) -> ApiResponse:
         try:
@@ -122,6 +139,12 @@ class AdminApi:
             return _message(400, str(exc))
         self.faults.configure(config)
         return ApiResponse(200, config.to_dict())
+
+    def _merge_faults(self, payload: Any) -> ApiResponse:
+        """Change only the settings named in the payload (the others are kept)."""
+        if not isinstance(payload, dict):
+            return _message(400, "Fault config must be an object.")
+        return self._set_faults({**self.faults.config.to_dict(), **payload})
 
     def _reset_log(self, _payload: Any) -> ApiResponse:
         self.log.reset()

@@ -9,17 +9,46 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote
 
-import msgspec
-
-from target_sfmc.emulator.jobs import PENDING, AsyncJob, AsyncJobQueue, sfmc_timestamp
-from target_sfmc.emulator.rows import CompiledDataExtension, RowIssue, RowWriter
-from target_sfmc.emulator.schema import DataExtension, parse_data_extension
+from target_sfmc.emulator.customobjects import CustomObjectsApi
+from target_sfmc.emulator.jobs import (
+    COMPLETE,
+    ERROR,
+    MISSING,
+    PENDING,
+    AsyncJob,
+    AsyncJobQueue,
+    StatusScript,
+    sfmc_timestamp,
+)
+from target_sfmc.emulator.rows import (
+    CompiledDataExtension,
+    RowIssue,
+    RowsetOutcome,
+    RowWriter,
+    unable_to_save_message,
+)
+from target_sfmc.emulator.schema import (
+    DataExtension,
+    DefinitionError,
+    EventDefinition,
+    parse_data_extension,
+    parse_event_definition,
+)
+from target_sfmc.emulator.soap import SoapApi
 from target_sfmc.emulator.tokens import TokenRegistry
+from target_sfmc.emulator.validation import REASON_NOT_NULL, column_message
+from target_sfmc.emulator.wire import (
+    ApiRequest,
+    ApiResponse,
+    error,
+    invalid_format,
+    page_params,
+    parse_json,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -41,77 +70,8 @@ MAX_ASYNC_ITEMS = 32_000
 MAX_ASYNC_EVENT_MEMBERS = 100
 DEFAULT_RESULTS_PAGE_SIZE = 50
 DEFAULT_ROWSET_PAGE_SIZE = 2500
-MAX_PAGE_SIZE = 32_000
 
 _EVENT_NAMESPACE = uuid.UUID("1d1f5c1e-8d8b-4f7e-9f65-3e4b0f6a2c71")
-
-
-class Headers(Protocol):
-    """Case-insensitive header lookup (``http.client.HTTPMessage`` or a plain dict)."""
-
-    def get(self, name: str, default: None = None, /) -> str | None:
-        """Return a header value or None."""
-        ...
-
-
-def _no_headers() -> dict[str, str]:
-    return {}
-
-
-@dataclass
-class ApiRequest:
-    """A parsed SFMC request.
-
-    Attributes:
-        method: HTTP method.
-        params: Path parameters (percent-decoded).
-        query: Query parameters (last value wins).
-        headers: Request headers (case-insensitive lookup via ``get``).
-        body: Raw body.
-        base_url: Scheme and authority the client used (``http://host:port``).
-    """
-
-    method: str
-    params: dict[str, str] = field(default_factory=dict)
-    query: dict[str, str] = field(default_factory=dict)
-    headers: Headers = field(default_factory=_no_headers)
-    body: bytes = b""
-    base_url: str = ""
-
-
-@dataclass
-class ApiResponse:
-    """An answer: status, JSON body, extra headers."""
-
-    status: int
-    body: Any
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-def error(status: int, message: str, errorcode: int, **extra: Any) -> ApiResponse:
-    """Build SFMC's standard error envelope.
-
-    Args:
-        status: HTTP status.
-        message: Error message.
-        errorcode: SFMC error code.
-        **extra: Additional body fields (for example ``additionalErrors``).
-
-    Returns:
-        ``{"message", "errorcode", "documentation": "", **extra}``.
-    """
-    return ApiResponse(
-        status, {"message": message, "errorcode": errorcode, "documentation": "", **extra}
-    )
-
-
-def invalid_format() -> ApiResponse:
-    """Return the 400 for a body that is not the expected JSON shape.
-
-    Returns:
-        errorcode 10004 "Invalid Message Format".
-    """
-    return error(400, "Invalid Message Format", 10004)
 
 
 def _oauth_error(status: int, code: str, description: str) -> ApiResponse:
@@ -129,19 +89,32 @@ def _result_message(code: str, message: str) -> dict[str, Any]:
     }
 
 
-_decode_body = msgspec.json.Decoder().decode
+#: Informational messages on an accepted submission (``async_accept_messages``): neither
+#: says the request failed.
+ACCEPT_MESSAGES: tuple[dict[str, Any], ...] = (
+    {
+        "resultType": "Operational",
+        "resultClass": "Information",
+        "resultCode": "AsyncRequestQueued",
+        "message": "The request was queued for asynchronous processing.",
+    },
+    {
+        "resultType": "Validation",
+        "resultClass": "Warning",
+        "resultCode": "UnknownFieldsIgnored",
+        "message": "Fields that do not exist in the data extension are ignored.",
+    },
+)
 
-
-def _parse_json(body: bytes) -> Any:
-    """Decode a JSON body.
-
-    Raises:
-        ValueError: If the body is not valid UTF-8 JSON.
-    """
-    try:
-        return _decode_body(body)
-    except msgspec.DecodeError as exc:
-        raise ValueError(str(exc)) from None
+#: Attribute sets of which ``POST /contacts/v1/contacts`` needs one to create a contact
+#: (``contacts_require_attribute_sets``).
+CONTACT_CREATION_SETS = frozenset(
+    {"email addresses", "mobileconnect demographics", "mobilepush demographics", "line"}
+)
+ATTRIBUTE_SETS_REQUIRED = (
+    "At least one of the attribute sets Email Addresses, MobileConnect Demographics, "
+    "MobilePush Demographics or LINE is required to create a contact."
+)
 
 
 def _get_folded(obj: Mapping[str, Any], name: str) -> Any:
@@ -165,25 +138,25 @@ def _contact_key(raw: Any) -> str | None:
     return None
 
 
-def _page_params(query: Mapping[str, str], default_size: int) -> tuple[int, int] | ApiResponse:
-    """Read ``$page``/``$pageSize`` (``page``/``pageSize`` also accepted)."""
-    out: list[int] = []
-    for name, default in (("page", 1), ("pageSize", default_size)):
-        raw = query.get(f"${name}", query.get(name))
-        if raw is None:
-            out.append(default)
-            continue
-        try:
-            value = int(raw)
-        except ValueError:
-            return error(400, f"Parameter ${name} is invalid.", 10001)
-        if value < 1:
-            return error(400, f"Parameter ${name} is invalid.", 10001)
-        out.append(value)
-    return out[0], min(out[1], MAX_PAGE_SIZE)
+def _names_a_creation_set(attribute_sets: list[Any]) -> bool:
+    """Tell whether attribute sets include one that can create a contact."""
+    return any(
+        isinstance(entry, dict)
+        and isinstance(entry.get("name"), str)
+        and entry["name"].strip().casefold() in CONTACT_CREATION_SETS
+        for entry in attribute_sets
+    )
 
 
-class SfmcApi:
+_RESULTS_PREFIXES: dict[str, tuple[str, ...]] = {
+    "honoured": ("$", ""),
+    "ignored": (),
+    "plain_only": ("",),
+    "dollar_only": ("$",),
+}
+
+
+class SfmcApi(CustomObjectsApi, SoapApi):
     """The emulated SFMC account: credentials, DEs, contacts, journeys, async jobs.
 
     Args:
@@ -277,13 +250,58 @@ class SfmcApi:
             return self.data_extension(key), key, ""
         return self._des_by_id.get(ref.casefold()), "", ref
 
-    def add_event_definition(self, key: str) -> None:
-        """Register a journey entry event definition key.
+    def add_event_definition(self, raw: str | Mapping[str, Any]) -> EventDefinition:
+        """Register (or redefine) a journey entry event definition.
 
         Args:
-            key: Event definition key.
+            raw: A key, or ``{"key": …, "data_extension": <entry DE key>}``.
+
+        Returns:
+            The parsed definition.
+
+        Raises:
+            DefinitionError: If the definition is malformed or names an unknown DE.
         """
-        self.store.add_event_definition(key)
+        definition = parse_event_definition(raw if isinstance(raw, str) else dict(raw))
+        if definition.data_extension is not None:
+            cde = self.data_extension(definition.data_extension)
+            if cde is None:
+                raise DefinitionError(
+                    f"Event definition {definition.key!r} names data extension "
+                    f"{definition.data_extension!r}, which does not exist."
+                )
+            definition = EventDefinition(definition.key, cde.de.key)
+        self.store.add_event_definition(definition.key, definition.data_extension)
+        return definition
+
+    def _event_data_problem(self, data_extension: str | None, data: dict[str, Any]) -> str | None:
+        """Check an event's ``Data`` against its entry DE, like SFMC before it accepts it.
+
+        Args:
+            data_extension: Key of the definition's entry DE (None: nothing to check).
+            data: The event's data.
+
+        Returns:
+            The message of the first problem, or None.
+        """
+        cde = None if data_extension is None else self.data_extension(data_extension)
+        if cde is None:
+            return None
+        for name, value in data.items():
+            found = cde.de.column(name)
+            if found is None:
+                return (
+                    f"Data Validation or Conversion Error: Field '{name}' does not exist in "
+                    f"data extension '{cde.de.key}'."
+                )
+            _, validator, empty_is_null = cde.columns[found.name]
+            if value is None or (empty_is_null and value == ""):
+                reason = None if found.nullable and not found.primary_key else REASON_NOT_NULL
+            else:
+                reason = validator(value)
+            if reason is not None:
+                return f"Data Validation or Conversion Error: {column_message(found.name, reason)}"
+        return None
 
     def rows(self, key: str) -> list[dict[str, Any]]:
         """Return a DE's rows after processing due async jobs.
@@ -403,7 +421,7 @@ class SfmcApi:
             ``{"accessToken", "expiresIn"}`` or a 401.
         """
         try:
-            params = _parse_json(req.body)
+            params = parse_json(req.body)
         except ValueError:
             return invalid_format()
         if not isinstance(params, dict):
@@ -429,13 +447,25 @@ class SfmcApi:
     def _rowset_failure(cde: CompiledDataExtension, issues: list[RowIssue]) -> ApiResponse:
         return error(
             400,
-            f"Unable to save rows for data extension ID {cde.de.id}",
+            unable_to_save_message(cde.de.id),
             10006,
             additionalErrors=[
                 {"message": issue.message, "errorcode": 10000, "documentation": ""}
                 for issue in issues
             ],
         )
+
+    def _rowset_answer(
+        self, cde: CompiledDataExtension, outcome: RowsetOutcome
+    ) -> ApiResponse | None:
+        """Return the 400 for a rowset that stopped early, or None when every row was saved."""
+        if outcome.never_saved:
+            return error(400, unable_to_save_message(cde.de.id), 10006)
+        if outcome.issues:
+            return self._rowset_failure(cde, outcome.issues)
+        if outcome.unknown_primary_key is not None:
+            return error(400, f"Primary key '{outcome.unknown_primary_key}' does not exist.", 10000)
+        return None
 
     def rowset(self, req: ApiRequest) -> ApiResponse:
         """``POST /hub/v1/dataevents/key:{key}/rowset`` — ordered, non-atomic upsert.
@@ -450,7 +480,7 @@ class SfmcApi:
         if cde is None:
             return self._unknown_de(key, de_id)
         try:
-            body = _parse_json(req.body)
+            body = parse_json(req.body)
         except ValueError:
             return invalid_format()
         if not isinstance(body, list):
@@ -466,12 +496,11 @@ class SfmcApi:
             if not isinstance(keys, dict) or not isinstance(values, dict):
                 return invalid_format()
             rows.append((keys, values))
-        outcome = self.writer.apply_rowset(cde, rows)
-        if outcome.issues:
-            return self._rowset_failure(cde, outcome.issues)
-        if outcome.unknown_primary_key is not None:
-            return error(400, f"Primary key '{outcome.unknown_primary_key}' does not exist.", 10000)
-        return ApiResponse(200, body)
+        config = self.faults.config
+        outcome = self.writer.apply_rowset(
+            cde, rows, config.bare_10006_folded(), sfmc_dates=config.date_storage == "sfmc"
+        )
+        return self._rowset_answer(cde, outcome) or ApiResponse(200, body)
 
     def row_put(self, req: ApiRequest) -> ApiResponse:
         """``PUT /hub/v1/dataevents/key:{key}/rows/{pk}:{value}[,{pk2}:{value2}]``.
@@ -492,7 +521,7 @@ class SfmcApi:
                 return error(400, "Parameter {primaryKeys} is invalid.", 10001)
             keys[name] = value
         try:
-            body = _parse_json(req.body)
+            body = parse_json(req.body)
         except ValueError:
             return invalid_format()
         values = body.get("values") if isinstance(body, dict) else None
@@ -500,12 +529,16 @@ class SfmcApi:
             values = {}
         if not isinstance(body, dict) or not isinstance(values, dict):
             return invalid_format()
-        outcome = self.writer.apply_rowset(cde, [(keys, values)])
-        if outcome.issues:
-            return self._rowset_failure(cde, outcome.issues)
-        if outcome.unknown_primary_key is not None:
-            return error(400, f"Primary key '{outcome.unknown_primary_key}' does not exist.", 10000)
-        return ApiResponse(200, {"keys": keys, "values": values})
+        config = self.faults.config
+        outcome = self.writer.apply_rowset(
+            cde,
+            [(keys, values)],
+            config.bare_10006_folded(),
+            sfmc_dates=config.date_storage == "sfmc",
+        )
+        return self._rowset_answer(cde, outcome) or ApiResponse(
+            200, {"keys": keys, "values": values}
+        )
 
     # -- async rows ------------------------------------------------------------------------
 
@@ -545,11 +578,12 @@ class SfmcApi:
                     "resultMessages": [_result_message("CustomObjectNotFound", message)],
                 },
             )
-        items: Any = cde.decode_clean_items(req.body)
+        sfmc_dates = self.faults.config.date_storage == "sfmc" and bool(cde.date_columns)
+        items: Any = None if sfmc_dates else cde.decode_clean_items(req.body)
         clean = items is not None
         if not clean:
             try:
-                body = _parse_json(req.body)
+                body = parse_json(req.body)
             except ValueError:
                 return invalid_format()
             items = body.get("items") if isinstance(body, dict) else None
@@ -564,7 +598,10 @@ class SfmcApi:
         job = self.jobs.submit(
             cde, items, insert=insert, faults=self.faults.decide_job(), clean=clean
         )
-        return ApiResponse(202, {"requestId": job.request_id, "resultMessages": []})
+        messages: list[dict[str, Any]] = []
+        if self.faults.config.async_accept_messages:
+            messages = [dict(m) for m in ACCEPT_MESSAGES]
+        return ApiResponse(202, {"requestId": job.request_id, "resultMessages": messages})
 
     @staticmethod
     def _job_not_found(request_id: str) -> ApiResponse:
@@ -580,31 +617,58 @@ class SfmcApi:
             },
         )
 
+    def _job(self, request_id: str) -> AsyncJob | None:
+        """Find a job: as it is now, or (``async_status_blocks``) once it has been processed."""
+        if self.faults.config.async_status_blocks:
+            return self.jobs.get(request_id)
+        return self.jobs.peek(request_id)
+
     def async_status(self, req: ApiRequest) -> ApiResponse:
-        """``GET /data/v1/async/{requestId}/status``.
+        """``GET /data/v1/async/{requestId}/status``, answered at once.
+
+        Reports ``Pending`` before pickup, ``Executing`` while the job runs, then ``Complete``
+        or ``Error``; the ``async_status_*`` modes make the report lag (`StatusScript`).
 
         Args:
             req: The request.
 
         Returns:
-            200 with the job status (or the not-found result message).
+            200 with the job status (or without one, or the not-found result message).
         """
-        job = self.jobs.get(req.params["id"])
+        job = self._job(req.params["id"])
         if job is None:
             return self._job_not_found(req.params["id"])
+        config = self.faults.config
+        state = self.jobs.report(
+            job,
+            StatusScript(
+                missing=config.async_status_missing_polls,
+                pending=config.async_pending_polls,
+                executing=config.async_executing_polls,
+                transient_error=config.async_transient_error_polls,
+            ),
+        )
+        if state == MISSING:
+            return ApiResponse(200, {"requestId": str(uuid.uuid4()), "resultMessages": []})
+        transient = state == ERROR and job.status == COMPLETE
         status: dict[str, Any] = {"callDateTime": sfmc_timestamp(job.call_time)}
-        if job.completion_time is not None:
+        if job.completion_time is not None and state in {COMPLETE, ERROR} and not transient:
             status["completionDateTime"] = sfmc_timestamp(job.completion_time)
-        status["hasErrors"] = job.has_errors
-        if job.pickup_time is not None:
+        has_errors = transient or (job.has_errors and state in {COMPLETE, ERROR})
+        status["hasErrors"] = has_errors
+        if job.pickup_time is not None and state != PENDING:
             status["pickupDateTime"] = sfmc_timestamp(job.pickup_time)
-        status["requestStatus"] = job.status
-        status["resultStatus"] = "Has Errors" if job.has_errors else "OK"
+        status["requestStatus"] = state
+        status["resultStatus"] = "Has Errors" if has_errors else "OK"
         status["requestId"] = job.request_id
         return ApiResponse(200, {"status": status, "requestId": str(uuid.uuid4())})
 
     def async_results(self, req: ApiRequest) -> ApiResponse:
         """``GET /data/v1/async/{requestId}/results[?$page=N&$pageSize=M]``.
+
+        Which spellings of the page parameters count, and the largest page served, follow the
+        ``results_paging`` and ``results_page_cap`` modes; the answer reports the page and page
+        size actually served.
 
         Args:
             req: The request.
@@ -612,14 +676,19 @@ class SfmcApi:
         Returns:
             200 with one result item per submitted row (empty while pending).
         """
-        paging = _page_params(req.query, DEFAULT_RESULTS_PAGE_SIZE)
+        config = self.faults.config
+        paging = page_params(
+            req.query, DEFAULT_RESULTS_PAGE_SIZE, _RESULTS_PREFIXES[config.results_paging]
+        )
         if isinstance(paging, ApiResponse):
             return paging
         page, size = paging
-        job: AsyncJob | None = self.jobs.get(req.params["id"])
+        if config.results_page_cap is not None:
+            size = min(size, config.results_page_cap)
+        job = self._job(req.params["id"])
         if job is None:
             return self._job_not_found(req.params["id"])
-        results = [] if job.status == PENDING else job.results
+        results = job.results if job.finished else []
         start = (page - 1) * size
         return ApiResponse(
             200,
@@ -645,7 +714,7 @@ class SfmcApi:
             200 with the contact, or a 400.
         """
         try:
-            body = _parse_json(req.body)
+            body = parse_json(req.body)
         except ValueError:
             return invalid_format()
         if not isinstance(body, dict):
@@ -656,6 +725,30 @@ class SfmcApi:
         attribute_sets = body.get("attributeSets")
         if attribute_sets is not None and not isinstance(attribute_sets, list):
             return error(400, "AttributeSets must be an array.", 10001)
+        if (
+            self.faults.config.contacts_require_attribute_sets
+            and not _names_a_creation_set(attribute_sets or [])
+            and not self.store.contact_exists(contact_key)
+        ):
+            return ApiResponse(
+                400,
+                {
+                    "operationStatus": "FAIL",
+                    "rowsAffected": 0,
+                    "contactKey": contact_key,
+                    "requestServiceMessageID": str(uuid.uuid4()),
+                    "hasErrors": True,
+                    "resultMessages": [
+                        {
+                            "resultType": "Validation",
+                            "resultClass": "Error",
+                            "resultCode": "AttributeSetRequired",
+                            "message": ATTRIBUTE_SETS_REQUIRED,
+                        }
+                    ],
+                    "serviceMessageID": str(uuid.uuid4()),
+                },
+            )
         contact_id, is_new = self.store.upsert_contact(contact_key)
         return ApiResponse(
             200,
@@ -691,7 +784,7 @@ class SfmcApi:
             201 ``{"eventInstanceId"}``, or a 400.
         """
         try:
-            body = _parse_json(req.body)
+            body = parse_json(req.body)
         except ValueError:
             return invalid_format()
         if not isinstance(body, dict):
@@ -707,11 +800,15 @@ class SfmcApi:
             data = {}
         if not isinstance(data, dict):
             return error(400, "Data must be an object.", 10001)
-        definition = self.store.event_definition(raw_definition)
-        if definition is None:
+        found = self.store.event_definition(raw_definition)
+        if found is None:
             return self._unknown_event_definition(raw_definition)
+        definition, data_extension = found
         if contact_key in self.inactive_contacts:
             return error(400, self._inactive(contact_key), 30001)
+        problem = self._event_data_problem(data_extension, data)
+        if problem is not None:
+            return error(400, problem, 10000)
         instance_id = str(uuid.uuid4())
         self.store.add_events([(contact_key, definition, data, instance_id)])
         return ApiResponse(201, {"eventInstanceId": instance_id})
@@ -726,7 +823,7 @@ class SfmcApi:
             202 with a per-member outcome in request order, or a 400.
         """
         try:
-            body = _parse_json(req.body)
+            body = parse_json(req.body)
         except ValueError:
             return invalid_format()
         if not isinstance(body, dict):
@@ -739,13 +836,14 @@ class SfmcApi:
             return error(400, "Members are required.", 10002)
         if len(members) > MAX_ASYNC_EVENT_MEMBERS:
             return error(400, "Interaction Count Limit Exceeded", 10000)
-        definition = self.store.event_definition(raw_definition)
-        if definition is None:
+        found = self.store.event_definition(raw_definition)
+        if found is None:
             return self._unknown_event_definition(raw_definition)
+        definition, data_extension = found
         outcomes: list[dict[str, Any]] = []
         queued: list[tuple[str, str, Any, str]] = []
         for member in members:
-            outcome = self._member_outcome(member)
+            outcome = self._member_outcome(member, data_extension)
             if "eventInstanceId" in outcome:
                 data = _get_folded(member, "data") or {}
                 queued.append((outcome["contactKey"], definition, data, outcome["eventInstanceId"]))
@@ -761,7 +859,7 @@ class SfmcApi:
             },
         )
 
-    def _member_outcome(self, member: Any) -> dict[str, Any]:
+    def _member_outcome(self, member: Any, data_extension: str | None) -> dict[str, Any]:
         """Decide one async-event member: queued (with an instance id) or refused."""
         if not isinstance(member, dict):
             return {"contactKey": None, "errorcode": 10002, "message": "ContactKey is required."}
@@ -782,6 +880,9 @@ class SfmcApi:
                 "errorcode": 30001,
                 "message": self._inactive(contact_key),
             }
+        problem = self._event_data_problem(data_extension, data or {})
+        if problem is not None:
+            return {"contactKey": contact_key, "errorcode": 10000, "message": problem}
         return {"contactKey": contact_key, "eventInstanceId": str(uuid.uuid4())}
 
     # -- reads -----------------------------------------------------------------------------
@@ -799,7 +900,7 @@ class SfmcApi:
         cde = self.data_extension(key)
         if cde is None:
             return error(404, "Data Extension not found", 30003)
-        paging = _page_params(req.query, DEFAULT_ROWSET_PAGE_SIZE)
+        paging = page_params(req.query, DEFAULT_ROWSET_PAGE_SIZE)
         if isinstance(paging, ApiResponse):
             return paging
         page, size = paging
@@ -840,24 +941,34 @@ class SfmcApi:
     def event_definition_get(self, req: ApiRequest) -> ApiResponse:
         """``GET /interaction/v1/eventDefinitions/key:{key}``.
 
+        A definition bound to an entry DE names it (``dataExtensionId``,
+        ``dataExtensionName``), so a client can read the DE's fields.
+
         Args:
             req: The request.
 
         Returns:
             200 with the definition, or a 404.
         """
-        definition = self.store.event_definition(req.params["key"])
-        if definition is None:
+        found = self.store.event_definition(req.params["key"])
+        if found is None:
             return self._unknown_event_definition(req.params["key"], status=404)
-        return ApiResponse(
-            200,
-            {
-                "id": str(uuid.uuid5(_EVENT_NAMESPACE, definition.casefold())),
-                "key": definition,
-                "eventDefinitionKey": definition,
-                "name": definition,
-                "type": "APIEvent",
-                "mode": "Production",
-                "status": "Active",
-            },
-        )
+        definition, data_extension = found
+        body: dict[str, Any] = {
+            "id": str(uuid.uuid5(_EVENT_NAMESPACE, definition.casefold())),
+            "type": "APIEvent",
+            "name": definition,
+            "mode": "Production",
+            "key": definition,
+            "eventDefinitionKey": definition,
+            "status": "Active",
+            "category": "Event",
+            "interactionCount": 0,
+            "publishedInteractionCount": 0,
+            "isVisibleInPicker": True,
+        }
+        cde = None if data_extension is None else self.data_extension(data_extension)
+        if cde is not None:
+            body["dataExtensionId"] = cde.de.id
+            body["dataExtensionName"] = cde.de.name
+        return ApiResponse(200, body)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from target_sfmc.emulator.api import DEFAULT_TOKEN_TTL
 from target_sfmc.emulator.emulator import SfmcEmulator
+from target_sfmc.emulator.faults import DATE_STORAGE_MODES, RESULTS_PAGING_MODES
 from target_sfmc.emulator.schema import DefinitionError, load_definition_file
 from target_sfmc.tuning import tuned_for_loading
 
@@ -28,6 +29,71 @@ _FAULT_FLAGS: tuple[tuple[str, str, type, str], ...] = (
     ("--fault-async-error", "async_error", float, "share of async jobs ending in Error"),
     ("--fault-async-deadlock", "async_deadlock", float, "share of async rows deadlocked"),
     ("--fault-seed", "seed", int, "seed for reproducible fault draws"),
+    ("--fault-results-page-cap", "results_page_cap", int, "largest page of async results served"),
+    (
+        "--fault-async-status-missing-polls",
+        "async_status_missing_polls",
+        int,
+        "first N status calls per job answer without a status object",
+    ),
+    ("--fault-async-pending-polls", "async_pending_polls", int, "next N status calls: Pending"),
+    (
+        "--fault-async-executing-polls",
+        "async_executing_polls",
+        int,
+        "next N status calls: Executing",
+    ),
+    (
+        "--fault-async-transient-error-polls",
+        "async_transient_error_polls",
+        int,
+        "first N status calls of a completed job report Error",
+    ),
+)
+
+# Modes chosen by name: (flag, setting, choices, help).
+_FAULT_CHOICES: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
+    (
+        "--fault-results-paging",
+        "results_paging",
+        RESULTS_PAGING_MODES,
+        "which async results page parameters count (default honoured)",
+    ),
+    (
+        "--fault-date-storage",
+        "date_storage",
+        DATE_STORAGE_MODES,
+        "Date values kept as sent (default) or stored like SFMC (system time, milliseconds)",
+    ),
+)
+
+# Modes switched on by a flag: (flag, setting, help).
+_FAULT_SWITCHES: tuple[tuple[str, str, str], ...] = (
+    (
+        "--fault-token-endpoint",
+        "fault_token_endpoint",
+        "let 5xx/429/drop faults hit the token endpoints too",
+    ),
+    (
+        "--fault-async-accept-messages",
+        "async_accept_messages",
+        "informational resultMessages on accepted async submissions",
+    ),
+    (
+        "--fault-async-status-blocks",
+        "async_status_blocks",
+        "status/results calls process due jobs before answering (old behaviour)",
+    ),
+    (
+        "--fault-contacts-require-attribute-sets",
+        "contacts_require_attribute_sets",
+        "creating a contact needs an Email Addresses (or similar) attribute set",
+    ),
+    (
+        "--fault-search-matches-name-only",
+        "search_matches_name_only",
+        "customobjects $search matches DE names only, not keys",
+    ),
 )
 
 
@@ -58,10 +124,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--async-delay-ms", type=int, default=20)
     for flag, dest, kind, text in _FAULT_FLAGS:
         parser.add_argument(flag, dest=f"fault_{dest}", type=kind, default=None, help=text)
+    for flag, dest, choices, text in _FAULT_CHOICES:
+        parser.add_argument(flag, dest=f"fault_{dest}", choices=choices, default=None, help=text)
+    for flag, dest, text in _FAULT_SWITCHES:
+        parser.add_argument(flag, dest=f"fault_{dest}", action="store_true", help=text)
     parser.add_argument(
-        "--fault-token-endpoint",
-        action="store_true",
-        help="let 5xx/429/drop faults hit the token endpoints too",
+        "--fault-bare-10006-key",
+        dest="fault_bare_10006_keys",
+        action="append",
+        default=None,
+        metavar="VALUE",
+        help="a row with this primary-key value is never saved (bare 10006); repeatable",
     )
     parser.add_argument(
         "--log-level",
@@ -82,12 +155,15 @@ def fault_settings(args: argparse.Namespace) -> dict[str, Any]:
         Settings for `FaultConfig.from_dict` (only flags that were given).
     """
     faults: dict[str, Any] = {}
-    for _flag, dest, _kind, _text in _FAULT_FLAGS:
+    for dest in [row[1] for row in _FAULT_FLAGS] + [row[1] for row in _FAULT_CHOICES]:
         value = getattr(args, f"fault_{dest}")
         if value is not None:
             faults[dest] = value
-    if args.fault_token_endpoint:
-        faults["fault_token_endpoint"] = True
+    for _flag, dest, _text in _FAULT_SWITCHES:
+        if getattr(args, f"fault_{dest}"):
+            faults[dest] = True
+    if args.fault_bare_10006_keys:
+        faults["bare_10006_keys"] = list(args.fault_bare_10006_keys)
     return faults
 
 

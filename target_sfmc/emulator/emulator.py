@@ -29,7 +29,8 @@ class SfmcEmulator:
 
     Args:
         data_extensions: DE definitions (file format); redefining an existing DE keeps its rows.
-        event_definitions: Journey entry event definition keys.
+        event_definitions: Journey entry event definitions: keys, or
+            ``{"key": …, "data_extension": <entry DE key>}`` (the DE must be defined).
         inactive_contacts: Contact keys journeys treat as inactive.
         host: Interface to bind.
         port: Port to bind; 0 picks a free one.
@@ -48,7 +49,7 @@ class SfmcEmulator:
         self,
         *,
         data_extensions: list[dict[str, Any]] | None = None,
-        event_definitions: list[str] | None = None,
+        event_definitions: list[str | dict[str, Any]] | None = None,
         inactive_contacts: list[str] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -83,8 +84,8 @@ class SfmcEmulator:
         self._admin = AdminApi(self.api, self._faults, self._log)
         for de in data_extensions or []:
             self.api.add_data_extension(de)
-        for key in event_definitions or []:
-            self.api.add_event_definition(key)
+        for definition in event_definitions or []:
+            self.api.add_event_definition(definition)
         self.api.inactive_contacts.update(inactive_contacts or [])
         self._server: EmulatorHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -273,13 +274,14 @@ class SfmcEmulator:
         """
         self.api.add_data_extension(de)
 
-    def add_event_definition(self, key: str) -> None:
-        """Register a journey entry event definition key.
+    def add_event_definition(self, key: str, data_extension: str | None = None) -> None:
+        """Register (or redefine) a journey entry event definition.
 
         Args:
             key: Event definition key.
+            data_extension: Key of the entry DE whose fields the events' ``Data`` must use.
         """
-        self.api.add_event_definition(key)
+        self.api.add_event_definition({"key": key, "data_extension": data_extension})
 
     def reset_log(self) -> None:
         """Clear the request log and counts."""

@@ -4,13 +4,17 @@ Request-level faults (500, 503, 429, dropped connection) draw from one shared RN
 order. Async-job faults (whole job in ``Error``, deadlocked rows) draw from a per-job RNG derived
 from the seed and the job's submission number, so a job's outcome does not depend on how
 concurrent requests interleave.
+
+Besides these random faults, the config holds *modes*: untidy behaviours of real SFMC that are
+switched on as a whole (results paging that cannot be trusted, informational messages on an
+accepted submission, ...). They are never random.
 """
 
 from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from enum import Enum
 from typing import Any
@@ -38,10 +42,114 @@ def _number(raw: Any, key: str, upper: float | None = None) -> float:
     return float(raw)
 
 
+#: How ``GET /data/v1/async/{id}/results`` treats its page parameters.
+RESULTS_PAGING_MODES = ("honoured", "ignored", "plain_only", "dollar_only")
+#: How Date column values are stored and read back.
+DATE_STORAGE_MODES = ("as_sent", "sfmc")
+
+
+def _count(raw: Any, key: str) -> int:
+    """Validate a non-negative whole number."""
+    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 0:
+        raise ValueError(f"Fault {key} must be a whole number >= 0, got {raw!r}.")
+    return raw
+
+
+def _choice(raw: Any, key: str, choices: tuple[str, ...]) -> str:
+    if raw not in choices:
+        raise ValueError(f"Fault {key} must be one of {', '.join(choices)}, got {raw!r}.")
+    return str(raw)
+
+
+def _key_values(raw: Any, key: str) -> tuple[str, ...]:
+    if isinstance(raw, str) or not isinstance(raw, list | tuple):
+        raise TypeError(f"Fault {key} must be a list of strings, got {raw!r}.")
+    if not all(isinstance(value, str) and value for value in raw):
+        raise ValueError(f"Fault {key} must hold non-empty strings, got {raw!r}.")
+    return tuple(raw)
+
+
+def fold_key_value(value: Any) -> str:
+    """Return the form in which a primary-key value is compared with ``bare_10006_keys``.
+
+    Args:
+        value: A primary-key value as sent.
+
+    Returns:
+        Its text, without trailing spaces, case-folded (Text keys compare that way).
+    """
+    if isinstance(value, bool):
+        text = "True" if value else "False"
+    else:
+        text = value if isinstance(value, str) else str(value)
+    return text.rstrip(" ").casefold()
+
+
+def _flag(raw: Any, key: str) -> bool:
+    if not isinstance(raw, bool):
+        raise TypeError(f"Fault {key} must be true or false, got {raw!r}.")
+    return raw
+
+
 def _seed(raw: Any) -> int:
     if isinstance(raw, bool) or not isinstance(raw, int):
         raise TypeError(f"Fault seed must be an integer, got {raw!r}.")
     return raw
+
+
+def _rate(raw: Any, key: str) -> float:
+    return _number(raw, key, upper=1.0)
+
+
+def _milliseconds(raw: Any, key: str) -> int:
+    return int(_number(raw, key))
+
+
+def _positive(raw: Any, key: str) -> int:
+    value = _count(raw, key)
+    if value < 1:
+        raise ValueError(f"Fault {key} must be at least 1.")
+    return value
+
+
+def _results_paging(raw: Any, key: str) -> str:
+    return _choice(raw, key, RESULTS_PAGING_MODES)
+
+
+def _date_storage(raw: Any, key: str) -> str:
+    return _choice(raw, key, DATE_STORAGE_MODES)
+
+
+def _truthy(raw: Any, _key: str) -> bool:
+    return bool(raw)
+
+
+def _seed_setting(raw: Any, _key: str) -> int:
+    return _seed(raw)
+
+
+#: Validator of every setting, by name.
+_CHECKS: dict[str, Callable[[Any, str], Any]] = {
+    **dict.fromkeys(_RATE_KEYS, _rate),
+    "latency_ms": _milliseconds,
+    "token_expiry_s": _number,
+    "fault_token_endpoint": _truthy,
+    "seed": _seed_setting,
+    "results_paging": _results_paging,
+    "results_page_cap": _positive,
+    "async_accept_messages": _flag,
+    "async_status_missing_polls": _count,
+    "async_pending_polls": _count,
+    "async_executing_polls": _count,
+    "async_transient_error_polls": _count,
+    "async_status_blocks": _flag,
+    "bare_10006_keys": _key_values,
+    "contacts_require_attribute_sets": _flag,
+    "date_storage": _date_storage,
+    "search_matches_name_only": _flag,
+}
+#: Settings for which null means "the default".
+_NULLABLE = frozenset({"token_expiry_s", "seed", "results_page_cap"})
 
 
 @dataclass(frozen=True)
@@ -59,6 +167,36 @@ class FaultConfig:
         async_deadlock: Share of async rows that end as deadlock victims (not applied).
         fault_token_endpoint: Whether 5xx/429/drop faults also hit the token endpoints.
         seed: RNG seed; None for non-reproducible draws.
+        results_paging: How async results honour page parameters: ``honoured`` (both
+            ``$page``/``$pageSize`` and ``page``/``pageSize``), ``ignored`` (always page 1 of 50
+            items), ``plain_only`` (only ``page``/``pageSize``), ``dollar_only`` (only
+            ``$page``/``$pageSize``). A parameter that is not honoured is as if absent.
+        results_page_cap: Largest page of async results served, whatever the client asks for.
+        async_accept_messages: An accepted async submission (202 with a ``requestId``) carries
+            informational ``resultMessages`` (classes ``Information`` and ``Warning``).
+        async_status_missing_polls: The first N status calls of each job answer without a
+            ``status`` object (as before pickup).
+        async_pending_polls: The next N report ``Pending``.
+        async_executing_polls: The next N report ``Executing``.
+        async_transient_error_polls: The first N status calls that would report ``Complete``
+            report ``Error`` instead; later calls report ``Complete``.
+        async_status_blocks: Status and results calls first process the due jobs up to their
+            own (the emulator's old behaviour) instead of answering at once.
+        bare_10006_keys: Primary-key values of rows SFMC never saves: a sync rowset reaching
+            such a row stops there with a bare ``10006 Unable to save rows`` (no
+            ``additionalErrors``), and the row's async result is an error with that message.
+            A row matches when any of its key values does (Text comparison: case-insensitive,
+            trailing spaces ignored).
+        contacts_require_attribute_sets: Creating a contact (``POST /contacts/v1/contacts``
+            for a new contact key) needs at least one of the attribute sets the docs name
+            (Email Addresses, MobileConnect Demographics, MobilePush Demographics, LINE); without
+            one the answer is a 400 with ``hasErrors`` and a ``resultMessages`` error.
+        date_storage: ``as_sent`` keeps Date values as the client sent them; ``sfmc`` stores
+            them as SFMC's ``datetime`` does: converted to the system time (UTC-6, no daylight
+            saving; a value without an offset is taken as system time), truncated to
+            milliseconds, and read back without an offset (``2020-05-30T07:30:00.123``).
+        search_matches_name_only: ``GET /data/v1/customobjects?$search=`` matches DE names
+            only, not external keys.
     """
 
     error_500: float = 0.0
@@ -71,6 +209,18 @@ class FaultConfig:
     async_deadlock: float = 0.0
     fault_token_endpoint: bool = False
     seed: int | None = None
+    results_paging: str = "honoured"
+    results_page_cap: int | None = None
+    async_accept_messages: bool = False
+    async_status_missing_polls: int = 0
+    async_pending_polls: int = 0
+    async_executing_polls: int = 0
+    async_transient_error_polls: int = 0
+    async_status_blocks: bool = False
+    bare_10006_keys: tuple[str, ...] = ()
+    contacts_require_attribute_sets: bool = False
+    date_storage: str = "as_sent"
+    search_matches_name_only: bool = False
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any] | None) -> FaultConfig:
@@ -96,17 +246,10 @@ class FaultConfig:
                 f"Unknown fault setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}."
             )
         values: dict[str, Any] = {}
-        for key in _RATE_KEYS:
-            if key in raw:
-                values[key] = _number(raw[key], key, upper=1.0)
-        if "latency_ms" in raw:
-            values["latency_ms"] = int(_number(raw["latency_ms"], "latency_ms"))
-        if raw.get("token_expiry_s") is not None:
-            values["token_expiry_s"] = _number(raw["token_expiry_s"], "token_expiry_s")
-        if "fault_token_endpoint" in raw:
-            values["fault_token_endpoint"] = bool(raw["fault_token_endpoint"])
-        if raw.get("seed") is not None:
-            values["seed"] = _seed(raw["seed"])
+        for key, value in raw.items():
+            if value is None and key in _NULLABLE:
+                continue
+            values[key] = _CHECKS[key](value, key)
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
@@ -115,7 +258,17 @@ class FaultConfig:
         Returns:
             Every setting by name.
         """
-        return asdict(self)
+        out = asdict(self)
+        out["bare_10006_keys"] = list(self.bare_10006_keys)
+        return out
+
+    def bare_10006_folded(self) -> frozenset[str]:
+        """Return `bare_10006_keys` in comparison form (`fold_key_value`).
+
+        Returns:
+            The folded values.
+        """
+        return frozenset(fold_key_value(value) for value in self.bare_10006_keys)
 
 
 class RequestFault(Enum):
@@ -136,11 +289,15 @@ class JobFaults:
         error: The whole job ends in ``Error`` and applies nothing.
         deadlock_rate: Share of the job's rows that deadlock.
         rng: RNG for the per-row deadlock draws.
+        bare_keys: Folded primary-key values of rows that are never saved.
+        sfmc_dates: Date values are stored as SFMC stores them (``date_storage`` ``sfmc``).
     """
 
     error: bool
     deadlock_rate: float
     rng: random.Random
+    bare_keys: frozenset[str] = frozenset()
+    sfmc_dates: bool = False
 
 
 class FaultInjector:
@@ -215,4 +372,10 @@ class FaultInjector:
             else:
                 rng = random.Random(f"{cfg.seed}:job:{self._jobs}")  # noqa: S311
         error = bool(cfg.async_error) and rng.random() < cfg.async_error
-        return JobFaults(error=error, deadlock_rate=cfg.async_deadlock, rng=rng)
+        return JobFaults(
+            error=error,
+            deadlock_rate=cfg.async_deadlock,
+            rng=rng,
+            bare_keys=cfg.bare_10006_folded(),
+            sfmc_dates=cfg.date_storage == "sfmc",
+        )

@@ -1,8 +1,15 @@
-"""Async DE requests: a queue of jobs that move from ``Pending`` to ``Complete``/``Error``.
+"""Async DE requests: a queue of jobs going ``Pending`` → ``Executing`` → ``Complete``/``Error``.
 
 A job becomes due ``delay`` seconds after submission. Due jobs are processed strictly in
-submission order, exactly once, either by the background worker or lazily by whoever asks about
-a job (status, results, inspection) first — so results never depend on timing.
+submission order, exactly once, by the background worker, or by an inspection call
+(`AsyncJobQueue.process_due`) that wants the data settled. Status and results calls look at a
+job without processing anything (`AsyncJobQueue.peek`), as SFMC answers them at once; the old
+behaviour, where such a call first processed the due jobs up to its own (`AsyncJobQueue.get`),
+stays available as the ``async_status_blocks`` mode.
+
+What a status call *reports* can lag behind the job (`StatusScript`): SFMC may answer without a
+``status`` object before pickup, say ``Pending``/``Executing`` for a while, or report ``Error``
+for a job that then turns ``Complete``.
 """
 
 from __future__ import annotations
@@ -23,8 +30,13 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 PENDING = "Pending"
+EXECUTING = "Executing"
 COMPLETE = "Complete"
 ERROR = "Error"
+#: Reported state of a status answer without a ``status`` object.
+MISSING = "missing"
+
+_PROGRESS = {MISSING: 0, PENDING: 1, EXECUTING: 2, COMPLETE: 3, ERROR: 3}
 
 
 def sfmc_timestamp(moment: datetime) -> str:
@@ -54,11 +66,13 @@ class AsyncJob:
         count: Number of submitted rows.
         clean: The rows were mapped and checked at submission.
         call_time: Submission time (UTC).
-        status: ``Pending``, ``Complete`` or ``Error``.
+        status: ``Pending``, ``Executing``, ``Complete`` or ``Error``.
         pickup_time: When processing started.
         completion_time: When processing ended.
         results: One result item per submitted row after processing.
         has_errors: Whether any row (or the job) failed.
+        polls: Status calls answered for the job.
+        transient_errors: ``Error`` answers given for the job although it completed.
     """
 
     request_id: str
@@ -76,6 +90,35 @@ class AsyncJob:
     completion_time: datetime | None = None
     results: list[dict[str, Any]] = field(default_factory=list)
     has_errors: bool = False
+    polls: int = 0
+    transient_errors: int = 0
+
+    @property
+    def finished(self) -> bool:
+        """Whether the job reached ``Complete`` or ``Error``."""
+        return self.status in {COMPLETE, ERROR}
+
+
+@dataclass(frozen=True)
+class StatusScript:
+    """How far a job's reported status lags behind the job, counted in status calls.
+
+    The first ``missing`` calls answer without a ``status`` object, the next ``pending`` report
+    ``Pending`` and the next ``executing`` report ``Executing`` — never a state beyond the job's
+    own. Then the first ``transient_error`` calls that would report ``Complete`` report
+    ``Error`` instead.
+
+    Attributes:
+        missing: Calls answered without a ``status`` object.
+        pending: Calls then reporting ``Pending``.
+        executing: Calls then reporting ``Executing``.
+        transient_error: Calls reporting ``Error`` for a job that completed.
+    """
+
+    missing: int = 0
+    pending: int = 0
+    executing: int = 0
+    transient_error: int = 0
 
 
 class AsyncJobQueue:
@@ -137,6 +180,48 @@ class AsyncJobQueue:
             self._cond.notify_all()
         return job
 
+    def peek(self, request_id: str) -> AsyncJob | None:
+        """Return a job as it is now, processing nothing.
+
+        Args:
+            request_id: Id from submission.
+
+        Returns:
+            The job, or None if unknown.
+        """
+        with self._cond:
+            return self._jobs.get(request_id)
+
+    def report(self, job: AsyncJob, script: StatusScript) -> str:
+        """Count one status call for a job and decide the state it reports.
+
+        Args:
+            job: The job asked about.
+            script: How the reported state lags (`StatusScript`).
+
+        Returns:
+            `MISSING`, `PENDING`, `EXECUTING`, `COMPLETE` or `ERROR`.
+        """
+        with self._cond:
+            job.polls += 1
+            poll = job.polls
+            actual = job.status
+            scripted: str | None = None
+            for state, upto in (
+                (MISSING, script.missing),
+                (PENDING, script.missing + script.pending),
+                (EXECUTING, script.missing + script.pending + script.executing),
+            ):
+                if poll <= upto:
+                    scripted = state
+                    break
+            if scripted is not None and _PROGRESS[scripted] < _PROGRESS[actual]:
+                return scripted
+            if actual == COMPLETE and job.transient_errors < script.transient_error:
+                job.transient_errors += 1
+                return ERROR
+            return actual
+
     def get(self, request_id: str) -> AsyncJob | None:
         """Return a job after processing the due jobs up to and including it.
 
@@ -169,7 +254,7 @@ class AsyncJobQueue:
             while True:
                 with self._cond:
                     wanted = self._jobs.get(until) if until is not None else None
-                    if wanted is not None and wanted.status != PENDING:
+                    if wanted is not None and wanted.finished:
                         return done
                     if not self._pending or self._pending[0].due > at:
                         return done
@@ -179,6 +264,7 @@ class AsyncJobQueue:
 
     def _run(self, job: AsyncJob) -> None:
         job.pickup_time = datetime.now(UTC)
+        job.status = EXECUTING
         items = job.items or []
         try:
             results, has_errors = self.writer.apply_async(
@@ -186,14 +272,14 @@ class AsyncJobQueue:
             )
         except Exception:
             logger.exception("Async job %s failed inside the emulator", job.request_id)
-            results, has_errors = [], True
-            job.status = ERROR
+            results, has_errors, final = [], True, ERROR
         else:
-            job.status = ERROR if job.faults.error else COMPLETE
+            final = ERROR if job.faults.error else COMPLETE
         job.results = results
         job.has_errors = has_errors
         job.items = None
         job.completion_time = datetime.now(UTC)
+        job.status = final  # last: a reader that sees the final state sees its results
 
     def start(self) -> None:
         """Start the background worker (idempotent)."""

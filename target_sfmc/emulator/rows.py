@@ -24,6 +24,7 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 from msgspec.structs import astuple
 
+from target_sfmc.emulator.faults import fold_key_value
 from target_sfmc.emulator.validation import (
     INT32_MAX,
     INT32_MIN,
@@ -32,6 +33,7 @@ from target_sfmc.emulator.validation import (
     column_message,
     compile_validator,
     normalize_key_value,
+    to_system_time,
 )
 
 if TYPE_CHECKING:
@@ -48,6 +50,20 @@ DEADLOCK_MESSAGE = (
     "has been chosen as the deadlock victim. Rerun the transaction."
 )
 JOB_ERROR_MESSAGE = "An error occurred while processing the request. No rows were saved."
+
+
+def unable_to_save_message(de_id: str) -> str:
+    """Return SFMC's bare "Unable to save rows" message for a DE.
+
+    Args:
+        de_id: The DE's id.
+
+    Returns:
+        ``"Unable to save rows for data extension ID <id>"``.
+    """
+    return f"Unable to save rows for data extension ID {de_id}"
+
+
 ASYNC_ROW_ERROR_CODE = 2
 ASYNC_COLUMN_ERROR_CODE = 70001
 
@@ -179,7 +195,12 @@ class CompiledDataExtension:
         self.de = de
         self.primary_keys: list[Field] = de.primary_keys
         self.primary_key_names = frozenset(f.name for f in self.primary_keys)
-        self.required: list[Field] = [f for f in de.fields if not f.nullable and not f.primary_key]
+        self.defaults = {f.name: f.default_value for f in de.fields if f.default_value is not None}
+        self.required: list[Field] = [
+            f
+            for f in de.fields
+            if not f.nullable and not f.primary_key and f.name not in self.defaults
+        ]
         self.columns: dict[str, tuple[Field, Validator, bool]] = {
             f.name: (f, compile_validator(f), f.type != "Text" or f.primary_key) for f in de.fields
         }
@@ -195,9 +216,11 @@ class CompiledDataExtension:
             for f in de.fields
         }
         self._lookup: dict[str, _Entry | None] = {}
+        self.date_columns = tuple(f.name for f in de.fields if f.type == "Date")
         self._order = {f.name: i for i, f in enumerate(de.fields)}
         self._names = tuple(f.name for f in de.fields)
-        self._clean_items = _clean_items_decoder(de) if self.primary_keys else None
+        clean_path = self.primary_keys and not self.defaults
+        self._clean_items = _clean_items_decoder(de) if clean_path else None
         # Columns msgspec cannot check exactly: (value getter, validator, nullable).
         self._checked_in_python = tuple(
             (attrgetter(f"c{i}"), self.columns[f.name][1], f.nullable)
@@ -205,7 +228,11 @@ class CompiledDataExtension:
             if f.type not in _STRUCT_CHECKED
         )
         keys = [f"c{i}" for i, f in enumerate(de.fields) if f.primary_key]
-        self._clean_key_values = attrgetter(*keys) if len(keys) > 1 else _one(attrgetter(*keys))
+        self._clean_key_values: Callable[[Any], Any] = _no_keys
+        if len(keys) == 1:
+            self._clean_key_values = _one(attrgetter(keys[0]))
+        elif keys:
+            self._clean_key_values = attrgetter(*keys)
 
     def clean_identities(self, rows: Sequence[Any]) -> list[str]:
         """Return the identities of clean rows (see `identity`), in one pass.
@@ -383,6 +410,33 @@ class CompiledDataExtension:
             return self._identity_of(self._clean_key_values(mapped))
         return self._identity_of([mapped[pk.name] for pk in self.primary_keys])
 
+    def store_dates(self, mapped: dict[str, Any]) -> None:
+        """Turn the Date values of a checked row into SFMC's stored form (`to_system_time`).
+
+        Args:
+            mapped: A mapped row without problems; changed in place.
+        """
+        for name in self.date_columns:
+            value = mapped.get(name)
+            if value is not None:
+                mapped[name] = to_system_time(value)
+
+    def is_never_saved(self, mapped: Any, bare_keys: frozenset[str]) -> bool:
+        """Tell whether a row has a primary-key value named by ``bare_10006_keys``.
+
+        Args:
+            mapped: A mapped row (dict) or a clean row.
+            bare_keys: Folded key values (`FaultConfig.bare_10006_folded`).
+
+        Returns:
+            True when any of the row's key values is in ``bare_keys``.
+        """
+        if type(mapped) is dict:
+            values = [mapped.get(pk.name) for pk in self.primary_keys]
+        else:
+            values = list(self._clean_key_values(mapped))
+        return any(v is not None and fold_key_value(v) in bare_keys for v in values)
+
     def _identity_of(self, key_values: Sequence[Any]) -> str:
         pks = self.primary_keys
         if not pks:
@@ -442,6 +496,10 @@ def _one(value_of: Callable[[Any], Any]) -> Callable[[Any], tuple[Any]]:
     return lambda row: (value_of(row),)
 
 
+def _no_keys(_row: Any) -> tuple[()]:
+    return ()
+
+
 # Column types whose rules msgspec constraints express exactly (for the values they admit).
 _STRUCT_CHECKED = frozenset({"Text", "Number", "Boolean"})
 
@@ -492,11 +550,13 @@ class RowsetOutcome:
         applied: Rows written (the rows before the first failing one).
         issues: Problems of the first failing row; empty when every row was written.
         unknown_primary_key: Name from ``keys`` that is not a primary key, if that stopped it.
+        never_saved: A row named by ``bare_10006_keys`` stopped it (a bare 10006).
     """
 
     applied: int
     issues: list[RowIssue]
     unknown_primary_key: str | None = None
+    never_saved: bool = False
 
 
 class RowWriter:
@@ -531,32 +591,59 @@ class RowWriter:
                 return None, [
                     RowIssue(IssueKind.NOT_NULL, f.name, REASON_NOT_NULL) for f in missing
                 ]
+            for name, value in cde.defaults.items():
+                mapped.setdefault(name, value)
             return mapped, []  # a fresh dict from prepare_*
         row = dict(existing) if type(existing) is dict else cde.clean_row(existing)
         pk_names = cde.primary_key_names
         row.update({name: value for name, value in mapped.items() if name not in pk_names})
         return row, []
 
+    @staticmethod
+    def _prepared_rowset(
+        cde: CompiledDataExtension,
+        rows: Sequence[tuple[dict[str, Any], dict[str, Any]]],
+        *,
+        sfmc_dates: bool,
+    ) -> tuple[list[tuple[dict[str, Any], list[RowIssue]]], str | None]:
+        """Map and check hub rows up to one naming a non-key column in ``keys``.
+
+        Returns:
+            ``(prepared rows, that column's name or None)``.
+        """
+        prepared: list[tuple[dict[str, Any], list[RowIssue]]] = []
+        unknown: str | None = None
+        for keys, values in rows:
+            try:
+                mapped, issues = cde.prepare_sync(keys, values)
+            except UnknownPrimaryKeyError as exc:
+                unknown = exc.name
+                break
+            if sfmc_dates and not issues:
+                cde.store_dates(mapped)
+            prepared.append((mapped, issues))
+        return prepared, unknown
+
     def apply_rowset(
-        self, cde: CompiledDataExtension, rows: Sequence[tuple[dict[str, Any], dict[str, Any]]]
+        self,
+        cde: CompiledDataExtension,
+        rows: Sequence[tuple[dict[str, Any], dict[str, Any]]],
+        bare_keys: frozenset[str] = frozenset(),
+        *,
+        sfmc_dates: bool = False,
     ) -> RowsetOutcome:
         """Upsert hub rows in order, stopping at the first failing row.
 
         Args:
             cde: Target DE.
             rows: ``(keys, values)`` pairs in request order.
+            bare_keys: Folded key values of rows that are never saved (a bare 10006).
+            sfmc_dates: Store Date values as SFMC does (`CompiledDataExtension.store_dates`).
 
         Returns:
             What was applied and why it stopped, if it did.
         """
-        prepared: list[tuple[dict[str, Any], list[RowIssue]]] = []
-        unknown: str | None = None
-        for keys, values in rows:
-            try:
-                prepared.append(cde.prepare_sync(keys, values))
-            except UnknownPrimaryKeyError as exc:
-                unknown = exc.name
-                break
+        prepared, unknown = self._prepared_rowset(cde, rows, sfmc_dates=sfmc_dates)
         identities = [None if issues else cde.identity(mapped) for mapped, issues in prepared]
         de_id = cde.de.id
         with self.store.lock:
@@ -564,7 +651,11 @@ class RowWriter:
             dirty: dict[str, dict[str, Any]] = {}
             applied = 0
             failure: list[RowIssue] = []
+            never_saved = False
             for (mapped, issues), ident in zip(prepared, identities, strict=True):
+                if bare_keys and cde.is_never_saved(mapped, bare_keys):
+                    never_saved = True
+                    break
                 if ident is None:
                     failure = issues
                     break
@@ -575,6 +666,8 @@ class RowWriter:
                 state[ident] = dirty[ident] = row
                 applied += 1
             self.store.write_rows(de_id, dirty.items())
+        if never_saved:
+            return RowsetOutcome(applied=applied, issues=[], never_saved=True)
         if failure:
             return RowsetOutcome(applied=applied, issues=failure)
         return RowsetOutcome(applied=applied, issues=[], unknown_primary_key=unknown)
@@ -641,22 +734,28 @@ class RowWriter:
 
         Rows that deadlock or fail their checks get their result item in ``results`` instead.
         """
-        rng, deadlock_rate = faults.rng, faults.deadlock_rate
-        if clean and not deadlock_rate:
+        rng, deadlock_rate, bare_keys = faults.rng, faults.deadlock_rate, faults.bare_keys
+        if clean and not deadlock_rate and not bare_keys and not faults.sfmc_dates:
             return list(zip(range(len(items)), items, cde.clean_identities(items), strict=True))
+        never_saved = {
+            "errorCode": ASYNC_ROW_ERROR_CODE,
+            "message": unable_to_save_message(cde.de.id),
+            "status": "Error",
+        }
         pending: list[tuple[int, Any, str]] = []
         for index, item in enumerate(items):
             if deadlock_rate and rng.random() < deadlock_rate:
                 results[index] = DEADLOCK_ITEM
                 continue
-            if clean:
-                mapped = item
+            mapped, issues = (item, []) if clean else cde.prepare_flat(item)
+            if bare_keys and cde.is_never_saved(mapped, bare_keys):
+                results[index] = never_saved
+            elif issues:
+                results[index] = async_error_item(issues)
             else:
-                mapped, issues = cde.prepare_flat(item)
-                if issues:
-                    results[index] = async_error_item(issues)
-                    continue
-            pending.append((index, mapped, cde.identity(mapped)))
+                if faults.sfmc_dates and type(mapped) is dict:
+                    cde.store_dates(mapped)
+                pending.append((index, mapped, cde.identity(mapped)))
         return pending
 
     @staticmethod

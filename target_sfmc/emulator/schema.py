@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+from target_sfmc.emulator.validation import compile_validator
 
 #: Canonical SFMC field type names.
 FIELD_TYPES: tuple[str, ...] = (
@@ -56,6 +58,7 @@ class Field:
         scale: Digits after the decimal point for Decimal, None otherwise.
         primary_key: Whether the column is part of the primary key.
         nullable: Whether the column accepts null (primary keys never do).
+        default_value: Value a new row gets when it does not provide the column.
     """
 
     name: str
@@ -65,6 +68,7 @@ class Field:
     scale: int | None = None
     primary_key: bool = False
     nullable: bool = True
+    default_value: Any = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return the field in the definition-file format.
@@ -80,6 +84,8 @@ class Field:
             out["scale"] = self.scale
         out["primary_key"] = self.primary_key
         out["nullable"] = self.nullable
+        if self.default_value is not None:
+            out["default_value"] = self.default_value
         return out
 
 
@@ -92,12 +98,23 @@ class DataExtension:
         fields: Columns in their defined order.
         name: Display name (defaults to the key).
         id: Stable UUID of the DE (derived from the key).
+        description: Free text.
+        category_id: Folder (category) id; None for the root Data Extensions folder.
+        is_sendable: Whether the DE is sendable.
+        sendable_field: The sendable DE column (``sendableCustomObjectField``).
+        sendable_subscriber_field: The subscriber field it relates to
+            (``sendableSubscriberField``, for example ``Subscriber Key``).
     """
 
     key: str
     fields: list[Field]
     name: str = ""
     id: str = ""
+    description: str = ""
+    category_id: int | None = None
+    is_sendable: bool = False
+    sendable_field: str | None = None
+    sendable_subscriber_field: str | None = None
     _by_folded: dict[str, Field] = field(default_factory=dict, repr=False)
     _memo: dict[str, Field | None] = field(default_factory=dict, repr=False)
 
@@ -137,12 +154,17 @@ class DataExtension:
         Returns:
             A JSON-serialisable dict accepted by `parse_data_extension`.
         """
-        return {
-            "key": self.key,
-            "name": self.name,
-            "id": self.id,
-            "fields": [f.to_dict() for f in self.fields],
-        }
+        out: dict[str, Any] = {"key": self.key, "name": self.name, "id": self.id}
+        if self.description:
+            out["description"] = self.description
+        if self.category_id is not None:
+            out["category_id"] = self.category_id
+        if self.is_sendable:
+            out["is_sendable"] = True
+            out["sendable_field"] = self.sendable_field
+            out["sendable_subscriber_field"] = self.sendable_subscriber_field
+        out["fields"] = [f.to_dict() for f in self.fields]
+        return out
 
 
 def data_extension_id(key: str) -> str:
@@ -218,7 +240,7 @@ def parse_field(raw: Any) -> Field:
         length = _positive_int(raw.get("length", _DEFAULT_LENGTHS[ftype]), f"Field {name!r} length")
     elif ftype == "Decimal":
         precision, scale = _decimal_size(raw, name)
-    return Field(
+    parsed = Field(
         name=name,
         type=ftype,
         length=length,
@@ -227,6 +249,12 @@ def parse_field(raw: Any) -> Field:
         primary_key=primary_key,
         nullable=nullable,
     )
+    default = raw.get("default_value", raw.get("defaultValue"))
+    if default is None:
+        return parsed
+    if isinstance(default, dict | list) or compile_validator(parsed)(default) is not None:
+        raise DefinitionError(f"Field {name!r} has a default value its type refuses: {default!r}.")
+    return replace(parsed, default_value=default)
 
 
 def parse_data_extension(raw: Any) -> DataExtension:
@@ -256,8 +284,93 @@ def parse_data_extension(raw: Any) -> DataExtension:
         if folded in seen:
             raise DefinitionError(f"Data extension {key!r} defines column {f.name!r} twice.")
         seen.add(folded)
+    return DataExtension(key=key, fields=fields, **_metadata(raw, key, seen))
+
+
+def _metadata(raw: dict[str, Any], key: str, columns: set[str]) -> dict[str, Any]:
+    """Read a DE's optional settings (name, description, folder, sendability)."""
     name = raw.get("name")
-    return DataExtension(key=key, fields=fields, name=name if isinstance(name, str) else "")
+    description = raw.get("description")
+    category_id = raw.get("category_id")
+    if category_id is not None and (
+        isinstance(category_id, bool) or not isinstance(category_id, int)
+    ):
+        raise DefinitionError(f"Data extension {key!r} category_id must be an integer.")
+    out: dict[str, Any] = {
+        "name": name if isinstance(name, str) else "",
+        "description": description if isinstance(description, str) else "",
+        "category_id": category_id,
+    }
+    if not raw.get("is_sendable"):
+        return out
+    sendable_field = raw.get("sendable_field")
+    if not isinstance(sendable_field, str) or sendable_field.casefold() not in columns:
+        raise DefinitionError(
+            f"Data extension {key!r} is sendable, so 'sendable_field' must name one of its fields."
+        )
+    subscriber_field = raw.get("sendable_subscriber_field")
+    out["is_sendable"] = True
+    out["sendable_field"] = sendable_field
+    out["sendable_subscriber_field"] = (
+        subscriber_field if isinstance(subscriber_field, str) else None
+    )
+    return out
+
+
+@dataclass(frozen=True)
+class EventDefinition:
+    """A journey entry event definition.
+
+    Attributes:
+        key: Event definition key.
+        data_extension: External key of the entry Data Extension the event's ``Data`` is
+            checked against; None for a definition bound to none.
+    """
+
+    key: str
+    data_extension: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the definition in the definition-file object form.
+
+        Returns:
+            ``{"key", "data_extension"}``.
+        """
+        return {"key": self.key, "data_extension": self.data_extension}
+
+
+def parse_event_definition(raw: Any) -> EventDefinition:
+    """Parse one event definition: a key, or ``{"key": …, "data_extension": …}``.
+
+    Args:
+        raw: The entry from ``event_definitions``.
+
+    Returns:
+        The parsed definition.
+
+    Raises:
+        DefinitionError: If the entry is malformed.
+    """
+    if isinstance(raw, str) and raw.strip():
+        return EventDefinition(key=raw)
+    if isinstance(raw, dict):
+        unknown = sorted(set(raw) - {"key", "data_extension"})
+        if unknown:
+            raise DefinitionError(
+                f"An event definition has unknown setting(s) {', '.join(unknown)}; "
+                "known: key, data_extension."
+            )
+        key = raw.get("key")
+        data_extension = raw.get("data_extension")
+        if isinstance(key, str) and key.strip():
+            if data_extension is None:
+                return EventDefinition(key=key)
+            if isinstance(data_extension, str) and data_extension.strip():
+                return EventDefinition(key=key, data_extension=data_extension)
+    raise DefinitionError(
+        "An event definition must be a key or "
+        f'{{"key": <key>, "data_extension": <DE key>}}, got {raw!r}.'
+    )
 
 
 @dataclass
@@ -266,12 +379,13 @@ class DefinitionFile:
 
     Attributes:
         data_extensions: Raw DE definitions (validated).
-        event_definitions: Journey entry event definition keys.
+        event_definitions: Journey entry event definitions: keys, or
+            ``{"key", "data_extension"}`` objects (validated).
         inactive_contacts: Contact keys that journeys treat as inactive.
     """
 
     data_extensions: list[dict[str, Any]]
-    event_definitions: list[str]
+    event_definitions: list[str | dict[str, Any]]
     inactive_contacts: list[str]
 
 
@@ -299,10 +413,12 @@ def load_definition_file(path: str | Path) -> DefinitionFile:
     inactive = doc.get("inactive_contacts", [])
     if not isinstance(des, list):
         raise DefinitionError("'data_extensions' must be a list.")
-    if not isinstance(events, list) or not all(isinstance(e, str) for e in events):
-        raise DefinitionError("'event_definitions' must be a list of strings.")
+    if not isinstance(events, list):
+        raise DefinitionError("'event_definitions' must be a list.")
     if not isinstance(inactive, list) or not all(isinstance(c, str) for c in inactive):
         raise DefinitionError("'inactive_contacts' must be a list of strings.")
     for de in des:
         parse_data_extension(de)
+    for event in events:
+        parse_event_definition(event)
     return DefinitionFile(data_extensions=des, event_definitions=events, inactive_contacts=inactive)

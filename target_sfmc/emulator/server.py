@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from target_sfmc.emulator.admin import ADMIN_PREFIX, AdminApi
-from target_sfmc.emulator.api import DOCS_URL, ApiRequest, ApiResponse, SfmcApi
+from target_sfmc.emulator.api import DOCS_URL, SfmcApi
 from target_sfmc.emulator.faults import FaultInjector, RequestFault
+from target_sfmc.emulator.wire import ApiRequest, ApiResponse
 
 if TYPE_CHECKING:
     from target_sfmc.emulator.ratelimit import SlidingWindowLimiter
@@ -33,6 +34,8 @@ logger = logging.getLogger("target_sfmc.emulator")
 Handler = Callable[[ApiRequest], ApiResponse]
 
 TOKEN_ENDPOINTS = frozenset({"token", "legacy_token"})
+#: Endpoints that check their own credentials (SOAP carries its token in the envelope).
+SELF_AUTHENTICATING = TOKEN_ENDPOINTS | {"soap"}
 DROPPED = 0
 _MULTI_SLASH = re.compile(r"/{2,}")
 
@@ -71,6 +74,21 @@ ROUTES: tuple[Route, ...] = (
     _route(
         r"^/interaction/v1/eventDefinitions/key:(?P<key>[^/]+)$",
         GET=("event_definition_get", "event_definition_get"),
+    ),
+    _route(
+        r"^/data/v1/customobjects$",
+        GET=("customobjects_search", "customobjects_search"),
+        POST=("customobjects_create", "customobjects_create"),
+    ),
+    _route(r"^/data/v1/customobjects/(?P<id>[^/]+)$", GET=("customobject_get", "customobject_get")),
+    _route(
+        r"^/data/v1/customobjects/(?P<id>[^/]+)/fields$",
+        GET=("customobject_fields", "customobject_fields"),
+    ),
+    _route(r"^/Service\.asmx$", POST=("soap", "soap")),
+    _route(
+        r"^/data/v1/customobjectsasync/(?P<id>[^/]+)/fields$",
+        POST=("customobject_add_fields", "customobject_add_fields"),
     ),
 )
 
@@ -234,9 +252,14 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length > 0 else b""
 
     def _send(self, response: ApiResponse) -> None:
-        payload = b"" if response.body is None else json.dumps(response.body).encode("utf-8")
+        if isinstance(response.body, bytes):
+            payload = response.body
+        elif response.body is None:
+            payload = b""
+        else:
+            payload = json.dumps(response.body).encode("utf-8")
         self.send_response(response.status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Type", response.content_type)
         self.send_header("Content-Length", str(len(payload)))
         for name, value in response.headers.items():
             self.send_header(name, value)
@@ -352,7 +375,7 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
 
     def _call(self, handler_name: str, endpoint: str, request: ApiRequest) -> ApiResponse:
         api = self.server.api
-        if endpoint not in TOKEN_ENDPOINTS and not api.is_authorized(
+        if endpoint not in SELF_AUTHENTICATING and not api.is_authorized(
             request.headers.get("Authorization")
         ):
             return api.not_authorized()

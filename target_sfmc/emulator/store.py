@@ -49,7 +49,8 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE TABLE IF NOT EXISTS event_definitions (
     key_folded TEXT PRIMARY KEY,
-    key TEXT NOT NULL
+    key TEXT NOT NULL,
+    data_extension TEXT
 );
 """
 
@@ -76,6 +77,9 @@ class Store:
                 self._conn.execute("PRAGMA journal_mode=WAL")
                 self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.executescript(_SCHEMA)
+            columns = {row[1] for row in self._conn.execute("PRAGMA table_info(event_definitions)")}
+            if "data_extension" not in columns:  # a database written by an older emulator
+                self._conn.execute("ALTER TABLE event_definitions ADD COLUMN data_extension TEXT")
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -185,6 +189,38 @@ class Store:
             )
             return [_decode(row[0]) for row in cur.fetchall()]
 
+    def fill_column(self, de_id: str, column: str, value: Any) -> None:
+        """Give every row of a DE that lacks a column this value (a new column's default).
+
+        Args:
+            de_id: DE id.
+            column: Column name (canonical spelling).
+            value: The value.
+        """
+        with self._transaction() as conn:
+            rows = conn.execute("SELECT seq, data FROM de_rows WHERE de_id = ?", (de_id,))
+            updates = []
+            for seq, data in rows.fetchall():
+                row = _decode(data)
+                if row.get(column) is None:
+                    row[column] = value
+                    updates.append((_encode(row).decode(), seq))
+            conn.executemany("UPDATE de_rows SET data = ? WHERE seq = ?", updates)
+
+    def delete_row(self, de_id: str, pk: str) -> bool:
+        """Delete one row by its primary-key identity.
+
+        Args:
+            de_id: DE id.
+            pk: Normalised primary-key identity.
+
+        Returns:
+            Whether a row was deleted.
+        """
+        with self._transaction() as conn:
+            cur = conn.execute("DELETE FROM de_rows WHERE de_id = ? AND pk = ?", (de_id, pk))
+            return cur.rowcount > 0
+
     def count_rows(self, de_id: str) -> int:
         """Return how many rows a DE holds.
 
@@ -199,6 +235,21 @@ class Store:
             return int(cur.fetchone()[0])
 
     # -- contacts --------------------------------------------------------------------------
+
+    def contact_exists(self, contact_key: str) -> bool:
+        """Tell whether a contact key is known.
+
+        Args:
+            contact_key: The contact key.
+
+        Returns:
+            True when the contact exists.
+        """
+        with self.lock:
+            row = self._conn.execute(
+                "SELECT 1 FROM contacts WHERE contact_key = ?", (contact_key,)
+            ).fetchone()
+            return row is not None
 
     def upsert_contact(self, contact_key: str) -> tuple[int, bool]:
         """Create a contact unless it exists.
@@ -277,33 +328,48 @@ class Store:
                 for ck, ek, data, eid, created in cur.fetchall()
             ]
 
-    def add_event_definition(self, key: str) -> None:
-        """Register a journey entry event definition key.
+    def add_event_definition(self, key: str, data_extension: str | None = None) -> None:
+        """Register (or redefine) a journey entry event definition.
 
         Args:
             key: Event definition key.
+            data_extension: External key of its entry Data Extension, if any.
         """
         with self._transaction() as conn:
             conn.execute(
-                "INSERT INTO event_definitions(key_folded, key) VALUES (?, ?) "
-                "ON CONFLICT(key_folded) DO UPDATE SET key = excluded.key",
-                (key.casefold(), key),
+                "INSERT INTO event_definitions(key_folded, key, data_extension) VALUES (?, ?, ?) "
+                "ON CONFLICT(key_folded) DO UPDATE SET key = excluded.key, "
+                "data_extension = excluded.data_extension",
+                (key.casefold(), key, data_extension),
             )
 
-    def event_definition(self, key: str) -> str | None:
-        """Look an event definition key up case-insensitively.
+    def event_definition(self, key: str) -> tuple[str, str | None] | None:
+        """Look an event definition up case-insensitively.
 
         Args:
             key: Key as sent by a client.
 
         Returns:
-            The key in its registered spelling, or None.
+            ``(key in its registered spelling, entry DE key or None)``, or None if unknown.
         """
         with self.lock:
             row = self._conn.execute(
-                "SELECT key FROM event_definitions WHERE key_folded = ?", (key.casefold(),)
+                "SELECT key, data_extension FROM event_definitions WHERE key_folded = ?",
+                (key.casefold(),),
             ).fetchone()
-            return None if row is None else str(row[0])
+            return None if row is None else (str(row[0]), row[1])
+
+    def list_event_definitions(self) -> list[dict[str, Any]]:
+        """Return every event definition in key order.
+
+        Returns:
+            ``[{"key", "data_extension"}]``.
+        """
+        with self.lock:
+            cur = self._conn.execute(
+                "SELECT key, data_extension FROM event_definitions ORDER BY key_folded"
+            )
+            return [{"key": key, "data_extension": de} for key, de in cur.fetchall()]
 
 
 class RequestLog:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
@@ -190,6 +190,32 @@ def parse_date(value: str) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed.year >= SQL_DATETIME_MIN_YEAR else None
+
+
+#: SFMC's system time: UTC-6 all year (no daylight saving).
+SYSTEM_TIME = timezone(timedelta(hours=-6))
+
+
+def to_system_time(value: Any) -> Any:
+    """Return a (valid) Date value as SFMC's ``datetime`` column stores and reads it back.
+
+    A value with an offset is converted to the system time (`SYSTEM_TIME`); one without is
+    taken as system time. The fraction is truncated (never rounded) to milliseconds and the
+    result has no offset: ``2020-05-30T13:30:00.123456+00:00`` -> ``2020-05-30T07:30:00.123``.
+
+    Args:
+        value: A value that passed the Date check.
+
+    Returns:
+        The stored form; anything that is not a parseable date comes back unchanged.
+    """
+    parsed = parse_date(value.strip()) if isinstance(value, str) else None
+    if parsed is None:
+        return value
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(SYSTEM_TIME).replace(tzinfo=None)
+    truncated = parsed.replace(microsecond=parsed.microsecond // 1000 * 1000)
+    return truncated.isoformat(timespec="milliseconds")
 
 
 def _date_validator(value: Any) -> str | None:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import pytest
+import requests
+
+from target_sfmc.emulator.cli import build_parser, fault_settings
 
 
 def test_contacts_are_created_once(emulator, sfmc_client):
@@ -183,3 +186,83 @@ def test_event_definition_read(emulator, sfmc_client):
     missing = client.get("/interaction/v1/eventDefinitions/key:Nope")
     assert missing.status_code == 404
     assert missing.json()["errorcode"] == 30003
+
+
+EMAIL_SET = {
+    "name": "Email Addresses",
+    "items": [
+        {
+            "values": [
+                {"name": "Email Address", "value": "u1@example.com"},
+                {"name": "HTML Enabled", "value": True},
+            ]
+        }
+    ],
+}
+
+
+def test_contacts_with_empty_attribute_sets_are_accepted_by_default(emulator, sfmc_client):
+    response = sfmc_client(emulator).post(
+        "/contacts/v1/contacts", json={"contactKey": "u1", "attributeSets": []}
+    )
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "attribute_sets",
+    [[], None, [{"name": "Email Demographics", "items": []}], ["Email Addresses"]],
+)
+def test_contacts_mode_requiring_attribute_sets_refuses_creation(
+    emulator_factory, sfmc_client, attribute_sets
+):
+    emulator = emulator_factory(faults={"contacts_require_attribute_sets": True})
+    body = {"contactKey": "u1"}
+    if attribute_sets is not None:
+        body["attributeSets"] = attribute_sets
+    response = sfmc_client(emulator).post("/contacts/v1/contacts", json=body)
+    assert response.status_code == 400
+    answer = response.json()
+    assert (answer["operationStatus"], answer["hasErrors"], answer["contactKey"]) == (
+        "FAIL",
+        True,
+        "u1",
+    )
+    assert answer["resultMessages"] == [
+        {
+            "resultType": "Validation",
+            "resultClass": "Error",
+            "resultCode": "AttributeSetRequired",
+            "message": (
+                "At least one of the attribute sets Email Addresses, MobileConnect Demographics, "
+                "MobilePush Demographics or LINE is required to create a contact."
+            ),
+        }
+    ]
+    assert emulator.contacts() == []
+
+
+def test_contacts_mode_requiring_attribute_sets_accepts_them(emulator_factory, sfmc_client):
+    emulator = emulator_factory(faults={"contacts_require_attribute_sets": True})
+    client = sfmc_client(emulator)
+    created = client.post(
+        "/contacts/v1/contacts", json={"contactKey": "u1", "attributeSets": [EMAIL_SET]}
+    )
+    assert created.status_code == 200
+    assert created.json()["isNewContactKey"] is True
+    # An existing contact is updated without attribute sets.
+    again = client.post("/contacts/v1/contacts", json={"contactKey": "u1", "attributeSets": []})
+    assert again.status_code == 200
+    assert again.json()["isNewContactKey"] is False
+    assert [c["contactKey"] for c in emulator.contacts()] == ["u1"]
+
+
+def test_contacts_mode_flag_and_admin_call(emulator, sfmc_client):
+    args = build_parser().parse_args(["--fault-contacts-require-attribute-sets"])
+    assert fault_settings(args) == {"contacts_require_attribute_sets": True}
+    url = emulator.url + "/_emulator/faults"
+    requests.post(url, json={"contacts_require_attribute_sets": True}, timeout=10)
+    client = sfmc_client(emulator)
+    body = {"contactKey": "u2", "attributeSets": []}
+    assert client.post("/contacts/v1/contacts", json=body).status_code == 400
+    requests.post(url, json={}, timeout=10)
+    assert client.post("/contacts/v1/contacts", json=body).status_code == 200

@@ -321,3 +321,14 @@ def test_composite_primary_key_identifies_rows(emulator, sfmc_client):
     assert error_messages(missing_second_key) == [
         col_error("Order Id", "does not allow null value.")
     ]
+
+
+def test_data_extension_without_primary_key_takes_every_row_as_new(emulator, sfmc_client):
+    fields = [{"name": "Message", "type": "Text"}, {"name": "N", "type": "Number"}]
+    emulator.add_data_extension({"key": "LOG", "fields": fields})
+    client = sfmc_client(emulator)
+    rows = [{"keys": {}, "values": {"Message": "a", "N": 1}}, {"values": {"message": "a"}}]
+    assert client.rowset("LOG", rows).status_code == 200
+    request_id = client.async_upsert("LOG", [{"Message": "b"}]).json()["requestId"]
+    assert client.wait_for_job(request_id)["requestStatus"] == "Complete"
+    assert emulator.rows("LOG") == [{"Message": "a", "N": 1}, {"Message": "a"}, {"Message": "b"}]
