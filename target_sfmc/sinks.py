@@ -26,8 +26,9 @@ from target_sfmc.errors import RowsRejectedError, TargetSfmcError, without_quote
 from target_sfmc.fastpath.sink import FastPathSink, LaneSpec
 from target_sfmc.loading.asynchronous import AsyncRowLoader
 from target_sfmc.loading.sync import SYNC_BATCH_ROWS, SyncRowLoader
-from target_sfmc.mapping import MappingError, title_case
+from target_sfmc.mapping import CONTACT_KEY, MappingError, title_case
 from target_sfmc.records import (
+    CONTACT_REFUSED,
     REJECTED,
     UNCONFIGURED_STREAM,
     DataExtensionRow,
@@ -425,8 +426,20 @@ class SfmcSink(RuntimeSink):
                     stream, destination, REJECTED, row, rejection.message, rejection.error_code
                 )
             )
+        letters.extend(
+            report.dead_letter_entry(
+                stream,
+                getattr(contact.item, "data_extension_key", None),
+                CONTACT_REFUSED,
+                {CONTACT_KEY: contact.item.contact_key},
+                contact.message,
+                contact.error_code,
+            )
+            for contact in result.contacts_refused
+        )
         report.count(
             stream,
+            contacts_failed=len(result.contacts_refused),
             written=result.written,
             merged=result.merged,
             rejected=rejected,

@@ -25,6 +25,8 @@ PendingRows = dict[tuple[Any, ...], DataExtensionRow]
 _BAD_REQUEST = 400
 # The one row problem SFMC reports without additionalErrors: no column the DE knows.
 NO_KNOWN_FIELD_MESSAGE = "At least one existing field is required"
+UNSAVED_ROWS_CODE = 10006
+UNSAVED_ROWS = "Unable to save rows"
 
 
 class BatchLoad(Protocol):
@@ -56,8 +58,8 @@ def is_row_error(error: SfmcApiError) -> bool:
     """Tell a problem with the rows sent from a problem with the request or the DE.
 
     Decided by structure, never by words that could come from a user's DE key: SFMC lists
-    row problems in ``additionalErrors``; the one row problem it reports bare is a row with
-    no column the DE knows.
+    row problems in ``additionalErrors``; the row problems it reports bare are a row with no
+    column the DE knows, and "Unable to save rows" (code 10006) when it does not go away.
 
     Args:
         error: SFMC's answer.
@@ -67,7 +69,12 @@ def is_row_error(error: SfmcApiError) -> bool:
     """
     if error.status != _BAD_REQUEST:
         return False
-    return bool(error.additional_errors) or error.sfmc_message.startswith(NO_KNOWN_FIELD_MESSAGE)
+    return (
+        bool(error.additional_errors)
+        or error.sfmc_message.startswith(NO_KNOWN_FIELD_MESSAGE)
+        # A bare "Unable to save rows" still there after the retries: a row SFMC will not take.
+        or (error.error_code == UNSAVED_ROWS_CODE and error.sfmc_message.startswith(UNSAVED_ROWS))
+    )
 
 
 def settle_merged_rejections(

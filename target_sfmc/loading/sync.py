@@ -90,10 +90,7 @@ class SyncRowLoader:
         Returns:
             What SFMC confirmed and refused.
         """
-        result = LoadResult()
-        rows, result.rejected = self._ensure_contacts(rows)
-        if not rows:
-            return result
+        result = LoadResult(contacts_refused=self._ensure_contacts(rows))
         with loading_errors_named(self.describe(key)):
             result.extend(self._upsert(key, rows))
             settle_merged_rejections(result, lambda row: self._upsert(key, [row]))
@@ -111,11 +108,19 @@ class SyncRowLoader:
         return result
 
     def _send_rowset(
-        self, key: str, rows: list[DataExtensionRow], encoded: list[bytes], indexes: list[int]
+        self,
+        key: str,
+        rows: list[DataExtensionRow],
+        encoded: list[bytes],
+        indexes: list[int],
+        *,
+        whole: bool = True,
     ) -> LoadResult:
         body = b"[" + b",".join(encoded[i] for i in indexes) + b"]"
         try:
-            self.client.upsert_rowset(key, body)
+            # Halves of a refused rowset are not retried: its retries were spent already.
+            retry_unsaved = whole or len(indexes) == 1
+            self.client.upsert_rowset(key, body, retry_unsaved=retry_unsaved)
         except SfmcApiError as exc:
             if not is_row_error(exc):
                 raise
@@ -124,22 +129,18 @@ class SyncRowLoader:
                     rejected=[SfmcRejection(rows[indexes[0]], exc.message_for_row, exc.error_code)]
                 )
             middle = len(indexes) // 2
-            result = self._send_rowset(key, rows, encoded, indexes[:middle])
-            result.extend(self._send_rowset(key, rows, encoded, indexes[middle:]))
+            result = self._send_rowset(key, rows, encoded, indexes[:middle], whole=False)
+            result.extend(self._send_rowset(key, rows, encoded, indexes[middle:], whole=False))
             return result
         return LoadResult().confirm_rows([rows[i] for i in indexes])
 
-    def _ensure_contacts(
-        self, rows: list[DataExtensionRow]
-    ) -> tuple[list[DataExtensionRow], list[SfmcRejection]]:
+    def _ensure_contacts(self, rows: list[DataExtensionRow]) -> list[SfmcRejection]:
+        """Create the rows' Contacts; a refused Contact does not hold back its row."""
         wanted = {row.contact_key for row in rows if row.contact_key is not None}
         if not wanted:
-            return rows, []
+            return []
         failures = self.contacts.ensure(wanted)
-        if not failures:
-            return rows, []
-        kept = [row for row in rows if row.contact_key not in failures]
-        refused = [
+        return [
             SfmcRejection(
                 row,
                 f"contact not created: {failures[row.contact_key].message_for_row}",
@@ -148,7 +149,6 @@ class SyncRowLoader:
             for row in rows
             if row.contact_key in failures
         ]
-        return kept, refused
 
 
 class SyncBatchLoad:
