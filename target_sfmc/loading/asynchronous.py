@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from target_sfmc.errors import TargetSfmcError
 from target_sfmc.jsonio import encode_json
-from target_sfmc.loading.base import PendingRows, loading_errors_named, settle_merged_rejections
+from target_sfmc.loading.base import PendingRows, UpsertLoader
 from target_sfmc.loading.concurrency import run_all, wait_all
 from target_sfmc.records import DataExtensionRow, LoadResult, SfmcRejection
 
@@ -57,7 +57,7 @@ MAX_POLL_INTERVAL_SECONDS = 2.0
 MIN_POLL_INTERVAL_SECONDS = 0.05
 
 
-class AsyncRowLoader:
+class AsyncRowLoader(UpsertLoader):
     """Upserts a Data Extension's rows through async requests and reads back every outcome."""
 
     def __init__(
@@ -84,13 +84,10 @@ class AsyncRowLoader:
             describe: Names a DE key for error messages (adds the stream).
             on_confirmed: Told how many rows SFMC confirmed, as each request finishes.
         """
-        self.client = client
-        self.executor = executor
+        super().__init__(client, executor, describe=describe, on_confirmed=on_confirmed)
         self.pipeline = pipeline
         self.request_rows_cap = rows_per_request or ASYNC_ROWS_PER_REQUEST
         self.timeout_seconds = timeout_seconds
-        self.describe = describe
-        self.on_confirmed = on_confirmed
         self._bytes_per_row = 0.0
         self._seconds_per_row = 0.0  # how long SFMC took per row on the last request
 
@@ -123,24 +120,6 @@ class AsyncRowLoader:
             return self.request_rows_cap
         fitting = int(ASYNC_BYTES_PER_REQUEST * 0.95 / self._bytes_per_row)
         return max(1, min(self.request_rows_cap, fitting))
-
-    def load(self, key: str, rows: list[DataExtensionRow]) -> LoadResult:
-        """Upsert rows and return only when SFMC confirmed (or refused) every one.
-
-        Args:
-            key: Data Extension external key.
-            rows: Rows, at most one per primary key.
-
-        Returns:
-            What SFMC confirmed and refused.
-        """
-        if not rows:
-            return LoadResult()
-        with loading_errors_named(self.describe(key)):
-            result = self._upsert(key, rows)
-            settle_merged_rejections(result, lambda row: self._upsert(key, [row]))
-        self.on_confirmed(result.written)
-        return result
 
     def _upsert(self, key: str, rows: list[DataExtensionRow]) -> LoadResult:
         result = LoadResult()

@@ -8,16 +8,18 @@ full: ``finish`` returns only once SFMC confirmed or refused every row.
 
 from __future__ import annotations
 
+import abc
 import contextlib
 from typing import TYPE_CHECKING, Any, Protocol
 
 from target_sfmc.errors import RetriesExhaustedError, SfmcApiError
-from target_sfmc.records import DataExtensionRow
+from target_sfmc.records import DataExtensionRow, LoadResult
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+    from concurrent.futures import Executor
 
-    from target_sfmc.records import LoadResult
+    from target_sfmc.client import SfmcClient
 
 # A Data Extension's rows waiting in a batch, by primary key (one row per key).
 PendingRows = dict[tuple[Any, ...], DataExtensionRow]
@@ -52,6 +54,57 @@ class RowLoader(Protocol):
 
     def open_batch(self) -> BatchLoad:
         """Start a batch."""
+
+
+class UpsertLoader(abc.ABC):
+    """What both row loaders share: one load of a Data Extension's rows, start to finish."""
+
+    def __init__(
+        self,
+        client: SfmcClient,
+        executor: Executor,
+        *,
+        describe: Callable[[str], str],
+        on_confirmed: Callable[[int], None],
+    ) -> None:
+        """Create the loader.
+
+        Args:
+            client: SFMC client.
+            executor: Shared pool for requests sent side by side.
+            describe: Names a DE key for error messages (adds the stream).
+            on_confirmed: Told how many rows SFMC confirmed, as each load finishes.
+        """
+        self.client = client
+        self.executor = executor
+        self.describe = describe
+        self.on_confirmed = on_confirmed
+
+    def load(self, key: str, rows: list[DataExtensionRow]) -> LoadResult:
+        """Upsert rows and return only when SFMC confirmed (or refused) every one.
+
+        Args:
+            key: Data Extension external key.
+            rows: Rows, at most one per primary key.
+
+        Returns:
+            What SFMC confirmed and refused.
+        """
+        result = self._before_upsert(rows)
+        if rows:
+            with loading_errors_named(self.describe(key)):
+                result.extend(self._upsert(key, rows))
+                settle_merged_rejections(result, lambda row: self._upsert(key, [row]))
+        self.on_confirmed(result.written)
+        return result
+
+    def _before_upsert(self, rows: list[DataExtensionRow]) -> LoadResult:  # noqa: ARG002
+        """What must happen before the rows go (nothing, unless a loader says otherwise)."""
+        return LoadResult()
+
+    @abc.abstractmethod
+    def _upsert(self, key: str, rows: list[DataExtensionRow]) -> LoadResult:
+        """Send the rows and read back each one's outcome."""
 
 
 def is_row_error(error: SfmcApiError) -> bool:

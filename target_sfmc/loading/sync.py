@@ -12,12 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from target_sfmc.errors import SfmcApiError
 from target_sfmc.jsonio import encode_json
-from target_sfmc.loading.base import (
-    PendingRows,
-    is_row_error,
-    loading_errors_named,
-    settle_merged_rejections,
-)
+from target_sfmc.loading.base import PendingRows, UpsertLoader, is_row_error
 from target_sfmc.loading.concurrency import chunk_by_size, run_all
 from target_sfmc.records import DataExtensionRow, LoadResult, SfmcRejection
 
@@ -34,7 +29,7 @@ SYNC_BYTES_PER_REQUEST = 4_000_000
 SYNC_BATCH_ROWS = 10_000
 
 
-class SyncRowLoader:
+class SyncRowLoader(UpsertLoader):
     """Upserts a Data Extension's rows through rowsets; creates their Contacts first."""
 
     def __init__(
@@ -55,11 +50,8 @@ class SyncRowLoader:
             describe: Names a DE key for error messages (adds the stream).
             on_confirmed: Told how many rows SFMC confirmed, as each load finishes.
         """
-        self.client = client
-        self.executor = executor
+        super().__init__(client, executor, describe=describe, on_confirmed=on_confirmed)
         self.contacts = contacts
-        self.describe = describe
-        self.on_confirmed = on_confirmed
 
     def records_per_batch(self, sdk_batch_size: int) -> int:
         """Records read before the batch is loaded: the SDK's own batch size.
@@ -79,23 +71,6 @@ class SyncRowLoader:
             The batch's load.
         """
         return SyncBatchLoad(self)
-
-    def load(self, key: str, rows: list[DataExtensionRow]) -> LoadResult:
-        """Create the rows' Contacts, then upsert the rows; return once SFMC answered for all.
-
-        Args:
-            key: Data Extension external key.
-            rows: Rows, at most one per primary key.
-
-        Returns:
-            What SFMC confirmed and refused.
-        """
-        result = LoadResult(contacts_refused=self._ensure_contacts(rows))
-        with loading_errors_named(self.describe(key)):
-            result.extend(self._upsert(key, rows))
-            settle_merged_rejections(result, lambda row: self._upsert(key, [row]))
-        self.on_confirmed(result.written)
-        return result
 
     def _upsert(self, key: str, rows: list[DataExtensionRow]) -> LoadResult:
         encoded = [encode_json({"keys": row.keys, "values": row.values}) for row in rows]
@@ -134,21 +109,23 @@ class SyncRowLoader:
             return result
         return LoadResult().confirm_rows([rows[i] for i in indexes])
 
-    def _ensure_contacts(self, rows: list[DataExtensionRow]) -> list[SfmcRejection]:
+    def _before_upsert(self, rows: list[DataExtensionRow]) -> LoadResult:
         """Create the rows' Contacts; a refused Contact does not hold back its row."""
         wanted = {row.contact_key for row in rows if row.contact_key is not None}
         if not wanted:
-            return []
+            return LoadResult()
         failures = self.contacts.ensure(wanted)
-        return [
-            SfmcRejection(
-                row,
-                f"contact not created: {failures[row.contact_key].message_for_row}",
-                failures[row.contact_key].error_code,
-            )
-            for row in rows
-            if row.contact_key in failures
-        ]
+        return LoadResult(
+            contacts_refused=[
+                SfmcRejection(
+                    row,
+                    f"contact not created: {failures[row.contact_key].message_for_row}",
+                    failures[row.contact_key].error_code,
+                )
+                for row in rows
+                if row.contact_key in failures
+            ]
+        )
 
 
 class SyncBatchLoad:
