@@ -206,7 +206,7 @@ class SfmcSink(RuntimeSink):
         self.current_batch: Batch | None = None
         self._destination = stream.data_extension_key or stream.event_definition_key
         for key in _destinations(stream, settings):
-            self.runtime.writers.setdefault(key, []).append(self)
+            self.runtime.add_writer(key, self)
 
     @property
     def max_size(self) -> int:
@@ -294,7 +294,7 @@ class SfmcSink(RuntimeSink):
         if isinstance(outcome, DataExtensionRow):
             key = outcome.data_extension_key
             primary_key = outcome.primary_key
-            if len(self.runtime.writers.get(key, ())) > 1:
+            if key in self.runtime.shared_destinations:
                 self._drain_writers_holding(key, primary_key)
             rows = batch.rows.get(key)
             if rows is None:
