@@ -10,6 +10,11 @@ What SFMC stores must equal sending every record on its own, in input order:
   record is rejected alone and takes no other record's values with it.
 - Streams that write the same Data Extension keep input order across streams: before a
   stream adds a row for a key that another stream holds unconfirmed, that stream is drained.
+- A deleted record (``_sdc_deleted_at`` with ``hard_delete``) becomes a row to delete; it
+  never merges with an upsert of its key, so deletes and upserts of one key keep their order
+  through the rounds (see :mod:`target_sfmc.loading.deletes`).
+- Streams that enter and leave journeys send each contact's entry events and exits in input
+  order (see :mod:`target_sfmc.loading.journey_exit`).
 
 ``process_batch`` returns only when SFMC confirmed or refused every row, so the SDK never
 emits STATE ahead of unconfirmed rows.
@@ -25,6 +30,8 @@ from singer_sdk.exceptions import InvalidJSONSchema
 from target_sfmc.errors import RowsRejectedError, TargetSfmcError, without_quoted_values
 from target_sfmc.fastpath.sink import FastPathSink, LaneSpec
 from target_sfmc.loading.asynchronous import AsyncRowLoader
+from target_sfmc.loading.deletes import DeletingRowLoader, RowDeleter
+from target_sfmc.loading.journey_exit import load_in_order
 from target_sfmc.loading.sync import SYNC_BATCH_ROWS, SyncRowLoader
 from target_sfmc.mapping import MappingError, title_case
 from target_sfmc.records import (
@@ -32,12 +39,20 @@ from target_sfmc.records import (
     UNCONFIGURED_STREAM,
     DataExtensionRow,
     JourneyEvent,
+    JourneyExit,
     LoadResult,
     MappingRefusal,
     Outcome,
     Skipped,
 )
-from target_sfmc.routing import Router, flat_router, row_builder, segment_router
+from target_sfmc.routing import (
+    Router,
+    deleted_record_router,
+    deletes_rows,
+    flat_router,
+    row_builder,
+    segment_router,
+)
 from target_sfmc.settings_schema import STREAM_TYPES
 from target_sfmc.validation import FastJSONSchemaValidator, QuietJSONSchemaValidator
 
@@ -62,6 +77,8 @@ class Batch:
     rows: dict[str, PendingRows] = field(default_factory=dict)
     later: dict[str, list[PendingRows]] = field(default_factory=dict)
     events: dict[str, list[JourneyEvent]] = field(default_factory=dict)
+    # Entry events and exits of streams that do both, in input order.
+    journey: list[JourneyEvent | JourneyExit] = field(default_factory=list)
     refused: list[MappingRefusal] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
 
@@ -201,6 +218,16 @@ class SfmcSink(RuntimeSink):
                 on_confirmed=runtime.report.note_confirmed,
             )
         )
+        if deletes_rows(stream, settings):
+            deleter = RowDeleter(
+                runtime.client,
+                runtime.executor,
+                describe=describe,
+                on_confirmed=runtime.report.note_confirmed,
+            )
+            self.loader = DeletingRowLoader(self.loader, deleter)
+        self._deleted_router = deleted_record_router(stream, settings, self.router)
+        self._journey_in_order = bool(stream.journey_key)
         self._records_per_batch = self.loader.records_per_batch(super().max_size)
         self.current_batch: Batch | None = None
         self._destination = stream.data_extension_key or stream.event_definition_key
@@ -264,8 +291,12 @@ class SfmcSink(RuntimeSink):
         batch: Batch = context["batch"]
         # Only the reading thread changes this counter: no lock needed per record.
         self._tally.read += 1
+        route = self.router
+        if self.record_deleted:
+            self.record_deleted = False
+            route = self._deleted_router or route
         try:
-            outcomes = self.router(record)
+            outcomes = route(record)
         except MappingError as exc:  # a value SFMC cannot take (NaN): this record only
             outcomes = [MappingRefusal(str(exc), {}, self._destination)]
         for outcome in outcomes:
@@ -287,7 +318,13 @@ class SfmcSink(RuntimeSink):
             tally.read += 1
             add_outcome(outcome, context["batch"])
 
-        return LaneSpec(build_row, stream.user_id_properties, stream.email_property, keep)
+        return LaneSpec(
+            build_row,
+            stream.user_id_properties,
+            stream.email_property,
+            keep,
+            declines_deleted=self._deleted_router is not None,
+        )
 
     def _add_outcome(self, outcome: Outcome, batch: Batch) -> None:
         if isinstance(outcome, DataExtensionRow):
@@ -304,8 +341,10 @@ class SfmcSink(RuntimeSink):
                     batch.send(key)
             else:
                 self._add_repeated_key(outcome, primary_key, batch)
-        elif isinstance(outcome, JourneyEvent):
+        elif isinstance(outcome, JourneyEvent) and not self._journey_in_order:
             batch.events.setdefault(outcome.event_definition_key, []).append(outcome)
+        elif isinstance(outcome, (JourneyEvent, JourneyExit)):
+            batch.journey.append(outcome)
         elif isinstance(outcome, Skipped):
             batch.skipped.append(outcome)
         else:
@@ -365,12 +404,16 @@ class SfmcSink(RuntimeSink):
             batch.load.finish(batch.rounds(), result)
             for definition_key, events in batch.events.items():
                 result.extend(self.runtime.events.load(definition_key, events))
+            if batch.journey:
+                runtime = self.runtime
+                result.extend(load_in_order(batch.journey, runtime.events, runtime.exits))
         except BaseException:
             # Rows SFMC confirmed before the failure stay counted as written in the summary.
             self.runtime.report.count(
                 self.stream_name,
                 written=result.written,
                 merged=result.merged,
+                deleted=result.deleted,
                 extra_written=result.extra_written,
             )
             raise
@@ -416,8 +459,12 @@ class SfmcSink(RuntimeSink):
                 else:
                     rejected += 1
                 destination, row = (
-                    item.event_definition_key,
-                    {"ContactKey": item.contact_key, "Data": item.data},
+                    (item.journey_key, {"ContactKey": item.contact_key})
+                    if isinstance(item, JourneyExit)
+                    else (
+                        item.event_definition_key,
+                        {"ContactKey": item.contact_key, "Data": item.data},
+                    )
                 )
             messages.append(rejection.message)
             letters.append(
@@ -429,6 +476,7 @@ class SfmcSink(RuntimeSink):
             stream,
             written=result.written,
             merged=result.merged,
+            deleted=result.deleted,
             rejected=rejected,
             extra_written=result.extra_written,
             extra_rejected=extra_rejected,

@@ -60,6 +60,7 @@ class TargetSfmc(FastPathTarget):
         PluginCapabilities.FLATTENING,
         PluginCapabilities.STRUCTURED_LOGGING,
         TargetCapabilities.VALIDATE_RECORDS,
+        TargetCapabilities.HARD_DELETE,
     ]
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
