@@ -267,6 +267,21 @@ def deleted_record_router(
     return None
 
 
+def key_columns(stream: StreamSettings, key_properties: list[str]) -> tuple[str, ...]:
+    """The primary-key columns of the Data Extension an identify or track stream writes.
+
+    Args:
+        stream: The stream's settings.
+        key_properties: The stream's ``key_properties`` from its SCHEMA.
+
+    Returns:
+        Column names, as the stream's rows name them.
+    """
+    if stream.type == "track":
+        return (UUID_KEY,) if stream.uuid_primary_key else _track_keys(stream, key_properties)
+    return (CONTACT_KEY,)
+
+
 def deletes_rows(stream: StreamSettings, settings: TargetSettings) -> bool:
     """Tell whether the stream's deleted records delete their rows (``hard_delete``).
 

@@ -13,6 +13,7 @@ from target_sfmc.loading.asynchronous import MAX_UNFINISHED_REQUESTS
 from target_sfmc.loading.contacts import ContactRegistry
 from target_sfmc.loading.journey_exit import JourneyExitLoader
 from target_sfmc.loading.journeys import JourneyEventLoader
+from target_sfmc.mirror import Mirror
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -43,6 +44,8 @@ class LoadingRuntime:
     writers: dict[str, list[Any]] = field(default_factory=dict)
     # Loads a sink's batch now (the target's ``drain_one``), set once the target exists.
     drain: Callable[[Any], None] = field(default=lambda _sink: None)
+    # The mirrored Data Extensions (``load_method: overwrite``), else None.
+    mirror: Mirror | None = None
 
     @classmethod
     def create(cls, settings: TargetSettings, user_agent: str) -> LoadingRuntime:
@@ -60,7 +63,7 @@ class LoadingRuntime:
             max_workers=max(4, settings.client.max_concurrent_requests * 2),
             thread_name_prefix="target-sfmc-request",
         )
-        return cls(
+        runtime = cls(
             settings=settings,
             client=client,
             executor=executor,
@@ -72,6 +75,9 @@ class LoadingRuntime:
             events=JourneyEventLoader(client, executor),
             exits=JourneyExitLoader(client, executor),
         )
+        if settings.mirror:
+            runtime.mirror = Mirror(runtime)
+        return runtime
 
     def batch_started(self) -> None:
         """Note that a batch is being loaded (SIGTERM must not emit state now)."""

@@ -34,6 +34,7 @@ from target_sfmc.loading.deletes import DeletingRowLoader, RowDeleter
 from target_sfmc.loading.journey_exit import load_in_order
 from target_sfmc.loading.sync import SYNC_BATCH_ROWS, SyncRowLoader
 from target_sfmc.mapping import MappingError, title_case
+from target_sfmc.mirror import MIRRORED_TYPES
 from target_sfmc.records import (
     REJECTED,
     UNCONFIGURED_STREAM,
@@ -50,6 +51,7 @@ from target_sfmc.routing import (
     deleted_record_router,
     deletes_rows,
     flat_router,
+    key_columns,
     row_builder,
     segment_router,
 )
@@ -228,11 +230,65 @@ class SfmcSink(RuntimeSink):
             self.loader = DeletingRowLoader(self.loader, deleter)
         self._deleted_router = deleted_record_router(stream, settings, self.router)
         self._journey_in_order = bool(stream.journey_key)
+        self._mirror = runtime.mirror
+        if self._mirror is not None:
+            self._register_mirror(stream)
         self._records_per_batch = self.loader.records_per_batch(super().max_size)
         self.current_batch: Batch | None = None
         self._destination = stream.data_extension_key or stream.event_definition_key
         for key in _destinations(stream, settings):
             self.runtime.writers.setdefault(key, []).append(self)
+
+    def _register_mirror(self, stream: StreamSettings) -> None:
+        """Mirror the stream's Data Extension (``load_method: overwrite``) when it can be."""
+        if self._mirror is None:
+            return
+        if stream.type in MIRRORED_TYPES and stream.data_extension_key:
+            columns = key_columns(stream, list(self.key_properties))
+            self._mirror.register(self.stream_name, stream.data_extension_key, columns)
+            return
+        self.runtime.report.warn_once(
+            self.stream_name,
+            "not-mirrored",
+            "load_method 'overwrite' mirrors identify and track streams; stream '%s' (%s) is "
+            "loaded as upserts only.",
+            self.stream_name,
+            stream.type,
+        )
+
+    def activate_version(self, new_version: int) -> None:
+        """``ACTIVATE_VERSION``: the stream was sent in full; mirror its Data Extension now.
+
+        Every row of the Data Extension is confirmed first (this stream's and any other's).
+        A version activated before any of its rows arrived is mirrored once they have (at
+        the next ``ACTIVATE_VERSION`` or the end of the input).
+
+        Args:
+            new_version: The version the tap activates.
+        """
+        del new_version
+        stream = self.runtime.settings.streams[self.stream_name]
+        key = stream.data_extension_key
+        mirror = self._mirror
+        if mirror is None or key is None or stream.type not in MIRRORED_TYPES:
+            self.runtime.report.warn_once(
+                self.stream_name,
+                "activate-version",
+                "ACTIVATE_VERSION for stream '%s' changes nothing: only identify and track "
+                "streams are mirrored, with load_method 'overwrite'.",
+                self.stream_name,
+            )
+            return
+        if not mirror.has_rows(key):
+            self.logger.info(
+                "ACTIVATE_VERSION for stream '%s' before any of its rows: the mirror waits for "
+                "them.",
+                self.stream_name,
+            )
+            return
+        for writer in list(self.runtime.writers.get(key, ())):
+            self.runtime.drain(writer)
+        mirror.mirror(key, self.stream_name)
 
     @property
     def max_size(self) -> int:
@@ -330,6 +386,8 @@ class SfmcSink(RuntimeSink):
         if isinstance(outcome, DataExtensionRow):
             key = outcome.data_extension_key
             primary_key = outcome.primary_key
+            if self._mirror is not None:
+                self._mirror.note(outcome)
             if len(self.runtime.writers.get(key, ())) > 1:
                 self._drain_writers_holding(key, primary_key)
             rows = batch.rows.get(key)
@@ -419,6 +477,8 @@ class SfmcSink(RuntimeSink):
             raise
         finally:
             self.runtime.batch_finished()
+        if self._mirror is not None:
+            self._mirror.note_refused(result.rejected)
         self._account(batch, result)
 
     def _account(self, batch: Batch, result: LoadResult) -> None:
@@ -452,20 +512,11 @@ class SfmcSink(RuntimeSink):
             item = rejection.item
             if isinstance(item, DataExtensionRow):
                 rejected += item.records
-                destination, row = item.data_extension_key, {**item.values, **item.keys}
+            elif item.secondary:
+                extra_rejected += 1
             else:
-                if item.secondary:
-                    extra_rejected += 1
-                else:
-                    rejected += 1
-                destination, row = (
-                    (item.journey_key, {"ContactKey": item.contact_key})
-                    if isinstance(item, JourneyExit)
-                    else (
-                        item.event_definition_key,
-                        {"ContactKey": item.contact_key, "Data": item.data},
-                    )
-                )
+                rejected += 1
+            destination, row = _refused_row(item)
             messages.append(rejection.message)
             letters.append(
                 report.dead_letter_entry(
@@ -496,6 +547,15 @@ class SfmcSink(RuntimeSink):
                 "state was not advanced past them. Fix the data or Data Extension, or set "
                 "row_error_policy to 'skip'."
             )
+
+
+def _refused_row(item: DataExtensionRow | JourneyEvent | JourneyExit) -> tuple[str, Any]:
+    """Where a refused item was going, and what its dead letter shows."""
+    if isinstance(item, DataExtensionRow):
+        return item.data_extension_key, {**item.values, **item.keys}
+    if isinstance(item, JourneyExit):
+        return item.journey_key, {"ContactKey": item.contact_key}
+    return item.event_definition_key, {"ContactKey": item.contact_key, "Data": item.data}
 
 
 def _destinations(stream: StreamSettings, settings: TargetSettings) -> set[str]:

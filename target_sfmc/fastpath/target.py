@@ -69,6 +69,7 @@ class FastPathTarget(Target):
         super().__init__(*args, **kwargs)
         self._direct_sinks: dict[str, Sink] = {}
         self._lanes_tried: set[str] = set()
+        self._state_on_hold = False
 
     @classmethod
     def from_cli(cls, *, about: bool, about_format: str | None, config: t.Any) -> t.Self:
@@ -250,12 +251,31 @@ class FastPathTarget(Target):
         self._direct_sinks[stream_name] = sink
         return sink
 
+    def process_endofpipe(self) -> None:
+        """End of input: load what is pending, then :meth:`on_input_loaded`, then the final STATE.
+
+        The final STATE waits for :meth:`on_input_loaded`: when that step fails, no STATE
+        claims the input was loaded.
+        """
+        self._state_on_hold = True
+        try:
+            self.drain_all()
+        finally:
+            self._state_on_hold = False
+        self.on_input_loaded()
+        super().process_endofpipe()
+
+    def on_input_loaded(self) -> None:
+        """Every record of the input is loaded and confirmed (the SDK's default: nothing)."""
+
     def _write_state_message(self, state: dict) -> None:
         """Emit STATE; tap floats arrive as Decimal, which ``json.dumps`` cannot write.
 
         Args:
             state: The latest state.
         """
+        if self._state_on_hold:
+            return
         sys.stdout.buffer.write(encode_json(state) + b"\n")
         sys.stdout.flush()
 
