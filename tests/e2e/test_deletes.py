@@ -260,9 +260,11 @@ def test_a_refused_delete_is_rejected_by_the_row_error_policy(emulator, tmp_path
     lines = [
         schema_line("orders", ORDERS_SCHEMA),
         record_line("orders", order("u1", "o1", _sdc_deleted_at=DELETED_AT)),
+        json.dumps({"type": "STATE", "value": {"at": 1}}),
     ]
     failed = run_target(tmp_path, config_for(emulator, streams=streams), lines)
     assert failed.returncode == 1
+    assert failed.states == []  # no STATE past a delete SFMC did not confirm
     assert "Keys Not Found" in failed.stderr
     assert "Traceback" not in failed.stderr
     letters = tmp_path / "dead.jsonl"
@@ -274,6 +276,7 @@ def test_a_refused_delete_is_rejected_by_the_row_error_policy(emulator, tmp_path
         lines,
     )
     assert skipped.returncode == 0, skipped.tail()
+    assert skipped.states == [{"at": 1}]
     assert accounted(skipped, read=1)["rejected"] == 1
     (letter,) = [json.loads(line) for line in letters.read_text().splitlines()]
     assert letter["reason"] == "rejected"
@@ -297,3 +300,19 @@ def test_segment_streams_upsert_deleted_messages_as_before(emulator, tmp_path):
     run = run_target(tmp_path, config, lines)
     assert run.returncode == 0, run.tail()
     assert plans(emulator) == {"s1": "x"}
+
+
+def test_deletes_survive_server_errors_and_dropped_connections(emulator, tmp_path):
+    seed(emulator, tmp_path, *(f"u{i:02d}" for i in range(40)))
+    emulator.set_faults(error_500=0.25, drop_connection=0.1, seed=7)
+    records = [user(f"u{i:02d}", deleted=True) for i in range(0, 40, 2)]
+    run = run_target(
+        tmp_path,
+        config_for(emulator, batch_size_rows=5, retry_max_attempts=12),
+        users_input(*records),
+    )
+    emulator.set_faults()
+    assert run.returncode == 0, run.tail()
+    assert sorted(plans(emulator)) == [f"u{i:02d}" for i in range(1, 40, 2)]
+    assert accounted(run, read=20)["deleted"] == 20
+    assert "retries=0" not in run.stderr
