@@ -10,6 +10,7 @@ first record went this way, its sink may offer a lane, which the reader then fee
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import inspect
 import sys
@@ -252,18 +253,19 @@ class FastPathTarget(Target):
         return sink
 
     def process_endofpipe(self) -> None:
-        """End of input: load what is pending, then :meth:`on_input_loaded`, then the final STATE.
+        """End of input: the SDK's end (load and clean up), :meth:`on_input_loaded`, final STATE.
 
         The final STATE waits for :meth:`on_input_loaded`: when that step fails, no STATE
         claims the input was loaded.
         """
         self._state_on_hold = True
         try:
-            self.drain_all()
+            super().process_endofpipe()
         finally:
             self._state_on_hold = False
         self.on_input_loaded()
-        super().process_endofpipe()
+        if self._latest_state:
+            self._write_state_message(copy.deepcopy(self._latest_state))
 
     def on_input_loaded(self) -> None:
         """Every record of the input is loaded and confirmed (the SDK's default: nothing)."""
