@@ -28,6 +28,8 @@ UNCONFIGURED_STREAM = "unconfigured_stream"
 FILTERED = "filtered"  # dropped by a stream map
 # Dead-letter reason of a row that SFMC or the mapping refused.
 REJECTED = "rejected"
+# Dead-letter reason of a Contact SFMC would not create (its row was loaded).
+CONTACT_REFUSED = "contact_refused"
 _ABSENT: Any = object()
 
 
@@ -159,6 +161,8 @@ class LoadResult:
     deleted: int = 0  # rows deleted, contacts taken out of a journey for a deleted record
     extra_written: int = 0  # second deliveries (a Segment track also sent as a Journey event)
     rejected: list[SfmcRejection] = field(default_factory=list)
+    # Contacts SFMC would not create; their rows were loaded all the same.
+    contacts_refused: list[SfmcRejection] = field(default_factory=list)
 
     def confirm_rows(self, rows: list[DataExtensionRow]) -> LoadResult:
         """Count confirmed rows (the fast path for whole requests).
@@ -208,3 +212,4 @@ class LoadResult:
         self.deleted += other.deleted
         self.extra_written += other.extra_written
         self.rejected.extend(other.rejected)
+        self.contacts_refused.extend(other.contacts_refused)
