@@ -27,26 +27,31 @@ class StreamTally:
     """Outcome counts of one stream.
 
     Every record read has exactly one outcome: ``read == written + merged + skipped +
-    rejected`` once nothing is pending. A Segment track that is also sent as a Journey event
-    has its second delivery counted apart, in the ``extra_*`` counters.
+    rejected + deleted`` once nothing is pending. Rows a mirror deleted are no record's
+    outcome: they are counted apart (``mirror_deleted``). A Segment track that is also sent as
+    a Journey event has its second delivery counted apart, in the ``extra_*`` counters.
     """
 
     read: int = 0
     written: int = 0
     merged: int = 0
     rejected: int = 0
+    deleted: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
     extra_written: int = 0
     extra_rejected: int = 0
     extra_skipped: int = 0
     contacts_failed: int = 0  # Contacts SFMC refused (their rows loaded all the same)
+    mirror_deleted: int = 0
     # Attribute names the stream sends that are not sent to SFMC (each logged once).
     ignored_attributes: set[str] = field(default_factory=set)
 
     @property
     def accounted(self) -> int:
         """Deliveries with a final outcome."""
-        return self.written + self.merged + self.rejected + sum(self.skipped.values())
+        return (
+            self.written + self.merged + self.rejected + self.deleted + sum(self.skipped.values())
+        )
 
     def describe(self) -> str:
         """One line for the log."""
@@ -55,7 +60,8 @@ class StreamTally:
         text = (
             f"read={self.read} written={self.written} merged={self.merged} "
             f"skipped={sum(self.skipped.values())}"
-            f"{f' ({skipped})' if skipped else ''} rejected={self.rejected}"
+            f"{f' ({skipped})' if skipped else ''} rejected={self.rejected} "
+            f"deleted={self.deleted}"
         )
         if self.extra_written or self.extra_rejected or self.extra_skipped:
             text += (
@@ -64,6 +70,8 @@ class StreamTally:
             )
         if self.contacts_failed:
             text += f" contacts_failed={self.contacts_failed}"
+        if self.mirror_deleted:
+            text += f" mirror_deleted={self.mirror_deleted}"
         if self.ignored_attributes:
             names = sorted(self.ignored_attributes)
             shown = ", ".join(names[:_IGNORED_NAMES_SHOWN])
@@ -223,6 +231,8 @@ class RunReport:
                 total.written += tally.written
                 total.merged += tally.merged
                 total.rejected += tally.rejected
+                total.deleted += tally.deleted
+                total.mirror_deleted += tally.mirror_deleted
                 total.skipped.update(tally.skipped)
                 total.extra_written += tally.extra_written
                 total.extra_rejected += tally.extra_rejected

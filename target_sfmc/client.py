@@ -1,4 +1,4 @@
-"""SFMC REST client: endpoints, bearer auth with refresh on 401, SFMC error bodies."""
+"""SFMC client: REST endpoints, bearer auth with refresh on 401, SFMC error bodies; SOAP calls."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from target_sfmc import soap
 from target_sfmc.auth import TokenProvider
 from target_sfmc.errors import SfmcApiError
 from target_sfmc.jsonio import encode_json
@@ -14,6 +15,8 @@ from target_sfmc.limiter import RateLimiter
 from target_sfmc.transport import ApiStats, RetryPolicy, Transport
 
 if TYPE_CHECKING:
+    from xml.etree import ElementTree as ET
+
     import requests
 
     from target_sfmc.settings import ClientSettings
@@ -82,6 +85,12 @@ def _is_unsaved_without_details(response: requests.Response) -> bool:
         and not body.get("additionalErrors")
         and "Unable to save rows" in str(body.get("message", ""))
     )
+
+
+def _is_final_soap_fault(response: requests.Response) -> bool:
+    """A SOAP fault about the request or the token: repeating the same envelope cannot help."""
+    fault = soap.fault_of(response.content)
+    return fault is not None and fault.is_final
 
 
 class SfmcClient:
@@ -380,3 +389,93 @@ class SfmcClient:
             endpoint="event_definition_get",
         )
         return answer if isinstance(answer, dict) else {}
+
+    def soap_call(self, action: str, body: str, *, endpoint: str) -> ET.Element:
+        """Call SFMC's SOAP API (``Service.asmx``) with the access token in the envelope.
+
+        Throttling and other server faults are retried like REST 5xx answers; a fault about
+        the token gets a new token (as a REST 401 does).
+
+        Args:
+            action: The operation (``SOAPAction``), e.g. ``Delete``.
+            body: The operation element's XML.
+            endpoint: Short endpoint name for logs, stats and errors.
+
+        Returns:
+            The answer's operation element (e.g. ``DeleteResponse``).
+
+        Raises:
+            SfmcApiError: For a SOAP fault, or an answer that is not SOAP.
+        """
+        for attempt in range(1, MAX_TOKEN_REFRESHES_PER_CALL + 2):
+            token = self.tokens.get()
+            url = self.settings.soap_base_url(token.soap_instance_url) + "/Service.asmx"
+            response = self.transport.send(
+                "POST",
+                url,
+                endpoint=endpoint,
+                body=soap.envelope(token.value, body),
+                headers={"Content-Type": soap.CONTENT_TYPE, "SOAPAction": action},
+                final_on=_is_final_soap_fault,
+            )
+            ok = 200 <= response.status_code < 300  # noqa: PLR2004
+            fault = None if ok else soap.fault_of(response.content)
+            refused_token = fault is not None and fault.is_token_problem
+            if refused_token and attempt <= MAX_TOKEN_REFRESHES_PER_CALL:
+                LOGGER.info("SFMC refused the access token (SOAP); fetching a new one.")
+                self.tokens.invalidate(token.value)
+                continue
+            if ok:
+                try:
+                    return soap.body_operation(response.content)
+                except soap.SoapAnswerError as exc:
+                    raise SfmcApiError(
+                        endpoint=endpoint,
+                        status=response.status_code,
+                        error_code="invalid_answer",
+                        message=str(exc),
+                    ) from None
+            raise SfmcApiError(
+                endpoint=endpoint,
+                status=response.status_code,
+                error_code=fault.code if fault is not None else "none",
+                message=fault.text if fault is not None else (response.reason or "no message"),
+            )
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def read_rowset_page(self, key: str, page: int, page_size: int) -> dict[str, Any]:
+        """Read one page of a Data Extension's rows (``keys`` and ``values`` per row).
+
+        Args:
+            key: Data Extension external key.
+            page: Page number, from 1.
+            page_size: Rows per page.
+
+        Returns:
+            The response body (``items``, ``count``, ``page``, ``pageSize``).
+        """
+        answer = self.call(
+            "GET",
+            f"/data/v1/customobjectdata/key/{quote(key, safe='')}/rowset"
+            f"?$page={page}&$pageSize={page_size}",
+            endpoint="customobjectdata_get",
+        )
+        return answer if isinstance(answer, dict) else {}
+
+    def exit_contacts(self, exits: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Ask SFMC to take contacts out of journeys (up to 50 a request).
+
+        Args:
+            exits: ``[{"ContactKey": …, "DefinitionKey": <journey key>}]``.
+
+        Returns:
+            SFMC's ``errors``: one entry per contact whose exit it ignored.
+        """
+        answer = self.call(
+            "POST",
+            "/interaction/v1/interactions/contactexit",
+            endpoint="contactexit",
+            payload=exits,
+        )
+        errors = answer.get("errors") if isinstance(answer, dict) else None
+        return [item for item in errors or [] if isinstance(item, dict)]

@@ -1,9 +1,10 @@
 """What a record becomes on its way to SFMC, and what SFMC made of it.
 
-A record is routed to one or more *outcomes*: a Data Extension row, a Journey entry event, a
-skip (not sent, with a reason) or a mapping refusal (cannot be turned into a row). Rows and
-events that SFMC refuses come back as :class:`SfmcRejection`; a :class:`LoadResult` counts
-what SFMC confirmed. Nothing here does I/O.
+A record is routed to one or more *outcomes*: a Data Extension row (to upsert, or to delete),
+a Journey entry event, a Journey exit, a skip (not sent, with a reason) or a mapping refusal
+(cannot be turned into a row). Rows, events and exits that SFMC refuses come back as
+:class:`SfmcRejection`; a :class:`LoadResult` counts what SFMC confirmed. Nothing here does
+I/O.
 """
 
 from __future__ import annotations
@@ -34,7 +35,10 @@ _ABSENT: Any = object()
 
 @dataclass(slots=True)
 class DataExtensionRow:
-    """One row to upsert into a Data Extension; ``values`` always include the key columns."""
+    """One row to upsert into a Data Extension; ``values`` always include the key columns.
+
+    With ``delete``, the row with these keys is deleted instead (its values are its keys).
+    """
 
     data_extension_key: str
     keys: dict[str, Any]
@@ -43,6 +47,7 @@ class DataExtensionRow:
     records: int = 1  # source records merged into this row
     # The merged records' own values, in input order (None while the row is one record's).
     parts: list[Attributes] | None = None
+    delete: bool = False
 
     @property
     def primary_key(self) -> tuple[Any, ...]:
@@ -64,9 +69,11 @@ class DataExtensionRow:
             later: The later row (same Data Extension and primary key).
 
         Returns:
-            True when merged; False when the later row changes a value and must be sent after
-            this one.
+            True when merged; False when the later row changes a value, or deletes what this
+            one upserts (or the reverse), and must be sent after this one.
         """
+        if later.delete is not self.delete:
+            return False
         get = self.values.get
         for name, value in later.values.items():
             current = get(name, _ABSENT)
@@ -88,7 +95,9 @@ class DataExtensionRow:
         if self.parts is None:
             return [self]
         return [
-            DataExtensionRow(self.data_extension_key, self.keys, values, self.contact_key)
+            DataExtensionRow(
+                self.data_extension_key, self.keys, values, self.contact_key, delete=self.delete
+            )
             for values in self.parts
         ]
 
@@ -100,6 +109,15 @@ class JourneyEvent:
     event_definition_key: str
     contact_key: str
     data: dict[str, Any]
+    secondary: bool = False  # a second delivery of a record already counted elsewhere
+
+
+@dataclass(slots=True)
+class JourneyExit:
+    """Take a contact out of a journey (``journey_key`` is the journey's key)."""
+
+    journey_key: str
+    contact_key: str
     secondary: bool = False  # a second delivery of a record already counted elsewhere
 
 
@@ -122,14 +140,14 @@ class MappingRefusal:
     destination: str | None = None
 
 
-Outcome = DataExtensionRow | JourneyEvent | Skipped | MappingRefusal
+Outcome = DataExtensionRow | JourneyEvent | JourneyExit | Skipped | MappingRefusal
 
 
 @dataclass
 class SfmcRejection:
-    """A row or event that SFMC refused (or that could not be sent), with SFMC's words."""
+    """A row, event or exit that SFMC refused (or that could not be sent), with SFMC's words."""
 
-    item: DataExtensionRow | JourneyEvent
+    item: DataExtensionRow | JourneyEvent | JourneyExit
     message: str
     error_code: Any = None
 
@@ -140,6 +158,7 @@ class LoadResult:
 
     written: int = 0
     merged: int = 0
+    deleted: int = 0  # rows deleted, contacts taken out of a journey for a deleted record
     extra_written: int = 0  # second deliveries (a Segment track also sent as a Journey event)
     rejected: list[SfmcRejection] = field(default_factory=list)
     # Contacts SFMC would not create; their rows were loaded all the same.
@@ -158,21 +177,26 @@ class LoadResult:
         self.merged += sum(row.records for row in rows) - len(rows)
         return self
 
-    def confirm(self, items: Iterable[DataExtensionRow | JourneyEvent]) -> LoadResult:
+    def confirm(self, items: Iterable[DataExtensionRow | JourneyEvent | JourneyExit]) -> LoadResult:
         """Count items SFMC confirmed; a row merged from n records also counts n-1 merges.
 
         Args:
-            items: Confirmed rows or events.
+            items: Confirmed rows, events or exits (a first-delivery exit is a deletion).
 
         Returns:
             This result.
         """
         for item in items:
             if isinstance(item, DataExtensionRow):
-                self.written += 1
+                if item.delete:
+                    self.deleted += 1
+                else:
+                    self.written += 1
                 self.merged += item.records - 1
             elif item.secondary:
                 self.extra_written += 1
+            elif isinstance(item, JourneyExit):
+                self.deleted += 1
             else:
                 self.written += 1
         return self
@@ -185,6 +209,7 @@ class LoadResult:
         """
         self.written += other.written
         self.merged += other.merged
+        self.deleted += other.deleted
         self.extra_written += other.extra_written
         self.rejected.extend(other.rejected)
         self.contacts_refused.extend(other.contacts_refused)

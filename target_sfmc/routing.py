@@ -23,6 +23,7 @@ from target_sfmc.records import (
     UNSUPPORTED_TYPE,
     DataExtensionRow,
     JourneyEvent,
+    JourneyExit,
     MappingRefusal,
     Outcome,
     Skipped,
@@ -105,6 +106,20 @@ def _audience_row(stream: StreamSettings, ck: str | None, record: Mapping[str, A
     return DataExtensionRow(de_key, {CONTACT_KEY: ck}, values)
 
 
+def _audience_outcomes(
+    stream: StreamSettings, ck: str | None, record: Mapping[str, Any]
+) -> list[Outcome]:
+    """The audience row; with a journey, also the entry event (joined) or the exit (left)."""
+    row = _audience_row(stream, ck, record)
+    if not stream.journey_key or not isinstance(row, DataExtensionRow) or ck is None:
+        return [row]
+    if row.values.get(title_case(record[stream.audience_property])) is True:
+        event = JourneyEvent(stream.event_definition_key or "", ck, dict(row.values))
+        event.secondary = True
+        return [row, event]
+    return [row, JourneyExit(stream.journey_key, ck, secondary=True)]
+
+
 RowBuilder = Callable[[str | None, "Attributes"], Outcome]
 
 
@@ -171,7 +186,7 @@ def flat_router(
     def route(record: Mapping[str, Any]) -> list[Outcome]:
         ck = contact_key(*map(record.get, user_id_properties), record.get(email_property))
         if stream.type == "audience":
-            return [_audience_row(stream, ck, record)]
+            return _audience_outcomes(stream, ck, record)
         # map_attributes drops nested objects, so the context object itself never becomes a column.
         attributes = map_attributes(record, record.get("context"))
         if build_row is not None:
@@ -193,6 +208,91 @@ def flat_router(
         return [JourneyEvent(stream.event_definition_key or "", ck, attributes)]
 
     return route
+
+
+def _deletion(outcome: Outcome) -> Outcome:
+    if isinstance(outcome, DataExtensionRow):
+        keys = outcome.keys
+        return DataExtensionRow(outcome.data_extension_key, keys, dict(keys), delete=True)
+    return outcome
+
+
+def deleted_record_router(
+    stream: StreamSettings, settings: TargetSettings, route: Router
+) -> Router | None:
+    """How a record marked deleted (``_sdc_deleted_at``) is loaded, when not like any other.
+
+    - identify and track streams with ``hard_delete``: the record's row is deleted (a Contact
+      is never deleted);
+    - audience streams with ``hard_delete``: the membership ends (the column becomes false
+      and, with a journey, the contact exits it);
+    - api_event streams with ``exit_on_delete``: the contact exits ``journey_key`` instead of
+      entering.
+
+    Args:
+        stream: The stream's settings.
+        settings: The target settings.
+        route: The stream's router.
+
+    Returns:
+        The router of deleted records, or None when they load like any other record.
+    """
+    if stream.type == "api_event" and stream.exit_on_delete and stream.journey_key:
+        journey = stream.journey_key
+
+        def leave_journey(record: Mapping[str, Any]) -> list[Outcome]:
+            return [
+                JourneyExit(journey, outcome.contact_key)
+                if isinstance(outcome, JourneyEvent)
+                else outcome
+                for outcome in route(record)
+            ]
+
+        return leave_journey
+    if not settings.hard_delete:
+        return None
+    if deletes_rows(stream, settings):
+
+        def delete(record: Mapping[str, Any]) -> list[Outcome]:
+            return [_deletion(outcome) for outcome in route(record)]
+
+        return delete
+    if stream.type == "audience":
+        member = stream.member_property
+
+        def leave_audience(record: Mapping[str, Any]) -> list[Outcome]:
+            return route({**record, member: False})
+
+        return leave_audience
+    return None
+
+
+def key_columns(stream: StreamSettings, key_properties: list[str]) -> tuple[str, ...]:
+    """The primary-key columns of the Data Extension an identify or track stream writes.
+
+    Args:
+        stream: The stream's settings.
+        key_properties: The stream's ``key_properties`` from its SCHEMA.
+
+    Returns:
+        Column names, as the stream's rows name them.
+    """
+    if stream.type == "track":
+        return (UUID_KEY,) if stream.uuid_primary_key else _track_keys(stream, key_properties)
+    return (CONTACT_KEY,)
+
+
+def deletes_rows(stream: StreamSettings, settings: TargetSettings) -> bool:
+    """Tell whether the stream's deleted records delete their rows (``hard_delete``).
+
+    Args:
+        stream: The stream's settings.
+        settings: The target settings.
+
+    Returns:
+        True for identify and track streams when ``hard_delete`` is on.
+    """
+    return settings.hard_delete and stream.type in {"identify", "track"}
 
 
 def _conversion_row(

@@ -11,7 +11,9 @@ from target_sfmc.accounting import RunReport
 from target_sfmc.client import SfmcClient
 from target_sfmc.loading.asynchronous import MAX_UNFINISHED_REQUESTS
 from target_sfmc.loading.contacts import ContactRegistry
+from target_sfmc.loading.journey_exit import JourneyExitLoader
 from target_sfmc.loading.journeys import JourneyEventLoader
+from target_sfmc.mirror import Mirror
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -35,6 +37,7 @@ class LoadingRuntime:
     report: RunReport
     contacts: ContactRegistry
     events: JourneyEventLoader
+    exits: JourneyExitLoader
     batches_in_flight: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
     # Data Extension key -> the sinks that write it (rows for one key keep input order).
@@ -43,6 +46,8 @@ class LoadingRuntime:
     shared_destinations: set[str] = field(default_factory=set)
     # Loads a sink's batch now (the target's ``drain_one``), set once the target exists.
     drain: Callable[[Any], None] = field(default=lambda _sink: None)
+    # The mirrored Data Extensions (``load_method: overwrite``), else None.
+    mirror: Mirror | None = None
 
     @classmethod
     def create(cls, settings: TargetSettings, user_agent: str) -> LoadingRuntime:
@@ -60,7 +65,7 @@ class LoadingRuntime:
             max_workers=max(4, settings.client.max_concurrent_requests * 2),
             thread_name_prefix="target-sfmc-request",
         )
-        return cls(
+        runtime = cls(
             settings=settings,
             client=client,
             executor=executor,
@@ -70,7 +75,11 @@ class LoadingRuntime:
             report=RunReport(client.stats, settings.dead_letter_path),
             contacts=ContactRegistry(client, executor),
             events=JourneyEventLoader(client, executor),
+            exits=JourneyExitLoader(client, executor),
         )
+        if settings.mirror:
+            runtime.mirror = Mirror(runtime)
+        return runtime
 
     def add_writer(self, key: str, sink: Any) -> None:
         """Note that a sink writes a Data Extension.

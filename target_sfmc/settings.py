@@ -16,12 +16,16 @@ from urllib.parse import urlsplit
 
 from target_sfmc.mapping import CONTACT_KEY, parse_primary_keys
 from target_sfmc.settings_schema import (
+    DEFAULT_ALLOW_EMPTY_MIRROR,
     DEFAULT_ASYNC_TIMEOUT_SECONDS,
     DEFAULT_AUDIENCE_PROPERTY,
     DEFAULT_EMAIL_PROPERTY,
+    DEFAULT_EXIT_ON_DELETE,
+    DEFAULT_HARD_DELETE,
     DEFAULT_MAX_CONCURRENT_REQUESTS,
     DEFAULT_MEMBER_PROPERTY,
     DEFAULT_MESSAGE_ID_PROPERTIES,
+    DEFAULT_MIRROR_MAX_DELETE_RATIO,
     DEFAULT_REQUEST_TIMEOUT_SECONDS,
     DEFAULT_REQUESTS_PER_SECOND,
     DEFAULT_RETRY_BACKOFF_MS,
@@ -39,6 +43,7 @@ LOGGER = logging.getLogger("target-sfmc")
 SUBDOMAIN_PATTERN = re.compile(r"^[A-Za-z0-9-]+$")
 LEGACY_AUTH_URL = "https://auth.exacttargetapis.com"
 LEGACY_REST_URL = "https://www.exacttargetapis.com"
+LEGACY_SOAP_URL = "https://webservice.exacttarget.com"
 
 
 def is_loopback_url(url: str) -> bool:
@@ -106,6 +111,21 @@ class ClientSettings:
             return f"https://{self.subdomain}.rest.marketingcloudapis.com"
         return LEGACY_REST_URL
 
+    def soap_base_url(self, token_soap_url: str | None) -> str:
+        """Base URL of SOAP calls: the token's, else the subdomain's.
+
+        Args:
+            token_soap_url: ``soap_instance_url`` from the token response, if any.
+
+        Returns:
+            The base URL, without a trailing slash.
+        """
+        if token_soap_url:
+            return token_soap_url.rstrip("/")
+        if self.subdomain:
+            return f"https://{self.subdomain}.soap.marketingcloudapis.com"
+        return LEGACY_SOAP_URL
+
 
 @dataclass(frozen=True)
 class StreamSettings:
@@ -121,6 +141,8 @@ class StreamSettings:
     message_id_properties: tuple[str, ...] = DEFAULT_MESSAGE_ID_PROPERTIES
     audience_property: str = DEFAULT_AUDIENCE_PROPERTY
     member_property: str = DEFAULT_MEMBER_PROPERTY
+    journey_key: str | None = None
+    exit_on_delete: bool = DEFAULT_EXIT_ON_DELETE
 
 
 @dataclass(frozen=True)
@@ -148,6 +170,10 @@ class TargetSettings:
     skip_rejected_rows: bool
     dead_letter_path: str | None
     async_timeout_seconds: float
+    hard_delete: bool = DEFAULT_HARD_DELETE
+    mirror: bool = False  # load_method 'overwrite'
+    allow_empty_mirror: bool = DEFAULT_ALLOW_EMPTY_MIRROR
+    mirror_max_delete_ratio: float = DEFAULT_MIRROR_MAX_DELETE_RATIO
 
 
 def _check_url(name: str, url: str | None) -> list[str]:
@@ -179,6 +205,7 @@ def _stream_settings(
         errors.append(f"Stream '{name}' (track) needs 'data_extension_key'.")
     if kind == "api_event" and not raw.get("event_definition_key"):
         errors.append(f"Stream '{name}' (api_event) needs 'event_definition_key'.")
+    errors += _journey_problems(name, kind, raw)
     primary_keys = parse_primary_keys(raw.get("primary_keys")) if raw.get("primary_keys") else None
     user_id = raw.get("user_id_property")
     message_id = raw.get("message_id_property")
@@ -196,8 +223,26 @@ def _stream_settings(
         message_id_properties=(message_id,) if message_id else DEFAULT_MESSAGE_ID_PROPERTIES,
         audience_property=raw.get("audience_property") or DEFAULT_AUDIENCE_PROPERTY,
         member_property=raw.get("member_property") or DEFAULT_MEMBER_PROPERTY,
+        journey_key=raw.get("journey_key") or None,
+        exit_on_delete=bool(raw.get("exit_on_delete", DEFAULT_EXIT_ON_DELETE)),
     )
     return settings, errors
+
+
+def _journey_problems(name: str, kind: Any, raw: Mapping[str, Any]) -> list[str]:
+    """Journey settings only fit audience and api_event streams, in pairs."""
+    journey, exits = raw.get("journey_key"), bool(raw.get("exit_on_delete"))
+    if exits and kind != "api_event":
+        return [f"Stream '{name}' ({kind}): 'exit_on_delete' is for api_event streams."]
+    if exits and not journey:
+        return [f"Stream '{name}' (api_event): 'exit_on_delete' needs 'journey_key'."]
+    if journey and kind not in {"audience", "api_event"}:
+        return [f"Stream '{name}' ({kind}): 'journey_key' is for audience and api_event streams."]
+    if kind == "audience" and bool(journey) != bool(raw.get("event_definition_key")):
+        both = "'journey_key' and 'event_definition_key' go together"
+        why = "joining fires the entry event, leaving exits the journey"
+        return [f"Stream '{name}' (audience): {both} ({why})."]
+    return []
 
 
 def parse_settings(config: Mapping[str, Any]) -> tuple[TargetSettings, list[str]]:
@@ -254,10 +299,11 @@ def parse_settings(config: Mapping[str, Any]) -> tuple[TargetSettings, list[str]
             errors.append(
                 f"Event definition key '{key}' contains a period, which SFMC does not allow."
             )
-    if use_async and (api_events or any(s.type == "api_event" for s in streams.values())):
+    sends_events = any(s.type == "api_event" or s.journey_key for s in streams.values())
+    if use_async and (api_events or sends_events):
         errors.append(
             "API events cannot be sent with 'use_async_api' (SFMC batching rule): remove "
-            "'api_events' and api_event streams, or turn 'use_async_api' off."
+            "'api_events', api_event streams and audience journeys, or turn 'use_async_api' off."
         )
 
     client = ClientSettings(
@@ -290,6 +336,12 @@ def parse_settings(config: Mapping[str, Any]) -> tuple[TargetSettings, list[str]
         dead_letter_path=config.get("dead_letter_path") or None,
         async_timeout_seconds=float(
             config.get("async_timeout_seconds", DEFAULT_ASYNC_TIMEOUT_SECONDS)
+        ),
+        hard_delete=bool(config.get("hard_delete", DEFAULT_HARD_DELETE)),
+        mirror=config.get("load_method") == "overwrite",
+        allow_empty_mirror=bool(config.get("allow_empty_mirror", DEFAULT_ALLOW_EMPTY_MIRROR)),
+        mirror_max_delete_ratio=float(
+            config.get("mirror_max_delete_ratio", DEFAULT_MIRROR_MAX_DELETE_RATIO)
         ),
     )
     return settings, errors

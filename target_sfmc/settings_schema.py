@@ -17,6 +17,10 @@ DEFAULT_RETRY_MAX_ATTEMPTS = 8
 DEFAULT_RETRY_BACKOFF_MS = 500
 DEFAULT_ASYNC_TIMEOUT_SECONDS = 900
 DEFAULT_ROW_ERROR_POLICY = "fail"
+DEFAULT_HARD_DELETE = False
+DEFAULT_ALLOW_EMPTY_MIRROR = False
+DEFAULT_MIRROR_MAX_DELETE_RATIO = 0.5
+DEFAULT_EXIT_ON_DELETE = False
 # Defaults of the per-stream record properties.
 DEFAULT_USER_ID_PROPERTIES = ("userId", "user_id")
 DEFAULT_EMAIL_PROPERTY = "email"
@@ -64,6 +68,24 @@ STREAM_SETTINGS = th.ObjectType(
     ),
     th.Property(
         "member_property", th.StringType, description="audience: boolean membership field."
+    ),
+    th.Property(
+        "journey_key",
+        th.StringType,
+        description=(
+            "audience (with event_definition_key): joining fires the entry event, leaving takes "
+            "the contact out of this journey. api_event (with exit_on_delete): the journey a "
+            "deleted record's contact leaves."
+        ),
+    ),
+    th.Property(
+        "exit_on_delete",
+        th.BooleanType,
+        default=DEFAULT_EXIT_ON_DELETE,
+        description=(
+            "api_event: a record with _sdc_deleted_at takes its contact out of journey_key "
+            "instead of firing the entry event."
+        ),
     ),
     additional_properties=False,
 )
@@ -198,6 +220,36 @@ CONFIG_SCHEMA = th.PropertiesList(
         th.StringType,
         title="Dead-letter file",
         description="JSONL file that receives every skipped or rejected row.",
+    ),
+    th.Property(
+        "hard_delete",
+        th.BooleanType,
+        default=DEFAULT_HARD_DELETE,
+        title="Hard delete",
+        description=(
+            "A record with _sdc_deleted_at deletes its row (identify, track) or ends its "
+            "audience membership, instead of being upserted. Contacts are never deleted."
+        ),
+    ),
+    th.Property(
+        "allow_empty_mirror",
+        th.BooleanType,
+        default=DEFAULT_ALLOW_EMPTY_MIRROR,
+        title="Allow empty mirror",
+        description=(
+            "load_method 'overwrite': let a stream that sent no rows empty its Data Extension "
+            "(otherwise the mirror refuses)."
+        ),
+    ),
+    th.Property(
+        "mirror_max_delete_ratio",
+        th.NumberType(minimum=0, maximum=1),
+        default=DEFAULT_MIRROR_MAX_DELETE_RATIO,
+        title="Mirror max delete ratio",
+        description=(
+            "load_method 'overwrite': the mirror refuses to delete more than this share of a "
+            "Data Extension's rows."
+        ),
     ),
     th.Property(
         "async_timeout_seconds",

@@ -10,6 +10,11 @@ What SFMC stores must equal sending every record on its own, in input order:
   record is rejected alone and takes no other record's values with it.
 - Streams that write the same Data Extension keep input order across streams: before a
   stream adds a row for a key that another stream holds unconfirmed, that stream is drained.
+- A deleted record (``_sdc_deleted_at`` with ``hard_delete``) becomes a row to delete; it
+  never merges with an upsert of its key, so deletes and upserts of one key keep their order
+  through the rounds (see :mod:`target_sfmc.loading.deletes`).
+- Streams that enter and leave journeys send each contact's entry events and exits in input
+  order (see :mod:`target_sfmc.loading.journey_exit`).
 
 ``process_batch`` returns only when SFMC confirmed or refused every row, so the SDK never
 emits STATE ahead of unconfirmed rows.
@@ -25,20 +30,32 @@ from singer_sdk.exceptions import InvalidJSONSchema
 from target_sfmc.errors import RowsRejectedError, TargetSfmcError, without_quoted_values
 from target_sfmc.fastpath.sink import FastPathSink, LaneSpec
 from target_sfmc.loading.asynchronous import AsyncRowLoader
+from target_sfmc.loading.deletes import DeletingRowLoader, RowDeleter
+from target_sfmc.loading.journey_exit import load_in_order
 from target_sfmc.loading.sync import SYNC_BATCH_ROWS, SyncRowLoader
 from target_sfmc.mapping import CONTACT_KEY, MappingError, title_case
+from target_sfmc.mirror import MIRRORED_TYPES
 from target_sfmc.records import (
     CONTACT_REFUSED,
     REJECTED,
     UNCONFIGURED_STREAM,
     DataExtensionRow,
     JourneyEvent,
+    JourneyExit,
     LoadResult,
     MappingRefusal,
     Outcome,
     Skipped,
 )
-from target_sfmc.routing import Router, flat_router, row_builder, segment_router
+from target_sfmc.routing import (
+    Router,
+    deleted_record_router,
+    deletes_rows,
+    flat_router,
+    key_columns,
+    row_builder,
+    segment_router,
+)
 from target_sfmc.settings_schema import STREAM_TYPES
 from target_sfmc.validation import FastJSONSchemaValidator, QuietJSONSchemaValidator
 
@@ -63,6 +80,8 @@ class Batch:
     rows: dict[str, PendingRows] = field(default_factory=dict)
     later: dict[str, list[PendingRows]] = field(default_factory=dict)
     events: dict[str, list[JourneyEvent]] = field(default_factory=dict)
+    # Entry events and exits of streams that do both, in input order.
+    journey: list[JourneyEvent | JourneyExit] = field(default_factory=list)
     refused: list[MappingRefusal] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
 
@@ -202,12 +221,76 @@ class SfmcSink(RuntimeSink):
                 on_confirmed=runtime.report.note_confirmed,
             )
         )
+        if deletes_rows(stream, settings):
+            deleter = RowDeleter(
+                runtime.client,
+                runtime.executor,
+                describe=describe,
+                on_confirmed=runtime.report.note_confirmed,
+            )
+            self.loader = DeletingRowLoader(self.loader, deleter)
+        self._deleted_router = deleted_record_router(stream, settings, self.router)
+        self._journey_in_order = bool(stream.journey_key)
+        self._mirror = runtime.mirror
+        if self._mirror is not None:
+            self._register_mirror(stream)
         self._records_per_batch = self.loader.records_per_batch(super().max_size)
         self.current_batch: Batch | None = None
         self._shared_destinations = self.runtime.shared_destinations  # the run's one set
         self._destination = stream.data_extension_key or stream.event_definition_key
         for key in _destinations(stream, settings):
             self.runtime.add_writer(key, self)
+
+    def _register_mirror(self, stream: StreamSettings) -> None:
+        """Mirror the stream's Data Extension (``load_method: overwrite``) when it can be."""
+        if self._mirror is None:
+            return
+        if stream.type in MIRRORED_TYPES and stream.data_extension_key:
+            columns = key_columns(stream, list(self.key_properties))
+            self._mirror.register(self.stream_name, stream.data_extension_key, columns)
+            return
+        self.runtime.report.warn_once(
+            self.stream_name,
+            "not-mirrored",
+            "load_method 'overwrite' mirrors identify and track streams; stream '%s' (%s) is "
+            "loaded as upserts only.",
+            self.stream_name,
+            stream.type,
+        )
+
+    def activate_version(self, new_version: int) -> None:
+        """``ACTIVATE_VERSION``: the stream was sent in full; mirror its Data Extension now.
+
+        Every row of the Data Extension is confirmed first (this stream's and any other's).
+        A version activated before any of its rows arrived is mirrored once they have (at
+        the next ``ACTIVATE_VERSION`` or the end of the input).
+
+        Args:
+            new_version: The version the tap activates.
+        """
+        del new_version
+        stream = self.runtime.settings.streams[self.stream_name]
+        key = stream.data_extension_key
+        mirror = self._mirror
+        if mirror is None or key is None or stream.type not in MIRRORED_TYPES:
+            self.runtime.report.warn_once(
+                self.stream_name,
+                "activate-version",
+                "ACTIVATE_VERSION for stream '%s' changes nothing: only identify and track "
+                "streams are mirrored, with load_method 'overwrite'.",
+                self.stream_name,
+            )
+            return
+        if not mirror.has_rows(key):
+            self.logger.info(
+                "ACTIVATE_VERSION for stream '%s' before any of its rows: the mirror waits for "
+                "them.",
+                self.stream_name,
+            )
+            return
+        for writer in list(self.runtime.writers.get(key, ())):
+            self.runtime.drain(writer)
+        mirror.mirror(key, self.stream_name)
 
     @property
     def max_size(self) -> int:
@@ -266,8 +349,12 @@ class SfmcSink(RuntimeSink):
         batch: Batch = context["batch"]
         # Only the reading thread changes this counter: no lock needed per record.
         self._tally.read += 1
+        route = self.router
+        if self.record_deleted:
+            self.record_deleted = False
+            route = self._deleted_router or route
         try:
-            outcomes = self.router(record)
+            outcomes = route(record)
         except MappingError as exc:  # a value SFMC cannot take (NaN): this record only
             outcomes = [MappingRefusal(str(exc), {}, self._destination)]
         for outcome in outcomes:
@@ -289,12 +376,20 @@ class SfmcSink(RuntimeSink):
             tally.read += 1
             add_outcome(outcome, context["batch"])
 
-        return LaneSpec(build_row, stream.user_id_properties, stream.email_property, keep)
+        return LaneSpec(
+            build_row,
+            stream.user_id_properties,
+            stream.email_property,
+            keep,
+            declines_deleted=self._deleted_router is not None,
+        )
 
     def _add_outcome(self, outcome: Outcome, batch: Batch) -> None:
         if isinstance(outcome, DataExtensionRow):
             key = outcome.data_extension_key
             primary_key = outcome.primary_key
+            if self._mirror is not None:
+                self._mirror.note(outcome)
             if key in self._shared_destinations:
                 self._drain_writers_holding(key, primary_key)
             rows = batch.rows.get(key)
@@ -306,8 +401,10 @@ class SfmcSink(RuntimeSink):
                     batch.send(key)
             else:
                 self._add_repeated_key(outcome, primary_key, batch)
-        elif isinstance(outcome, JourneyEvent):
+        elif isinstance(outcome, JourneyEvent) and not self._journey_in_order:
             batch.events.setdefault(outcome.event_definition_key, []).append(outcome)
+        elif isinstance(outcome, (JourneyEvent, JourneyExit)):
+            batch.journey.append(outcome)
         elif isinstance(outcome, Skipped):
             batch.skipped.append(outcome)
         else:
@@ -367,17 +464,23 @@ class SfmcSink(RuntimeSink):
             batch.load.finish(batch.rounds(), result)
             for definition_key, events in batch.events.items():
                 result.extend(self.runtime.events.load(definition_key, events))
+            if batch.journey:
+                runtime = self.runtime
+                result.extend(load_in_order(batch.journey, runtime.events, runtime.exits))
         except BaseException:
             # Rows SFMC confirmed before the failure stay counted as written in the summary.
             self.runtime.report.count(
                 self.stream_name,
                 written=result.written,
                 merged=result.merged,
+                deleted=result.deleted,
                 extra_written=result.extra_written,
             )
             raise
         finally:
             self.runtime.batch_finished()
+        if self._mirror is not None:
+            self._mirror.note_refused(result.rejected)
         self._account(batch, result)
 
     def _account(self, batch: Batch, result: LoadResult) -> None:
@@ -411,16 +514,11 @@ class SfmcSink(RuntimeSink):
             item = rejection.item
             if isinstance(item, DataExtensionRow):
                 rejected += item.records
-                destination, row = item.data_extension_key, {**item.values, **item.keys}
+            elif item.secondary:
+                extra_rejected += 1
             else:
-                if item.secondary:
-                    extra_rejected += 1
-                else:
-                    rejected += 1
-                destination, row = (
-                    item.event_definition_key,
-                    {"ContactKey": item.contact_key, "Data": item.data},
-                )
+                rejected += 1
+            destination, row = _refused_row(item)
             messages.append(rejection.message)
             letters.append(
                 report.dead_letter_entry(
@@ -443,6 +541,7 @@ class SfmcSink(RuntimeSink):
             contacts_failed=len(result.contacts_refused),
             written=result.written,
             merged=result.merged,
+            deleted=result.deleted,
             rejected=rejected,
             extra_written=result.extra_written,
             extra_rejected=extra_rejected,
@@ -462,6 +561,15 @@ class SfmcSink(RuntimeSink):
                 "state was not advanced past them. Fix the data or Data Extension, or set "
                 "row_error_policy to 'skip'."
             )
+
+
+def _refused_row(item: DataExtensionRow | JourneyEvent | JourneyExit) -> tuple[str, Any]:
+    """Where a refused item was going, and what its dead letter shows."""
+    if isinstance(item, DataExtensionRow):
+        return item.data_extension_key, {**item.values, **item.keys}
+    if isinstance(item, JourneyExit):
+        return item.journey_key, {"ContactKey": item.contact_key}
+    return item.event_definition_key, {"ContactKey": item.contact_key, "Data": item.data}
 
 
 def _destinations(stream: StreamSettings, settings: TargetSettings) -> set[str]:

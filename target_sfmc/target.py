@@ -59,7 +59,9 @@ class TargetSfmc(FastPathTarget):
         PluginCapabilities.STREAM_MAPS,
         PluginCapabilities.FLATTENING,
         PluginCapabilities.STRUCTURED_LOGGING,
+        PluginCapabilities.ACTIVATE_VERSION,
         TargetCapabilities.VALIDATE_RECORDS,
+        TargetCapabilities.HARD_DELETE,
     ]
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
@@ -91,8 +93,6 @@ class TargetSfmc(FastPathTarget):
         ]
         if errors:
             raise ConfigValidationError("Config validation failed", errors=errors)
-        if self.config.get("load_method") not in {None, "upsert", "append-only"}:
-            self.logger.warning("load_method is ignored: SFMC loads are always upserts.")
         try:
             self.runtime = LoadingRuntime.create(settings, user_agent=f"target-sfmc/{__version__}")
         except OSError as exc:
@@ -147,6 +147,11 @@ class TargetSfmc(FastPathTarget):
         report = self.runtime.report
         report.count(stream_name, read=1)
         report.count_skip(stream_name, FILTERED)
+
+    def on_input_loaded(self) -> None:
+        """Every record of the input is confirmed: mirror what ``load_method`` says to."""
+        if self.runtime.mirror is not None:
+            self.runtime.mirror.mirror_pending()
 
     def on_termination(self, signum: int) -> None:
         """On SIGTERM/SIGINT, never emit STATE for rows SFMC has not confirmed.

@@ -220,6 +220,7 @@ class Transport:
         body: bytes | None = None,
         headers: dict[str, str] | None = None,
         retry_on: Callable[[requests.Response], bool] | None = None,
+        final_on: Callable[[requests.Response], bool] | None = None,
     ) -> requests.Response:
         """Send one request, retrying 429/5xx, timeouts and dropped connections.
 
@@ -231,6 +232,8 @@ class Transport:
             body: Encoded body.
             headers: Extra headers (may carry the bearer token: never logged).
             retry_on: Extra test telling whether a non-2xx response is transient.
+            final_on: Test telling that a 5xx response is final all the same (a SOAP fault
+                about the request or the token).
 
         Returns:
             The final response (2xx or a non-transient error for the caller to read).
@@ -255,7 +258,9 @@ class Transport:
         def attempt() -> AttemptOutcome:
             # Resolved outside the limiter slot: it may fetch a token, which needs a slot.
             target_url, target_headers = url() if callable(url) else (url, headers)
-            return self._attempt(method, target_url, target_headers, endpoint, body, retry_on)
+            return self._attempt(
+                method, target_url, target_headers, endpoint, body, retry_on, final_on
+            )
 
         outcome: AttemptOutcome = attempt()
         if outcome.response is not None and outcome.transient and not outcome.server_side:
@@ -275,6 +280,7 @@ class Transport:
         endpoint: str,
         body: bytes | None,
         retry_on: Callable[[requests.Response], bool] | None,
+        final_on: Callable[[requests.Response], bool] | None = None,
     ) -> AttemptOutcome:
         try:
             with self.limiter.slot():
@@ -294,7 +300,7 @@ class Transport:
             status == _THROTTLED
             or status >= _SERVER_ERROR
             or (retry_on is not None and retry_on(response))
-        )
+        ) and not (final_on is not None and final_on(response))
         if not transient:
             return AttemptOutcome(response)
         wait = retry_after_seconds(response) if status in _RETRY_AFTER_STATUSES else None

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 SUMMARY = re.compile(
     r"Summary(?: \(run failed\))?: read=(?P<read>\d+) written=(?P<written>\d+) "
     r"merged=(?P<merged>\d+) skipped=(?P<skipped>\d+)(?: \((?P<reasons>[^)]*)\))? "
-    r"rejected=(?P<rejected>\d+)"
+    r"rejected=(?P<rejected>\d+)(?: deleted=(?P<deleted>\d+))?"
 )
 
 

@@ -75,6 +75,7 @@ class AdminApi:
             "/_emulator/contacts": self.api.store.list_contacts,
             "/_emulator/events": self.api.store.list_events,
             "/_emulator/event-definitions": self.api.store.list_event_definitions,
+            "/_emulator/journeys": self.api.store.list_journeys,
             "/_emulator/requests": lambda: {
                 "requests": self.log.entries(),
                 "counts": counts_as_json(self.log.counts()),
@@ -87,6 +88,7 @@ class AdminApi:
         posts = {
             "/_emulator/data-extensions": self._create_data_extension,
             "/_emulator/event-definitions": self._create_event_definition,
+            "/_emulator/journeys": self._create_journey,
             "/_emulator/faults": self._set_faults,
             "/_emulator/reset-log": self._reset_log,
         }
@@ -131,6 +133,15 @@ class AdminApi:
         except DefinitionError as exc:
             return _message(400, str(exc))
         return ApiResponse(201, definition.to_dict())
+
+    def _create_journey(self, payload: Any) -> ApiResponse:
+        if not isinstance(payload, dict):
+            return _message(400, 'Body must be {"key": <key>, "event_definition_key": <key>}.')
+        try:
+            journey = self.api.add_journey(payload)
+        except DefinitionError as exc:
+            return _message(400, str(exc))
+        return ApiResponse(201, journey.to_dict())
 
     def _set_faults(self, payload: Any) -> ApiResponse:
         try:

@@ -24,6 +24,7 @@ from target_sfmc.emulator.jobs import (
     StatusScript,
     sfmc_timestamp,
 )
+from target_sfmc.emulator.journeys import JourneysApi
 from target_sfmc.emulator.rows import (
     CompiledDataExtension,
     RowIssue,
@@ -156,7 +157,7 @@ _RESULTS_PREFIXES: dict[str, tuple[str, ...]] = {
 }
 
 
-class SfmcApi(CustomObjectsApi, SoapApi):
+class SfmcApi(CustomObjectsApi, SoapApi, JourneysApi):
     """The emulated SFMC account: credentials, DEs, contacts, journeys, async jobs.
 
     Args:
@@ -811,6 +812,7 @@ class SfmcApi(CustomObjectsApi, SoapApi):
             return error(400, problem, 10000)
         instance_id = str(uuid.uuid4())
         self.store.add_events([(contact_key, definition, data, instance_id)])
+        self.store.enter_journeys(definition, [contact_key])
         return ApiResponse(201, {"eventInstanceId": instance_id})
 
     def async_events(self, req: ApiRequest) -> ApiResponse:
@@ -849,6 +851,7 @@ class SfmcApi(CustomObjectsApi, SoapApi):
                 queued.append((outcome["contactKey"], definition, data, outcome["eventInstanceId"]))
             outcomes.append(outcome)
         self.store.add_events(queued)
+        self.store.enter_journeys(definition, [contact for contact, *_ in queued])
         return ApiResponse(
             202,
             {

@@ -94,6 +94,11 @@ _FAULT_SWITCHES: tuple[tuple[str, str, str], ...] = (
         "search_matches_name_only",
         "customobjects $search matches DE names only, not keys",
     ),
+    (
+        "--fault-contactexit-reports-absent",
+        "contactexit_reports_absent",
+        "contactexit lists contacts that are not in the journey among its errors",
+    ),
 )
 
 
@@ -112,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--data-extensions",
         metavar="FILE",
-        help="JSON file with data_extensions, event_definitions, inactive_contacts",
+        help="JSON file with data_extensions, event_definitions, journeys, inactive_contacts",
     )
     parser.add_argument("--db", default=":memory:", help="SQLite file to persist data in")
     parser.add_argument("--client-id", default="test-client-id")
@@ -191,6 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "data_extensions": loaded.data_extensions,
                 "event_definitions": loaded.event_definitions,
                 "inactive_contacts": loaded.inactive_contacts,
+                "journeys": loaded.journeys,
             }
         emulator = SfmcEmulator(
             host=args.host,

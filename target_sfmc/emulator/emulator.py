@@ -32,6 +32,8 @@ class SfmcEmulator:
         event_definitions: Journey entry event definitions: keys, or
             ``{"key": …, "data_extension": <entry DE key>}`` (the DE must be defined).
         inactive_contacts: Contact keys journeys treat as inactive.
+        journeys: ``{"key", "event_definition_key"}``: journeys that entry events of the
+            definition (which must be defined) bring contacts into.
         host: Interface to bind.
         port: Port to bind; 0 picks a free one.
         db: SQLite path, or ``":memory:"``.
@@ -51,6 +53,7 @@ class SfmcEmulator:
         data_extensions: list[dict[str, Any]] | None = None,
         event_definitions: list[str | dict[str, Any]] | None = None,
         inactive_contacts: list[str] | None = None,
+        journeys: list[dict[str, Any]] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
         db: str = ":memory:",
@@ -86,6 +89,8 @@ class SfmcEmulator:
             self.api.add_data_extension(de)
         for definition in event_definitions or []:
             self.api.add_event_definition(definition)
+        for journey in journeys or []:
+            self.api.add_journey(journey)
         self.api.inactive_contacts.update(inactive_contacts or [])
         self._server: EmulatorHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -95,7 +100,7 @@ class SfmcEmulator:
         """Build an emulator from a definition file.
 
         Args:
-            path: JSON file with ``data_extensions``, ``event_definitions``,
+            path: JSON file with ``data_extensions``, ``event_definitions``, ``journeys``,
                 ``inactive_contacts``.
             **kwargs: Other constructor arguments; explicit lists override the file's.
 
@@ -106,6 +111,7 @@ class SfmcEmulator:
         kwargs.setdefault("data_extensions", definitions.data_extensions)
         kwargs.setdefault("event_definitions", definitions.event_definitions)
         kwargs.setdefault("inactive_contacts", definitions.inactive_contacts)
+        kwargs.setdefault("journeys", definitions.journeys)
         return cls(**kwargs)
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -282,6 +288,40 @@ class SfmcEmulator:
             data_extension: Key of the entry DE whose fields the events' ``Data`` must use.
         """
         self.api.add_event_definition({"key": key, "data_extension": data_extension})
+
+    def add_journey(self, key: str, event_definition_key: str) -> None:
+        """Register (or redefine) a journey entered through an event definition.
+
+        Args:
+            key: The journey's key (``DefinitionKey`` in exit requests).
+            event_definition_key: Key of its entry event definition (must be defined).
+        """
+        self.api.add_journey({"key": key, "event_definition_key": event_definition_key})
+
+    def journeys(self) -> list[dict[str, Any]]:
+        """Return every journey with its members and the contacts that exited it.
+
+        Returns:
+            ``[{"key", "event_definition_key", "members", "exited"}]``.
+        """
+        return self._store.list_journeys()
+
+    def journey_members(self, key: str) -> list[str]:
+        """Return the contacts in a journey, in order of entry.
+
+        Args:
+            key: The journey's key (case-insensitive).
+
+        Returns:
+            Contact keys.
+
+        Raises:
+            KeyError: If the journey does not exist.
+        """
+        for journey in self._store.list_journeys():
+            if journey["key"].casefold() == key.casefold():
+                return list(journey["members"])
+        raise KeyError(f"Unknown journey {key!r}")
 
     def reset_log(self) -> None:
         """Clear the request log and counts."""

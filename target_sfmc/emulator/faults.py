@@ -147,6 +147,7 @@ _CHECKS: dict[str, Callable[[Any, str], Any]] = {
     "contacts_require_attribute_sets": _flag,
     "date_storage": _date_storage,
     "search_matches_name_only": _flag,
+    "contactexit_reports_absent": _flag,
 }
 #: Settings for which null means "the default".
 _NULLABLE = frozenset({"token_expiry_s", "seed", "results_page_cap"})
@@ -197,6 +198,9 @@ class FaultConfig:
             milliseconds, and read back without an offset (``2020-05-30T07:30:00.123``).
         search_matches_name_only: ``GET /data/v1/customobjects?$search=`` matches DE names
             only, not external keys.
+        contactexit_reports_absent: ``contactexit`` lists a contact that is not in the journey
+            among its ``errors`` (``Exit request Ignored - Contact is not in the journey.``)
+            instead of accepting its exit silently.
     """
 
     error_500: float = 0.0
@@ -221,6 +225,7 @@ class FaultConfig:
     contacts_require_attribute_sets: bool = False
     date_storage: str = "as_sent"
     search_matches_name_only: bool = False
+    contactexit_reports_absent: bool = False
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any] | None) -> FaultConfig:

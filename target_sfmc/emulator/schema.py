@@ -373,6 +373,54 @@ def parse_event_definition(raw: Any) -> EventDefinition:
     )
 
 
+@dataclass(frozen=True)
+class Journey:
+    """A journey and the entry event definition that brings contacts into it.
+
+    Attributes:
+        key: The journey's key (``DefinitionKey`` in exit requests).
+        event_definition_key: Key of its entry event definition.
+    """
+
+    key: str
+    event_definition_key: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the journey in the definition-file form.
+
+        Returns:
+            ``{"key", "event_definition_key"}``.
+        """
+        return {"key": self.key, "event_definition_key": self.event_definition_key}
+
+
+def parse_journey(raw: Any) -> Journey:
+    """Parse one journey: ``{"key": …, "event_definition_key": …}``.
+
+    Args:
+        raw: The entry from ``journeys``.
+
+    Returns:
+        The journey.
+
+    Raises:
+        DefinitionError: If the entry is malformed.
+    """
+    if isinstance(raw, dict):
+        unknown = sorted(set(raw) - {"key", "event_definition_key"})
+        if unknown:
+            raise DefinitionError(
+                f"A journey has unknown setting(s) {', '.join(unknown)}; "
+                "known: key, event_definition_key."
+            )
+        key, definition = raw.get("key"), raw.get("event_definition_key")
+        if isinstance(key, str) and key.strip() and isinstance(definition, str) and definition:
+            return Journey(key=key, event_definition_key=definition)
+    raise DefinitionError(
+        f'A journey must be {{"key": <key>, "event_definition_key": <key>}}, got {raw!r}.'
+    )
+
+
 @dataclass
 class DefinitionFile:
     """Contents of an emulator definition file.
@@ -382,18 +430,20 @@ class DefinitionFile:
         event_definitions: Journey entry event definitions: keys, or
             ``{"key", "data_extension"}`` objects (validated).
         inactive_contacts: Contact keys that journeys treat as inactive.
+        journeys: ``{"key", "event_definition_key"}`` objects (their shape validated).
     """
 
     data_extensions: list[dict[str, Any]]
     event_definitions: list[str | dict[str, Any]]
     inactive_contacts: list[str]
+    journeys: list[dict[str, Any]] = field(default_factory=list)
 
 
 def load_definition_file(path: str | Path) -> DefinitionFile:
     """Read and validate a definition file.
 
     Args:
-        path: JSON file with `data_extensions`, optional `event_definitions` and
+        path: JSON file with `data_extensions`, optional `event_definitions`, `journeys` and
             `inactive_contacts`.
 
     Returns:
@@ -421,4 +471,14 @@ def load_definition_file(path: str | Path) -> DefinitionFile:
         parse_data_extension(de)
     for event in events:
         parse_event_definition(event)
-    return DefinitionFile(data_extensions=des, event_definitions=events, inactive_contacts=inactive)
+    journeys = doc.get("journeys", [])
+    if not isinstance(journeys, list):
+        raise DefinitionError("'journeys' must be a list.")
+    for journey in journeys:
+        parse_journey(journey)
+    return DefinitionFile(
+        data_extensions=des,
+        event_definitions=events,
+        inactive_contacts=inactive,
+        journeys=journeys,
+    )

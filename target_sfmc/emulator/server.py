@@ -67,6 +67,7 @@ ROUTES: tuple[Route, ...] = (
     _route(r"^/contacts/v1/contacts$", POST=("contacts", "contacts")),
     _route(r"^/interaction/v1/events$", POST=("event", "event")),
     _route(r"^/interaction/v1/async/events$", POST=("async_events", "async_events")),
+    _route(r"^/interaction/v1/interactions/contactexit$", POST=("contactexit", "contactexit")),
     _route(
         r"^/data/v1/customobjectdata/key/(?P<key>[^/]+)/rowset$",
         GET=("customobjectdata_get", "customobjectdata_get"),

@@ -1,4 +1,4 @@
-"""SQLite storage for the emulator: Data Extensions, rows, contacts, events, event definitions.
+"""SQLite storage for the emulator: Data Extensions, rows, contacts, events, journeys.
 
 One connection (``check_same_thread=False``) guarded by one re-entrant lock, exposed as
 `Store.lock` so callers can make multi-step read-modify-write operations atomic. Every write
@@ -51,6 +51,25 @@ CREATE TABLE IF NOT EXISTS event_definitions (
     key_folded TEXT PRIMARY KEY,
     key TEXT NOT NULL,
     data_extension TEXT
+);
+CREATE TABLE IF NOT EXISTS journeys (
+    key_folded TEXT PRIMARY KEY,
+    key TEXT NOT NULL,
+    event_definition_folded TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS journey_members (
+    seq INTEGER PRIMARY KEY,
+    journey_folded TEXT NOT NULL,
+    contact_key TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    entered_at REAL NOT NULL,
+    UNIQUE (journey_folded, contact_key)
+);
+CREATE TABLE IF NOT EXISTS journey_exits (
+    seq INTEGER PRIMARY KEY,
+    journey_folded TEXT NOT NULL,
+    contact_key TEXT NOT NULL,
+    exited_at REAL NOT NULL
 );
 """
 
@@ -370,6 +389,124 @@ class Store:
                 "SELECT key, data_extension FROM event_definitions ORDER BY key_folded"
             )
             return [{"key": key, "data_extension": de} for key, de in cur.fetchall()]
+
+    # -- journeys --------------------------------------------------------------------------
+
+    def add_journey(self, key: str, event_definition_key: str) -> None:
+        """Register (or redefine) a journey entered through an event definition.
+
+        Args:
+            key: The journey's key (its ``DefinitionKey``).
+            event_definition_key: Key of the entry event definition.
+        """
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT INTO journeys(key_folded, key, event_definition_folded) VALUES (?, ?, ?) "
+                "ON CONFLICT(key_folded) DO UPDATE SET key = excluded.key, "
+                "event_definition_folded = excluded.event_definition_folded",
+                (key.casefold(), key, event_definition_key.casefold()),
+            )
+
+    def journey_key(self, key: str) -> str | None:
+        """Look a journey up case-insensitively.
+
+        Args:
+            key: Key as sent by a client.
+
+        Returns:
+            The key in its registered spelling, or None if unknown.
+        """
+        with self.lock:
+            row = self._conn.execute(
+                "SELECT key FROM journeys WHERE key_folded = ?", (key.casefold(),)
+            ).fetchone()
+            return None if row is None else str(row[0])
+
+    def enter_journeys(self, event_definition_key: str, contact_keys: Iterable[str]) -> None:
+        """Make contacts members of every journey entered through an event definition.
+
+        Args:
+            event_definition_key: The entry event's definition key.
+            contact_keys: Contacts whose entry event was accepted.
+        """
+        now = time.time()
+        with self._transaction() as conn:
+            journeys = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT key_folded FROM journeys WHERE event_definition_folded = ?",
+                    (event_definition_key.casefold(),),
+                )
+            ]
+            conn.executemany(
+                "INSERT INTO journey_members(journey_folded, contact_key, version, entered_at) "
+                "VALUES (?, ?, 1, ?) ON CONFLICT(journey_folded, contact_key) DO NOTHING",
+                [(journey, contact, now) for journey in journeys for contact in contact_keys],
+            )
+
+    def exit_journey(
+        self, journey_key: str, contact_key: str, versions: Iterable[int] | None
+    ) -> bool:
+        """Remove a contact from a journey.
+
+        Args:
+            journey_key: The journey's key.
+            contact_key: The contact.
+            versions: Journey versions to exit from; None for all.
+
+        Returns:
+            Whether the contact was a member (of one of the versions).
+        """
+        wanted = None if versions is None else set(versions)
+        with self._transaction() as conn:
+            row = conn.execute(
+                "SELECT seq, version FROM journey_members "
+                "WHERE journey_folded = ? AND contact_key = ?",
+                (journey_key.casefold(), contact_key),
+            ).fetchone()
+            if row is None or (wanted is not None and row[1] not in wanted):
+                return False
+            conn.execute("DELETE FROM journey_members WHERE seq = ?", (row[0],))
+            conn.execute(
+                "INSERT INTO journey_exits(journey_folded, contact_key, exited_at) "
+                "VALUES (?, ?, ?)",
+                (journey_key.casefold(), contact_key, time.time()),
+            )
+            return True
+
+    def list_journeys(self) -> list[dict[str, Any]]:
+        """Return every journey with its members and the contacts it let exit.
+
+        Returns:
+            ``[{"key", "event_definition_key", "members", "exited"}]`` in key order;
+            ``members`` in order of entry, ``exited`` in order of exit.
+        """
+        with self.lock:
+            definitions = dict(
+                self._conn.execute("SELECT key_folded, key FROM event_definitions").fetchall()
+            )
+            journeys = self._conn.execute(
+                "SELECT key_folded, key, event_definition_folded FROM journeys ORDER BY key_folded"
+            ).fetchall()
+            out = []
+            for folded, key, definition in journeys:
+                members = self._conn.execute(
+                    "SELECT contact_key FROM journey_members WHERE journey_folded = ? ORDER BY seq",
+                    (folded,),
+                ).fetchall()
+                exited = self._conn.execute(
+                    "SELECT contact_key FROM journey_exits WHERE journey_folded = ? ORDER BY seq",
+                    (folded,),
+                ).fetchall()
+                out.append(
+                    {
+                        "key": key,
+                        "event_definition_key": definitions.get(definition, definition),
+                        "members": [row[0] for row in members],
+                        "exited": [row[0] for row in exited],
+                    }
+                )
+            return out
 
 
 class RequestLog:

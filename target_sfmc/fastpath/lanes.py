@@ -93,6 +93,7 @@ class RecordLane:
         *,
         typed: bool,
         has_unmapped: bool,
+        deleted_at: int | None = None,
     ) -> None:
         """Keep the precomputed parts (see :func:`compile_lane`)."""
         self._decode = decode
@@ -114,6 +115,8 @@ class RecordLane:
             else None
         )
         self._has_unmapped = has_unmapped
+        # Where ``_sdc_deleted_at`` is, when records marked deleted must take the general path.
+        self._deleted_at = deleted_at
 
     def map(self, raw: msgspec.Raw | bytes | str) -> Mapped | None:  # noqa: C901, PLR0912 - one flat pass per record, kept inline for speed
         """Decode, check and map one record.
@@ -128,6 +131,9 @@ class RecordLane:
         try:
             values: Any = astuple(self._decode(raw))
         except msgspec.DecodeError:
+            return None
+        marker = None if self._deleted_at is None else values[self._deleted_at]
+        if marker is not None and marker != "":
             return None
         for index, allowed in self._number_checks:
             if type(values[index]) not in allowed:
@@ -182,6 +188,7 @@ def compile_lane(
     validate: bool,
     user_id_properties: Sequence[str],
     email_property: str,
+    declines_deleted: bool = False,
 ) -> RecordLane | None:
     """Build the lane of a stream, when its schema allows one.
 
@@ -191,6 +198,7 @@ def compile_lane(
         validate: Whether records are validated (``validate_records``).
         user_id_properties: Properties that can hold the user id, in order of preference.
         email_property: The property holding the email.
+        declines_deleted: Leave records with a ``_sdc_deleted_at`` to the general path.
 
     Returns:
         The lane, or None when the schema has properties a lane cannot take as the general
@@ -271,6 +279,7 @@ def compile_lane(
         ],
         typed=typed,
         has_unmapped=bool(unmapped),
+        deleted_at=at.get("_sdc_deleted_at") if declines_deleted else None,
     )
 
 

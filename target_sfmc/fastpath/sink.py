@@ -21,6 +21,18 @@ if TYPE_CHECKING:
     from target_sfmc.records import Attributes, Outcome
 
 
+def is_deleted(marker: Any) -> bool:
+    """Tell whether a record's ``_sdc_deleted_at`` marks it deleted (any value but null or "").
+
+    Args:
+        marker: The ``_sdc_deleted_at`` value (None when absent).
+
+    Returns:
+        True when the record is marked deleted.
+    """
+    return marker is not None and marker != ""
+
+
 @dataclass(frozen=True)
 class LaneSpec:
     """What a sink tells the fast path so that a lane can build and keep its rows."""
@@ -29,10 +41,39 @@ class LaneSpec:
     user_id_properties: Sequence[str]
     email_property: str
     keep: Callable[[Outcome, dict], None]  # adds the record's outcome to the batch context
+    # Records marked deleted (``_sdc_deleted_at``) load differently: the lane leaves them.
+    declines_deleted: bool = False
 
 
 class FastPathSink(BatchSink):
-    """A BatchSink whose records are validated and parsed in one step and may have a lane."""
+    """A BatchSink whose records are validated and parsed in one step and may have a lane.
+
+    ``record_deleted`` tells :meth:`process_record` whether the record it gets carried a
+    ``_sdc_deleted_at`` (the SDK takes the property out of the record before that step,
+    unless ``add_record_metadata`` is on).
+    """
+
+    record_deleted: bool = False
+
+    def _remove_sdc_metadata_from_record(self, record: dict) -> None:
+        """The SDK's hook: note whether the record is marked deleted, then drop the metadata.
+
+        Args:
+            record: The record.
+        """
+        self.record_deleted = is_deleted(record.get("_sdc_deleted_at"))
+        super()._remove_sdc_metadata_from_record(record)
+
+    def _add_sdc_metadata_to_record(self, record: dict, message: dict, context: dict) -> None:
+        """The SDK's hook: note whether the record is marked deleted, then add the metadata.
+
+        Args:
+            record: The record.
+            message: The RECORD message.
+            context: The batch context.
+        """
+        self.record_deleted = is_deleted(record.get("_sdc_deleted_at"))
+        super()._add_sdc_metadata_to_record(record, message, context)
 
     def _validate_and_parse(self, record: dict) -> dict:
         """The SDK's hook: validate, then parse the schema's date-like fields.
@@ -115,6 +156,7 @@ class FastPathSink(BatchSink):
             validate=self._validator is not None,
             user_id_properties=spec.user_id_properties,
             email_property=spec.email_property,
+            declines_deleted=spec.declines_deleted,
         )
         if lane is None:
             return None

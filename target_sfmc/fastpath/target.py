@@ -11,6 +11,7 @@ every half second.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import inspect
 import sys
@@ -70,6 +71,7 @@ class FastPathTarget(Target):
         super().__init__(*args, **kwargs)
         self._direct_sinks: dict[str, Sink] = {}
         self._lanes_tried: set[str] = set()
+        self._state_on_hold = False
 
     @classmethod
     def from_cli(cls, *, about: bool, about_format: str | None, config: t.Any) -> t.Self:
@@ -243,12 +245,32 @@ class FastPathTarget(Target):
         self._direct_sinks[stream_name] = sink
         return sink
 
+    def process_endofpipe(self) -> None:
+        """End of input: the SDK's end (load and clean up), :meth:`on_input_loaded`, final STATE.
+
+        The final STATE waits for :meth:`on_input_loaded`: when that step fails, no STATE
+        claims the input was loaded.
+        """
+        self._state_on_hold = True
+        try:
+            super().process_endofpipe()
+        finally:
+            self._state_on_hold = False
+        self.on_input_loaded()
+        if self._latest_state:
+            self._write_state_message(copy.deepcopy(self._latest_state))
+
+    def on_input_loaded(self) -> None:
+        """Every record of the input is loaded and confirmed (the SDK's default: nothing)."""
+
     def _write_state_message(self, state: dict) -> None:
         """Emit STATE; tap floats arrive as Decimal, which ``json.dumps`` cannot write.
 
         Args:
             state: The latest state.
         """
+        if self._state_on_hold:
+            return
         sys.stdout.buffer.write(encode_json(state) + b"\n")
         sys.stdout.flush()
 

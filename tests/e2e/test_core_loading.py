@@ -60,6 +60,7 @@ def test_flat_identify_rows_follow_mapping_rules(example_emulator, tmp_path, use
         "skipped": 1,
         "reasons": "missing_identifier=1",
         "rejected": 0,
+        "deleted": 0,
     }
     assert run.states == [{"bookmarks": {"users": {"updated_at": "2024-01-01T00:00:00+00:00"}}}]
     requests = example_emulator.request_counts()
