@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from target_sfmc.auth import TokenProvider
+from target_sfmc.budget import AccountBudget
 from target_sfmc.errors import SfmcApiError
 from target_sfmc.jsonio import encode_json
 from target_sfmc.limiter import RateLimiter
@@ -78,7 +79,20 @@ class SfmcClient:
             user_agent: User-Agent header value.
         """
         self.settings = settings
-        limiter = RateLimiter(settings.requests_per_second, settings.max_concurrent_requests)
+        # The account's budget store: the rate limit and (token_cache) the token it shares.
+        self.budget = AccountBudget.open(
+            rate_limit_url=settings.rate_limit_url,
+            client_id=settings.client_id,
+            account_id=settings.account_id,
+            auth_base_url=settings.auth_base_url,
+            legacy_auth=settings.uses_legacy_auth,
+            requests_per_second=settings.requests_per_second,
+            expected_processes=settings.expected_processes,
+            token_cache=settings.token_cache,
+        )
+        limiter = RateLimiter(
+            settings.requests_per_second, settings.max_concurrent_requests, budget=self.budget
+        )
         self.transport = Transport(
             limiter,
             retry=RetryPolicy(
@@ -88,6 +102,7 @@ class SfmcClient:
             timeout_seconds=settings.timeout_seconds,
             user_agent=user_agent,
         )
+        self.transport.stats.budget = self.budget
         self.tokens = TokenProvider(
             self.transport,
             auth_base_url=settings.auth_base_url,
@@ -95,12 +110,18 @@ class SfmcClient:
             client_secret=settings.client_secret,
             account_id=settings.account_id,
             legacy=settings.uses_legacy_auth,
+            budget=self.budget,
         )
 
     @property
     def stats(self) -> ApiStats:
         """Request counters for the summary."""
         return self.transport.stats
+
+    def close(self) -> None:
+        """Close the HTTP session and the budget store."""
+        self.transport.session.close()
+        self.budget.close()
 
     def call(
         self,

@@ -14,11 +14,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from target_sfmc.budget import url_problem
 from target_sfmc.mapping import CONTACT_KEY, parse_primary_keys
 from target_sfmc.settings_schema import (
     DEFAULT_ASYNC_TIMEOUT_SECONDS,
     DEFAULT_AUDIENCE_PROPERTY,
     DEFAULT_EMAIL_PROPERTY,
+    DEFAULT_EXPECTED_PROCESSES,
     DEFAULT_MAX_CONCURRENT_REQUESTS,
     DEFAULT_MEMBER_PROPERTY,
     DEFAULT_MESSAGE_ID_PROPERTIES,
@@ -27,6 +29,7 @@ from target_sfmc.settings_schema import (
     DEFAULT_RETRY_BACKOFF_MS,
     DEFAULT_RETRY_MAX_ATTEMPTS,
     DEFAULT_ROW_ERROR_POLICY,
+    DEFAULT_TOKEN_CACHE,
     DEFAULT_USER_ID_PROPERTIES,
     STREAM_TYPES,
 )
@@ -74,6 +77,10 @@ class ClientSettings:
     timeout_seconds: float = DEFAULT_REQUEST_TIMEOUT_SECONDS
     retry_max_attempts: int = DEFAULT_RETRY_MAX_ATTEMPTS
     retry_backoff_seconds: float = DEFAULT_RETRY_BACKOFF_MS / 1000
+    # The account's budget store (None: the local one); may hold a password.
+    rate_limit_url: str | None = field(default=None, repr=False)
+    token_cache: bool = DEFAULT_TOKEN_CACHE
+    expected_processes: int = DEFAULT_EXPECTED_PROCESSES
 
     @property
     def auth_base_url(self) -> str:
@@ -226,6 +233,11 @@ def parse_settings(config: Mapping[str, Any]) -> tuple[TargetSettings, list[str]
         )
     errors += _check_url("auth_url", config.get("auth_url"))
     errors += _check_url("rest_url", config.get("rest_url"))
+    rate_limit_url = config.get("rate_limit_url") or None
+    if rate_limit_url is not None:
+        problem = url_problem(str(rate_limit_url))
+        if problem is not None:
+            errors.append(problem)
 
     use_async = bool(config.get("use_async_api", False))
     streams: dict[str, StreamSettings] = {}
@@ -276,6 +288,9 @@ def parse_settings(config: Mapping[str, Any]) -> tuple[TargetSettings, list[str]
         ),
         retry_max_attempts=int(config.get("retry_max_attempts", DEFAULT_RETRY_MAX_ATTEMPTS)),
         retry_backoff_seconds=int(config.get("retry_backoff_ms", DEFAULT_RETRY_BACKOFF_MS)) / 1000,
+        rate_limit_url=str(rate_limit_url) if rate_limit_url else None,
+        token_cache=bool(config.get("token_cache", DEFAULT_TOKEN_CACHE)),
+        expected_processes=int(config.get("expected_processes", DEFAULT_EXPECTED_PROCESSES)),
     )
     settings = TargetSettings(
         client=client,
