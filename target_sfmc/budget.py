@@ -745,6 +745,7 @@ class AccountBudget:
         *,
         rate_limit_url: str | None,
         client_id: str,
+        client_secret: str,
         account_id: str | None,
         auth_base_url: str,
         legacy_auth: bool,
@@ -757,6 +758,7 @@ class AccountBudget:
         Args:
             rate_limit_url: ``rate_limit_url`` (None: the embedded local store).
             client_id: Installed-package client id.
+            client_secret: Its secret (only a digest of it, in the token's key).
             account_id: MID, if any.
             auth_base_url: Auth host (a token belongs to the server that issued it).
             legacy_auth: Legacy v1 tokens.
@@ -776,7 +778,11 @@ class AccountBudget:
             store=store,
             unavailable=unavailable,
             rate_key=_digest("rate", client_id, account_id),
-            token_key=_digest("token", auth_base_url, client_id, account_id, str(legacy_auth)),
+            # The secret is part of the token's key (through a one-way digest, never stored):
+            # a wrong or rotated secret never gets a token cached under the right one.
+            token_key=_digest(
+                "token", auth_base_url, client_id, account_id, str(legacy_auth), client_secret
+            ),
             requests_per_second=requests_per_second,
             expected_processes=expected_processes,
             token_cache=token_cache,

@@ -83,6 +83,7 @@ class SfmcClient:
         self.budget = AccountBudget.open(
             rate_limit_url=settings.rate_limit_url,
             client_id=settings.client_id,
+            client_secret=settings.client_secret,
             account_id=settings.account_id,
             auth_base_url=settings.auth_base_url,
             legacy_auth=settings.uses_legacy_auth,

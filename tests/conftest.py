@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import copy
+import os
 import shutil
 import socket
 import subprocess
@@ -151,7 +152,11 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     """
     binary = shutil.which("redis-server")
     if binary is None:
-        pytest.fail("redis-server is not installed (Debian: apt-get install redis-server)")
+        # CI (.ci/run) installs it: there a missing server is a failure, never a skip.
+        missing = "redis-server is not installed (Debian: apt-get install redis-server)"
+        if os.environ.get("CI"):
+            pytest.fail(missing)
+        pytest.skip(missing)
     import redis  # noqa: PLC0415
 
     workdir = tmp_path_factory.mktemp("redis")
