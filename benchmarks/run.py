@@ -751,6 +751,7 @@ def bench_budget(
         "per": per,
         "token_requests": requests.get("token", 0) + requests.get("legacy_token", 0),
         "stored": stored,
+        "entries": entries,
     }
 
 

@@ -7,11 +7,16 @@ of one account meet in a *budget store*:
   machine (no setup);
 - with ``rate_limit_url: redis://host:port/db``, a Redis server, shared across machines.
 
-The store keeps the account's pacing state (pyrate-limiter's GCRA: one theoretical arrival
-time per account, updated atomically: a transaction in SQLite, pyrate-limiter's Lua script
-in Redis) and, with ``token_cache``, the account's access token (a 0600 file locally, a
-Redis hash that expires with the token), with a short lease so that one process refreshes
-it while the others wait.
+The store keeps the account's schedule (GCRA in its "virtual scheduling" form: one
+theoretical arrival time per account; each request *reserves* the next free start, in one
+atomic step: a transaction in SQLite, a Lua script in Redis) and, with ``token_cache``, the
+account's access token (a 0600 file locally, a Redis hash that expires with the token), with
+a short lease so that one process refreshes it while the others wait.
+
+Reserving (rather than trying and retrying, as pyrate-limiter's buckets do) gives the starts
+to the waiting processes in turn, so each gets a fair share however busy the machine is: with
+try-and-retry every free start is a race that the process that wakes first wins (measured:
+one of three processes got under half of another's share on a loaded 2-core machine).
 
 A store that cannot be reached is said once; the process then paces itself alone at
 ``requests_per_second / expected_processes`` and keeps its token to itself. The load never
@@ -30,17 +35,12 @@ import time
 import uuid
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from math import ceil
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit, urlunsplit
-
-from pyrate_limiter import GCRA, AbstractClock, Rate, StateStore
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
-
-    from pyrate_limiter.abstracts.algorithm import Decision, State, StateAlgorithm
 
 LOGGER = logging.getLogger("target-sfmc.budget")
 
@@ -158,12 +158,25 @@ class BudgetStore(ABC):
     location: str
 
     @abstractmethod
-    def rate_store(self, key: str) -> StateStore:
-        """The pyrate-limiter state store holding one account's pacing state."""
+    def reserve_start(self, key: str, spacing: float) -> Reservation:
+        """Reserve the account's next free start (``spacing`` seconds after the previous one).
+
+        Args:
+            key: The account's schedule key.
+            spacing: Seconds between two starts of the account.
+
+        Returns:
+            When to start, on this process's monotonic clock.
+        """
 
     @abstractmethod
-    def clock(self) -> AbstractClock:
-        """The clock (milliseconds) every process of the account paces by."""
+    def push_back(self, key: str, seconds: float) -> None:
+        """Move the account's next free start later (a reserved start was taken late).
+
+        Args:
+            key: The account's schedule key.
+            seconds: How late the start was taken.
+        """
 
     @abstractmethod
     def load_token(self, key: str) -> CachedToken | None:
@@ -189,101 +202,24 @@ class BudgetStore(ABC):
         """Release connections."""
 
 
-def _gcra_limit_us(rates: list[Rate]) -> int:
-    """How far ahead of now a GCRA state can legitimately be (one full burst), in µs."""
-    return max(ceil(rate.interval * 1000 / rate.limit) * rate.burst for rate in rates)
+@dataclass(frozen=True)
+class Reservation:
+    """A reserved start, on this process's monotonic clock (``time.monotonic``).
 
-
-def _monotonic_ms() -> int:
-    return time.monotonic_ns() // 1_000_000
-
-
-class _MonotonicMsClock(AbstractClock):
-    """Milliseconds of the machine's monotonic clock: shared by its processes, never steps."""
-
-    def now(self) -> int:
-        return _monotonic_ms()
-
-
-_SELECT_STATE = "SELECT state FROM rate_state WHERE key = ?"
-
-
-class SqliteStateStore(StateStore):
-    """pyrate-limiter's constant-state store in a SQLite file, safe across processes.
-
-    Each check reads, steps and writes the account's state in one ``BEGIN IMMEDIATE``
-    transaction. The time is read inside the transaction, so a process that waited for the
-    lock never decides with a stale clock; state from before a reboot (further ahead than any
-    real schedule can be) is discarded.
+    ``sleep_until`` is never before the reserved start; ``start`` is never after it (the two
+    differ by the store's round trip when the store keeps another clock).
     """
 
-    is_async = False
-    default_clock: AbstractClock = _MonotonicMsClock()
+    start: float
+    sleep_until: float
 
-    def __init__(self, store: SqliteBudgetStore, key: str) -> None:
-        """Create the store for one key.
 
-        Args:
-            store: The SQLite budget store.
-            key: The account's pacing key.
-        """
-        self._store = store
-        self._key = key
-
-    def check(
-        self, algorithm: StateAlgorithm, rates: list[Rate], now: int, weight: int
-    ) -> Decision:
-        """Apply ``algorithm.step`` to the stored state, atomically.
-
-        Returns:
-            The decision (with the wait when refused).
-        """
-        with self._store.transaction() as conn:
-            now = max(now, _monotonic_ms())
-            row = conn.execute(_SELECT_STATE, (self._key,)).fetchone()
-            state = self._decode(algorithm, rates, row, now)
-            new_state, decision = algorithm.step(rates, state, now, weight)
-            if decision.allowed:
-                conn.execute(
-                    "INSERT INTO rate_state (key, state) VALUES (?, ?) "
-                    "ON CONFLICT(key) DO UPDATE SET state = excluded.state",
-                    (self._key, ",".join(str(int(v)) for v in new_state)),
-                )
-            return decision
-
-    @staticmethod
-    def _decode(algorithm: StateAlgorithm, rates: list[Rate], row: Any, now_ms: int) -> State:
-        if row is None:
-            return algorithm.initial(rates)
-        try:
-            state = algorithm.decode(str(row[0]).split(","))
-        except ValueError:
-            return algorithm.initial(rates)
-        if len(state) != len(rates):
-            return algorithm.initial(rates)
-        horizon = now_ms * 1000 + _gcra_limit_us(rates)
-        if any(value > horizon for value in state):  # written before a reboot
-            return algorithm.initial(rates)
-        return state
-
-    def read(self, algorithm: StateAlgorithm, rates: list[Rate]) -> State:
-        """Current state (for reporting only).
-
-        Returns:
-            The stored state.
-        """
-        with self._store.transaction() as conn:
-            row = conn.execute(_SELECT_STATE, (self._key,)).fetchone()
-            return self._decode(algorithm, rates, row, _monotonic_ms())
-
-    def reset(self) -> None:
-        """Forget the key's state."""
-        with self._store.transaction() as conn:
-            conn.execute("DELETE FROM rate_state WHERE key = ?", (self._key,))
+# A schedule further ahead than this was written before a reboot (the monotonic clock restarted).
+_SCHEDULE_HORIZON_SECONDS = 300.0
 
 
 _SQLITE_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS rate_state (key TEXT PRIMARY KEY, state TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS schedule (key TEXT PRIMARY KEY, next_start REAL NOT NULL)",
     (
         "CREATE TABLE IF NOT EXISTS tokens (key TEXT PRIMARY KEY, value TEXT NOT NULL, "
         "rest_instance_url TEXT, refresh_at REAL NOT NULL, expires_at REAL NOT NULL)"
@@ -364,21 +300,32 @@ class SqliteBudgetStore(BudgetStore):
             except sqlite3.Error as exc:
                 raise BudgetStoreError(f"{type(exc).__name__}: {exc}") from None
 
-    def rate_store(self, key: str) -> StateStore:
-        """The account's pacing state in this file.
+    def reserve_start(self, key: str, spacing: float) -> Reservation:
+        """Reserve the next start in one transaction, on the machine's monotonic clock.
 
         Returns:
-            The state store.
+            The reservation.
         """
-        return SqliteStateStore(self, key)
+        with self.transaction() as conn:
+            now = time.monotonic()  # read inside the lock: never a stale "now"
+            row = conn.execute("SELECT next_start FROM schedule WHERE key = ?", (key,)).fetchone()
+            free = float(row[0]) if row is not None else now
+            if free > now + _SCHEDULE_HORIZON_SECONDS:
+                free = now
+            start = max(free, now)
+            conn.execute(
+                "INSERT INTO schedule (key, next_start) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET next_start = excluded.next_start",
+                (key, start + spacing),
+            )
+        return Reservation(start=start, sleep_until=start)
 
-    def clock(self) -> AbstractClock:
-        """The machine's monotonic clock, in milliseconds.
-
-        Returns:
-            The clock.
-        """
-        return SqliteStateStore.default_clock
+    def push_back(self, key: str, seconds: float) -> None:
+        """Move the next free start later."""
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE schedule SET next_start = next_start + ? WHERE key = ?", (seconds, key)
+            )
 
     def load_token(self, key: str) -> CachedToken | None:
         """The cached token, if one is still valid.
@@ -447,58 +394,34 @@ if redis.call('HGET', KEYS[1], 'value') == ARGV[1] then
 end
 return 0
 """
+# Reserve the next start on Redis' clock (one time base for every machine): answer the wait.
+_RESERVE = """
+if redis.replicate_commands then redis.replicate_commands() end
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+local spacing = tonumber(ARGV[1])
+local free = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
+if free > now + tonumber(ARGV[2]) then
+    free = now
+end
+local start = math.max(free, now)
+local ttl = math.floor((start + spacing - now) / 1000) + 1000
+redis.call('SET', KEYS[1], string.format('%.0f', start + spacing), 'PX', ttl)
+return start - now
+"""
+_PUSH_BACK = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+    redis.call('INCRBY', KEYS[1], ARGV[1])
+    redis.call('PEXPIRE', KEYS[1], redis.call('PTTL', KEYS[1]) + math.ceil(ARGV[1] / 1000))
+end
+return 0
+"""
 _RELEASE_IF_HOLDER = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
     return redis.call('DEL', KEYS[1])
 end
 return 0
 """
-
-
-class _RedisClock(AbstractClock):
-    """The Redis server's clock: one time base for every machine of the account."""
-
-    def __init__(self, redis: Any, errors: tuple[type[BaseException], ...]) -> None:
-        self._redis = redis
-        self._errors = errors
-
-    def now(self) -> int:
-        try:
-            seconds, micros = self._redis.time()
-        except self._errors as exc:
-            raise BudgetStoreError(_redis_reason(exc)) from None
-        return int(seconds) * 1000 + int(micros) // 1000
-
-
-class _GuardedRedisStateStore(StateStore):
-    """pyrate-limiter's Redis state store, with Redis errors reported as store errors."""
-
-    is_async = False
-
-    def __init__(self, inner: StateStore, errors: tuple[type[BaseException], ...]) -> None:
-        self._inner = inner
-        self._errors = errors
-        self.default_clock = inner.default_clock
-
-    def check(
-        self, algorithm: StateAlgorithm, rates: list[Rate], now: int, weight: int
-    ) -> Decision:
-        try:
-            return self._inner.check(algorithm, rates, now, weight)  # type: ignore[return-value]
-        except self._errors as exc:
-            raise BudgetStoreError(f"{type(exc).__name__}: {exc}") from None
-
-    def read(self, algorithm: StateAlgorithm, rates: list[Rate]) -> State:
-        try:
-            return self._inner.read(algorithm, rates)  # type: ignore[return-value]
-        except self._errors as exc:
-            raise BudgetStoreError(f"{type(exc).__name__}: {exc}") from None
-
-    def reset(self) -> None:
-        try:
-            self._inner.reset()
-        except self._errors as exc:
-            raise BudgetStoreError(f"{type(exc).__name__}: {exc}") from None
 
 
 class RedisBudgetStore(BudgetStore):
@@ -528,10 +451,11 @@ class RedisBudgetStore(BudgetStore):
             )
             self._redis.ping()
             self._drop = self._redis.register_script(_DROP_IF_SAME)
+            self._reserve = self._redis.register_script(_RESERVE)
+            self._push_back = self._redis.register_script(_PUSH_BACK)
             self._release = self._redis.register_script(_RELEASE_IF_HOLDER)
         except self._errors as exc:
             raise BudgetStoreError(_redis_reason(exc)) from None
-        self._clock = _RedisClock(self._redis, self._errors)
 
     @contextlib.contextmanager
     def _guard(self) -> Iterator[None]:
@@ -540,24 +464,31 @@ class RedisBudgetStore(BudgetStore):
         except self._errors as exc:
             raise BudgetStoreError(_redis_reason(exc)) from None
 
-    def rate_store(self, key: str) -> StateStore:
-        """pyrate-limiter's Redis state store (its GCRA Lua script) for the account.
+    def reserve_start(self, key: str, spacing: float) -> Reservation:
+        """Reserve the next start on Redis' clock, in one script.
 
         Returns:
-            The state store.
+            The reservation, moved to this process's clock: the round trip is added to the
+            sleep (never early) and left out of the start (lateness is never underrated).
         """
-        from pyrate_limiter import RedisStateStore  # noqa: PLC0415
+        asked = time.monotonic()
+        with self._guard():
+            wait_us = int(
+                self._reserve(
+                    keys=[f"{_KEY_PREFIX}:schedule:{key}"],
+                    args=[round(spacing * 1_000_000), round(_SCHEDULE_HORIZON_SECONDS * 1_000_000)],
+                )
+            )
+        answered = time.monotonic()
+        wait = max(0, wait_us) / 1_000_000
+        return Reservation(start=asked + wait, sleep_until=answered + wait)
 
-        inner = RedisStateStore(self._redis, key=f"{_KEY_PREFIX}:rate:{key}")
-        return _GuardedRedisStateStore(inner, self._errors)
-
-    def clock(self) -> AbstractClock:
-        """The Redis server's clock.
-
-        Returns:
-            The clock.
-        """
-        return self._clock
+    def push_back(self, key: str, seconds: float) -> None:
+        """Move the next free start later."""
+        with self._guard():
+            self._push_back(
+                keys=[f"{_KEY_PREFIX}:schedule:{key}"], args=[max(1, round(seconds * 1_000_000))]
+            )
 
     def load_token(self, key: str) -> CachedToken | None:
         """The cached token, if any.
@@ -659,38 +590,46 @@ def open_store(url: str | None) -> BudgetStore:
 
 
 class SharedPacer:
-    """Waits for this process's turn in the account's budget (GCRA, no burst).
+    """Waits for this process's turn in the account's schedule.
 
     Starts are spaced ``margin / requests_per_second`` apart across every process of the
-    account, so that no one-second window at SFMC ever holds more than the budget. One
-    thread per process asks the store at a time; when refused, it sleeps exactly until the
-    next free start and asks again, so the processes that want requests share the starts.
+    account, so that no one-second window at SFMC ever holds more than the budget. One thread
+    per process holds a reservation at a time, so the processes that want requests take the
+    starts in turn. A start taken late (the thread woke up late on a busy machine) moves the
+    account's next free start back by as much: it must not crowd the second of the starts
+    reserved after it.
     """
+
+    # Lateness the margin absorbs without moving the schedule (a wake-up, a store round trip).
+    TOLERATED_LATENESS_SECONDS = 0.005
 
     def __init__(
         self,
-        store: StateStore,
-        clock: AbstractClock,
+        store: BudgetStore,
+        key: str,
         requests_per_second: float,
         margin: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         """Create the pacer.
 
         Args:
-            store: The account's pacing state.
-            clock: The clock (milliseconds) shared by the account's processes.
+            store: The budget store.
+            key: The account's schedule key.
             requests_per_second: The account's budget.
             margin: Spacing factor (> 1) that absorbs scheduling and network jitter.
+            clock: This process's monotonic clock (injectable for tests).
             sleep: Sleep function (injectable for tests).
         """
-        # Whole milliseconds are the store's time unit, so per-mille requests keep any rate exact.
-        self.rates = [Rate(max(1, round(requests_per_second * 1000)), round(margin * 1_000_000), 1)]
-        self._algorithm = GCRA()
+        self.spacing = margin / requests_per_second
         self._store = store
+        self._key = key
         self._clock = clock
         self._sleep = sleep
         self._turn = threading.Lock()
+        self.pushed_back = 0  # starts this process took late
 
     def wait_turn(self) -> None:
         """Block until this process may start one request.
@@ -699,13 +638,14 @@ class SharedPacer:
             BudgetStoreError: When the store fails (the caller paces alone from then on).
         """
         with self._turn:
-            while True:
-                now = self._clock.now()
-                decision = self._store.check(self._algorithm, self.rates, now, 1)  # type: ignore[arg-type]
-                if decision.allowed:  # type: ignore[union-attr]
-                    return
-                wait_ms = decision.retry_after_ms or 1  # type: ignore[union-attr]
-                self._sleep(wait_ms / 1000)
+            reserved = self._store.reserve_start(self._key, self.spacing)
+            wait = reserved.sleep_until - self._clock()
+            if wait > 0:
+                self._sleep(wait)
+            late = self._clock() - reserved.start
+            if late > self.TOLERATED_LATENESS_SECONDS:
+                self._store.push_back(self._key, late)
+                self.pushed_back += 1
 
 
 class AccountBudget:
@@ -815,9 +755,7 @@ class AccountBudget:
         store = self.store
         if store is None or not self.shared:
             return None
-        return SharedPacer(
-            store.rate_store(self.rate_key), store.clock(), self.requests_per_second, margin, sleep
-        )
+        return SharedPacer(store, self.rate_key, self.requests_per_second, margin, sleep=sleep)
 
     def token_store(self) -> BudgetStore | None:
         """The store for tokens, or None when tokens stay in this process.
