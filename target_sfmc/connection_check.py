@@ -106,11 +106,10 @@ def budget_results(client: SfmcClient) -> list[CheckResult]:
     budget = client.budget
     shared = budget.shared
     asked_for = budget.configured_url is not None
-    where = budget.location or "local store"
     return [
         CheckResult(
             "rate limit",
-            where if shared else "this process",
+            f"shared ({budget.kind})" if shared else "this process",
             ok=shared or not asked_for,
             detail=budget.describe_limiter()
             + ("" if shared else f" ({budget.unavailable or 'store failed'})"),
