@@ -15,6 +15,7 @@ import re
 import subprocess
 import time
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import pytest
 from cli_harness import summary, target_command, write_config
@@ -205,8 +206,11 @@ def test_three_pipelines_share_one_budget_through_redis(
     )
     results = run_together(tmp_path, emulator, rate_limit_url=redis_url)
     check_fair_and_full(emulator, results)
+    password = urlsplit(redis_url).password or ""
+    assert password
     for _, _, stderr in results:
         assert "limiter=shared:redis token_cache=shared:redis" in stderr
+        assert password not in stderr
 
 
 @pytest.mark.parametrize("store", ["local", "redis"])

@@ -26,6 +26,8 @@ from target_sfmc.budget import (
     url_problem,
 )
 from target_sfmc.limiter import RateLimiter
+from target_sfmc.settings import parse_settings
+from target_sfmc.settings_schema import CONFIG_SCHEMA
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -102,6 +104,29 @@ def test_rate_limit_url_problems_are_one_sentence_without_the_url(url: str, ok: 
         assert problem.startswith("Setting 'rate_limit_url'")
         assert "pw" not in problem
         assert url not in problem
+
+
+def test_the_budget_settings_reach_the_client() -> None:
+    base = {"client_id": "a", "client_secret": "b", "subdomain": "mc563885gzs27c5t9-63k636ttgm"}
+    settings, errors = parse_settings(base)
+    assert errors == []
+    assert settings.client.rate_limit_url is None
+    assert settings.client.token_cache is True
+    assert settings.client.expected_processes == 1
+    url = "redis://:pw-in-url@cache:6379/1"
+    settings, errors = parse_settings(
+        {**base, "rate_limit_url": url, "token_cache": False, "expected_processes": 3}
+    )
+    assert errors == []
+    assert settings.client.rate_limit_url == url
+    assert settings.client.token_cache is False
+    assert settings.client.expected_processes == 3
+    assert "pw-in-url" not in repr(settings)
+    _, errors = parse_settings({**base, "rate_limit_url": "http://:pw-in-url@cache:6379/1"})
+    assert len(errors) == 1
+    assert "pw-in-url" not in errors[0]
+    # --about marks it secret (Meltano: sensitive), so its value is treated like the secret's.
+    assert CONFIG_SCHEMA["properties"]["rate_limit_url"]["secret"] is True
 
 
 def test_the_embedded_store_lives_in_the_users_cache_directory(tmp_path: Path) -> None:
