@@ -212,6 +212,9 @@ class RecordingStore:
             self.reserved.append(reservation.start)
         return reservation
 
+    def push_back(self, key: str, seconds: float) -> None:
+        self.inner.push_back(key, seconds)
+
 
 def max_in_any_window(times: list[float], window: float = 1.0) -> int:
     ordered = sorted(times)
@@ -225,7 +228,7 @@ def max_in_any_window(times: list[float], window: float = 1.0) -> int:
 
 
 def test_processes_sharing_a_store_take_turns_and_never_exceed_the_budget(
-    stores: Callable[[], BudgetStore],
+    stores: Callable[[], BudgetStore], store_url: str
 ) -> None:
     """Three 'processes' (own connection each), four threads each, one budget of 10/s."""
     reserved: list[float] = []
@@ -248,10 +251,12 @@ def test_processes_sharing_a_store_take_turns_and_never_exceed_the_budget(
         thread.start()
     for thread in threads:
         thread.join()
-    # The store gave starts 105 ms apart (at most 10 in any second), whoever asked. Redis
-    # keeps its own clock: moved to ours, a start may seem earlier by the round trip.
+    # The store gave starts 105 ms apart (at most 10 in any second), whoever asked: exactly
+    # on this machine's clock; Redis keeps its own, and a start moved to ours may seem earlier
+    # by the round trip (on a busy machine, a few milliseconds).
+    slack = 1e-6 if store_url.startswith("sqlite") else 0.03
     ordered = sorted(reserved)
-    assert all(b - a >= 0.105 - 0.01 for a, b in itertools.pairwise(ordered)), ordered
+    assert all(b - a >= 0.105 - slack for a, b in itertools.pairwise(ordered)), ordered
     assert max_in_any_window(reserved) <= 10
     assert sum(per_process) == len(reserved)
     assert len(reserved) >= 20  # it did pace, not stall
@@ -275,7 +280,7 @@ def test_a_start_taken_late_moves_the_schedule_back(stores: Callable[[], BudgetS
     assert slept
     # The next start is a full spacing after the late one was taken, not after its slot.
     following = other.reserve_start("acct", pacer.spacing)
-    assert following.sleep_until >= taken + pacer.spacing - 0.005
+    assert following.sleep_until >= taken + pacer.spacing - 0.01  # less the push round trip
     assert following.start - first.start >= 2 * pacer.spacing + 0.05
 
 
