@@ -204,6 +204,7 @@ class SfmcSink(RuntimeSink):
         )
         self._records_per_batch = self.loader.records_per_batch(super().max_size)
         self.current_batch: Batch | None = None
+        self._shared_destinations = self.runtime.shared_destinations  # the run's one set
         self._destination = stream.data_extension_key or stream.event_definition_key
         for key in _destinations(stream, settings):
             self.runtime.add_writer(key, self)
@@ -294,7 +295,7 @@ class SfmcSink(RuntimeSink):
         if isinstance(outcome, DataExtensionRow):
             key = outcome.data_extension_key
             primary_key = outcome.primary_key
-            if key in self.runtime.shared_destinations:
+            if key in self._shared_destinations:
                 self._drain_writers_holding(key, primary_key)
             rows = batch.rows.get(key)
             if rows is None:
