@@ -20,6 +20,9 @@ Sections:
      (async: 2,000-row requests, so the request budget, not the CPU, is the bottleneck).
   3. Peak RSS for N and 10xN records (async path).
   4. Requests per 10k rows, by endpoint, for the sync and async paths.
+  5. One SFMC budget for three pipelines: three target processes at the default settings
+     against one emulator limited to 20 requests/s (200 ms latency), through the embedded
+     local store and, when `redis-server` is installed, through Redis.
 """
 
 from __future__ import annotations
@@ -579,6 +582,221 @@ def bench_sync_contacts(workdir: Path, rows: int, timeout: float) -> dict[str, A
     return {"rows": rows, "result": result, "stored": stored, "requests": requests}
 
 
+# --------------------------------------------------------------------------- shared budget
+
+BUDGET_PROCESSES = 3
+BUDGET_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "user_id": {"type": "string"},
+        "plan": {"type": ["string", "null"]},
+        "score": {"type": ["integer", "null"]},
+    },
+}
+
+
+def budget_de(key: str) -> dict[str, Any]:
+    return {
+        "key": key,
+        "fields": [
+            {"name": "User Id", "type": "Text", "length": 50, "primary_key": True},
+            {"name": "Plan", "type": "Text", "length": 20},
+            {"name": "Score", "type": "Number"},
+        ],
+    }
+
+
+def start_redis(workdir: Path) -> tuple[subprocess.Popen[bytes], str] | None:
+    """A throwaway redis-server on a free loopback port, or None when it is not installed."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        return None
+    import socket  # noqa: PLC0415
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen(
+        [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--dir", str(workdir)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    import redis  # noqa: PLC0415
+
+    client = redis.Redis(host="127.0.0.1", port=port)
+    for _ in range(200):
+        try:
+            client.ping()
+            break
+        except redis.exceptions.RedisError:
+            time.sleep(0.05)
+    client.close()
+    return proc, f"redis://127.0.0.1:{port}/0"
+
+
+def write_budget_input(path: Path, key: str, rows: int) -> Path:
+    with path.open("w", encoding="utf-8") as out:
+        schema = {
+            "type": "SCHEMA",
+            "stream": "events",
+            "schema": BUDGET_SCHEMA,
+            "key_properties": ["user_id"],
+        }
+        out.write(json.dumps(schema) + "\n")
+        for i in range(rows):
+            record = {"user_id": f"{key}-{i}", "plan": "pro", "score": i}
+            out.write(json.dumps({"type": "RECORD", "stream": "events", "record": record}) + "\n")
+    return path
+
+
+def budget_shares(
+    entries: list[dict[str, Any]], keys: list[str]
+) -> tuple[float, float, dict[str, int]]:
+    """Seconds all pipelines sent, busy share then, and each pipeline's requests then."""
+    admitted = [e for e in entries if e["status"] != 429]
+    owner: dict[str, list[float]] = {key: [] for key in keys}
+    for entry in admitted:
+        for key in keys:
+            if f"key:{key}/" in entry["path"]:
+                owner[key].append(entry["time"])
+    if not all(owner.values()):
+        return math.nan, math.nan, {key: len(ts) for key, ts in owner.items()}
+    start = max(min(t) for t in owner.values())
+    end = min(max(t) for t in owner.values())
+    inside = sorted(e["time"] for e in admitted if start <= e["time"] <= end)
+    achieved = (len(inside) - 1) / (inside[-1] - inside[0]) if len(inside) > 1 else math.nan
+    per = {key: sum(start <= t <= end for t in ts) for key, ts in owner.items()}
+    return end - start, achieved / RATE_LIMIT, per
+
+
+def bench_budget(
+    workdir: Path, rows: int, timeout: float, store: str, rate_limit_url: str | None
+) -> dict[str, Any]:
+    """Three target processes, default settings, one account, one emulator at the limit."""
+    keys = [f"PIPELINE_{n}" for n in range(1, BUDGET_PROCESSES + 1)]
+    log(f"[budget] {store}: {BUDGET_PROCESSES} processes x {rows:,} rows, {RATE_LIMIT} req/s")
+    emu = SfmcEmulator(
+        data_extensions=[budget_de(key) for key in keys],
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        rate_limit=RATE_LIMIT,
+        latency_ms=200,
+    )
+    emu.start()
+    # Each run gets a store of its own (a fresh cache directory): no token from earlier runs.
+    env = {**os.environ, "XDG_CACHE_HOME": str(workdir / f"cache-{store}")}
+    procs = []
+    try:
+        for key in keys:
+            config: dict[str, Any] = {
+                "client_id": CLIENT_ID,
+                "client_secret": CLIENT_SECRET,
+                "subdomain": SUBDOMAIN,
+                "auth_url": emu.url,
+                "streams": {"events": {"type": "track", "data_extension_key": key}},
+            }
+            if rate_limit_url:
+                config["rate_limit_url"] = rate_limit_url
+            config_path = workdir / f"budget-{store}-{key}.json"
+            config_path.write_text(json.dumps(config), encoding="utf-8")
+            input_path = write_budget_input(workdir / f"budget-{key}.singer", key, rows)
+            err = (workdir / f"budget-{store}-{key}.stderr").open("wb")
+            procs.append(
+                (
+                    subprocess.Popen(
+                        [
+                            sys.executable,
+                            "-m",
+                            "target_sfmc",
+                            "--config",
+                            str(config_path),
+                            "--input",
+                            str(input_path),
+                        ],
+                        stdin=subprocess.DEVNULL,
+                        stdout=subprocess.DEVNULL,
+                        stderr=err,
+                        cwd=ROOT,
+                        env=env,
+                    ),
+                    err,
+                )
+            )
+        codes = []
+        for proc, err in procs:
+            try:
+                codes.append(proc.wait(timeout=timeout))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                codes.append(proc.wait())
+            err.close()
+        entries = emu.request_log()
+        requests = count_requests(emu)
+        throttled = count_429(emu)
+        stored = {key: len(emu.rows(key)) for key in keys}
+    finally:
+        for proc, _ in procs:
+            if proc.poll() is None:
+                proc.kill()
+        emu.close()
+    overlap, busy, per = budget_shares(entries, keys)
+    return {
+        "store": store,
+        "rows": rows,
+        "codes": codes,
+        "overlap": overlap,
+        "busy": busy,
+        "max_window": max_in_window(sorted(e["time"] for e in entries)),
+        "throttled": throttled,
+        "per": per,
+        "token_requests": requests.get("token", 0) + requests.get("legacy_token", 0),
+        "stored": stored,
+        "entries": entries,
+    }
+
+
+def report_budget(results: list[dict[str, Any]]) -> None:
+    rows = [
+        [
+            r["store"],
+            ", ".join("ok" if c == 0 else f"exit {c}" for c in r["codes"]),
+            fmt(r["overlap"], 1),
+            f"{r['busy']:.0%}",
+            r["max_window"],
+            r["throttled"],
+            " / ".join(str(v) for v in r["per"].values()),
+            f"{min(r['per'].values()) / max(r['per'].values()):.2f}",
+            r["token_requests"],
+            "OK" if all(v == r["rows"] for v in r["stored"].values()) else "MISMATCH",
+        ]
+        for r in results
+    ]
+    print(
+        table(
+            f"5. One budget, three pipelines: {BUDGET_PROCESSES} processes at default settings, "
+            f"emulator rate_limit {RATE_LIMIT}/s, latency 200 ms",
+            [
+                "store",
+                "exits",
+                "all running s",
+                "busy share",
+                "max req in any 1 s",
+                "429s",
+                "requests per process (all running)",
+                "min/max share",
+                "token requests",
+                "rows stored",
+            ],
+            rows,
+        )
+    )
+    print(
+        "\nbusy share = requests admitted per second while all three sent / "
+        f"{RATE_LIMIT}. targets: >= 85% busy, never above {RATE_LIMIT} in any second, "
+        "no 429s, min/max share >= 0.5, one token request."
+    )
+
+
 # --------------------------------------------------------------------------- report
 
 
@@ -812,6 +1030,9 @@ def main() -> int:  # noqa: PLR0915 - one linear script
     )
     parser.add_argument("--contacts-rows", type=int, help="rows for the sync+contacts count")
     parser.add_argument(
+        "--budget-rows", type=int, help="rows per process for the shared-budget section"
+    )
+    parser.add_argument(
         "--profile",
         action="store_true",
         help="also cProfile the target on the CPU input (top 15 cumulative)",
@@ -819,7 +1040,7 @@ def main() -> int:  # noqa: PLR0915 - one linear script
     parser.add_argument(
         "--only",
         nargs="+",
-        choices=["cpu", "throughput", "memory", "requests"],
+        choices=["cpu", "throughput", "memory", "requests", "budget"],
         help="run only these sections",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, inputs)")
@@ -833,7 +1054,8 @@ def main() -> int:  # noqa: PLR0915 - one linear script
     async_batch = args.async_batch_rows or (1_000 if quick else 2_000)
     mem_sizes = list(args.memory_records or ((10_000, 100_000) if quick else (100_000, 1_000_000)))
     contacts_rows = args.contacts_rows or (1_000 if quick else 5_000)
-    sections = set(args.only or ["cpu", "throughput", "memory", "requests"])
+    budget_rows = args.budget_rows or (3_000 if quick else 8_000)
+    sections = set(args.only or ["cpu", "throughput", "memory", "requests", "budget"])
     timeout = 1800.0
 
     workdir = Path(tempfile.mkdtemp(prefix="target-sfmc-bench-"))
@@ -844,6 +1066,7 @@ def main() -> int:  # noqa: PLR0915 - one linear script
     tps: list[dict[str, Any]] = []
     contacts = None
     memory: list[dict[str, Any]] = []
+    budget: list[dict[str, Any]] = []
     try:
         print("# target-sfmc benchmarks" + (" (--quick)" if quick else ""))
         print(
@@ -868,6 +1091,21 @@ def main() -> int:  # noqa: PLR0915 - one linear script
         if "requests" in sections:
             contacts = bench_sync_contacts(workdir, contacts_rows, timeout)
             report_requests(cpu, tps, contacts)
+        if "budget" in sections:
+            budget.append(bench_budget(workdir, budget_rows, timeout, "local", None))
+            redis_server = start_redis(workdir)
+            if redis_server is None:
+                log("[budget] redis-server not installed: Redis run skipped")
+            else:
+                try:
+                    budget.append(
+                        bench_budget(workdir, budget_rows, timeout, "redis", redis_server[1])
+                    )
+                finally:
+                    redis_server[0].terminate()
+                    redis_server[0].wait()
+            report_budget(budget)
+            sys.stdout.flush()
         if cpu is not None and "profile" in cpu:
             prof_run, text = cpu["profile"]
             print(
@@ -893,7 +1131,8 @@ def main() -> int:  # noqa: PLR0915 - one linear script
         + ([contacts["result"]] if contacts else [])
         if r.returncode != 0
     ]
-    return 1 if failed else 0
+    budget_failed = any(code != 0 for r in budget for code in r["codes"])
+    return 1 if failed or budget_failed else 0
 
 
 if __name__ == "__main__":

@@ -285,14 +285,19 @@ class RunReport:
             streams = dict(self.streams)
         for name, tally in sorted(streams.items()):
             LOGGER.info("Summary for stream '%s': %s", name, tally.describe())
+        budget = self.stats.budget
         LOGGER.info(
-            "Summary%s: %s api_calls=%d retries=%d throttled_429=%d elapsed=%.1fs",
+            "Summary%s: %s api_calls=%d retries=%d throttled_429=%d elapsed=%.1fs%s",
             " (run failed)" if failed else "",
             self.totals().describe(),
             self.stats.calls,
             self.stats.retries,
             self.stats.throttled,
             elapsed,
+            # Which limiter and token cache were in use (never a URL), and tokens requested.
+            f" {budget.summary()} token_requests={self.stats.token_requests}"
+            if budget is not None
+            else "",
         )
         self.close()
 

@@ -9,6 +9,7 @@ from urllib.parse import quote
 
 from target_sfmc import soap
 from target_sfmc.auth import TokenProvider
+from target_sfmc.budget import AccountBudget
 from target_sfmc.errors import SfmcApiError
 from target_sfmc.jsonio import encode_json
 from target_sfmc.limiter import RateLimiter
@@ -104,7 +105,21 @@ class SfmcClient:
             user_agent: User-Agent header value.
         """
         self.settings = settings
-        limiter = RateLimiter(settings.requests_per_second, settings.max_concurrent_requests)
+        # The account's budget store: the rate limit and (token_cache) the token it shares.
+        self.budget = AccountBudget.open(
+            rate_limit_url=settings.rate_limit_url,
+            client_id=settings.client_id,
+            client_secret=settings.client_secret,
+            account_id=settings.account_id,
+            auth_base_url=settings.auth_base_url,
+            legacy_auth=settings.uses_legacy_auth,
+            requests_per_second=settings.requests_per_second,
+            expected_processes=settings.expected_processes,
+            token_cache=settings.token_cache,
+        )
+        limiter = RateLimiter(
+            settings.requests_per_second, settings.max_concurrent_requests, budget=self.budget
+        )
         self.transport = Transport(
             limiter,
             retry=RetryPolicy(
@@ -114,6 +129,7 @@ class SfmcClient:
             timeout_seconds=settings.timeout_seconds,
             user_agent=user_agent,
         )
+        self.transport.stats.budget = self.budget
         self._warned: set[str] = set()
         self._warned_lock = threading.Lock()
         self.tokens = TokenProvider(
@@ -123,6 +139,7 @@ class SfmcClient:
             client_secret=settings.client_secret,
             account_id=settings.account_id,
             legacy=settings.uses_legacy_auth,
+            budget=self.budget,
         )
 
     def _warn_once(self, key: str, message: str, *args: Any) -> None:
@@ -136,6 +153,11 @@ class SfmcClient:
     def stats(self) -> ApiStats:
         """Request counters for the summary."""
         return self.transport.stats
+
+    def close(self) -> None:
+        """Close the HTTP session and the budget store."""
+        self.transport.session.close()
+        self.budget.close()
 
     def call(
         self,

@@ -57,15 +57,18 @@ def check_connection(settings: TargetSettings, client: SfmcClient) -> list[Check
     Returns:
         One result per key (authentication first).
     """
+    results = budget_results(client)
     try:
         client.tokens.get()
     except TargetSfmcError as exc:
         return [
-            CheckResult("authentication", settings.client.auth_base_url, ok=False, detail=str(exc))
+            *results,
+            CheckResult("authentication", settings.client.auth_base_url, ok=False, detail=str(exc)),
         ]
-    results = [
-        CheckResult("authentication", settings.client.auth_base_url, ok=True, detail="token issued")
-    ]
+    issued = "cached token reused" if client.tokens.reused else "token issued"
+    results.append(
+        CheckResult("authentication", settings.client.auth_base_url, ok=True, detail=issued)
+    )
     de_keys, event_keys = configured_keys(settings)
     results += [
         _probe(
@@ -86,6 +89,38 @@ def check_connection(settings: TargetSettings, client: SfmcClient) -> list[Check
         for key in event_keys
     ]
     return results
+
+
+def budget_results(client: SfmcClient) -> list[CheckResult]:
+    """Which limiter and token cache the run uses (a URL is shown without its password).
+
+    An unreachable store never stops a load, but a ``rate_limit_url`` that was asked for
+    and cannot be reached fails the check.
+
+    Args:
+        client: SFMC client.
+
+    Returns:
+        One result for the limiter, one for the token cache.
+    """
+    budget = client.budget
+    shared = budget.shared
+    asked_for = budget.configured_url is not None
+    return [
+        CheckResult(
+            "rate limit",
+            f"shared ({budget.kind})" if shared else "this process",
+            ok=shared or not asked_for,
+            detail=budget.describe_limiter()
+            + ("" if shared else f" ({budget.unavailable or 'store failed'})"),
+        ),
+        CheckResult(
+            "token cache",
+            "on" if budget.token_cache else "off",
+            ok=True,
+            detail=budget.describe_token_cache(),
+        ),
+    ]
 
 
 def _probe(

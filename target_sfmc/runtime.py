@@ -107,5 +107,5 @@ class LoadingRuntime:
         """Release threads, connections and the dead-letter file."""
         self.pipeline.shutdown(wait=True, cancel_futures=True)
         self.executor.shutdown(wait=True, cancel_futures=True)
-        self.client.transport.session.close()
+        self.client.close()
         self.report.close()

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from target_sfmc.budget import url_problem
 from target_sfmc.mapping import CONTACT_KEY, parse_primary_keys
 from target_sfmc.settings_schema import (
     DEFAULT_ALLOW_EMPTY_MIRROR,
@@ -21,6 +22,7 @@ from target_sfmc.settings_schema import (
     DEFAULT_AUDIENCE_PROPERTY,
     DEFAULT_EMAIL_PROPERTY,
     DEFAULT_EXIT_ON_DELETE,
+    DEFAULT_EXPECTED_PROCESSES,
     DEFAULT_HARD_DELETE,
     DEFAULT_MAX_CONCURRENT_REQUESTS,
     DEFAULT_MEMBER_PROPERTY,
@@ -31,6 +33,7 @@ from target_sfmc.settings_schema import (
     DEFAULT_RETRY_BACKOFF_MS,
     DEFAULT_RETRY_MAX_ATTEMPTS,
     DEFAULT_ROW_ERROR_POLICY,
+    DEFAULT_TOKEN_CACHE,
     DEFAULT_USER_ID_PROPERTIES,
     STREAM_TYPES,
 )
@@ -79,6 +82,10 @@ class ClientSettings:
     timeout_seconds: float = DEFAULT_REQUEST_TIMEOUT_SECONDS
     retry_max_attempts: int = DEFAULT_RETRY_MAX_ATTEMPTS
     retry_backoff_seconds: float = DEFAULT_RETRY_BACKOFF_MS / 1000
+    # The account's budget store (None: the local one); may hold a password.
+    rate_limit_url: str | None = field(default=None, repr=False)
+    token_cache: bool = DEFAULT_TOKEN_CACHE
+    expected_processes: int = DEFAULT_EXPECTED_PROCESSES
 
     @property
     def auth_base_url(self) -> str:
@@ -271,6 +278,11 @@ def parse_settings(config: Mapping[str, Any]) -> tuple[TargetSettings, list[str]
         )
     errors += _check_url("auth_url", config.get("auth_url"))
     errors += _check_url("rest_url", config.get("rest_url"))
+    rate_limit_url = config.get("rate_limit_url") or None
+    if rate_limit_url is not None:
+        problem = url_problem(str(rate_limit_url))
+        if problem is not None:
+            errors.append(problem)
 
     use_async = bool(config.get("use_async_api", False))
     streams: dict[str, StreamSettings] = {}
@@ -322,6 +334,9 @@ def parse_settings(config: Mapping[str, Any]) -> tuple[TargetSettings, list[str]
         ),
         retry_max_attempts=int(config.get("retry_max_attempts", DEFAULT_RETRY_MAX_ATTEMPTS)),
         retry_backoff_seconds=int(config.get("retry_backoff_ms", DEFAULT_RETRY_BACKOFF_MS)) / 1000,
+        rate_limit_url=str(rate_limit_url) if rate_limit_url else None,
+        token_cache=bool(config.get("token_cache", DEFAULT_TOKEN_CACHE)),
+        expected_processes=int(config.get("expected_processes", DEFAULT_EXPECTED_PROCESSES)),
     )
     settings = TargetSettings(
         client=client,

@@ -21,6 +21,8 @@ DEFAULT_HARD_DELETE = False
 DEFAULT_ALLOW_EMPTY_MIRROR = False
 DEFAULT_MIRROR_MAX_DELETE_RATIO = 0.5
 DEFAULT_EXIT_ON_DELETE = False
+DEFAULT_TOKEN_CACHE = True
+DEFAULT_EXPECTED_PROCESSES = 1
 # Defaults of the per-stream record properties.
 DEFAULT_USER_ID_PROPERTIES = ("userId", "user_id")
 DEFAULT_EMAIL_PROPERTY = "email"
@@ -138,14 +140,49 @@ CONFIG_SCHEMA = th.PropertiesList(
         th.IntegerType(minimum=1),
         default=DEFAULT_REQUESTS_PER_SECOND,
         title="Requests per second",
-        description="Ceiling on API calls per second for the whole process, token calls included.",
+        description=(
+            "Ceiling on API calls per second for the SFMC account (client id + MID), shared by "
+            "every process using it (see rate_limit_url), token calls included."
+        ),
     ),
     th.Property(
         "max_concurrent_requests",
         th.IntegerType(minimum=1),
         default=DEFAULT_MAX_CONCURRENT_REQUESTS,
         title="Max concurrent requests",
-        description="Requests in flight at once.",
+        description="Requests in flight at once, per process.",
+    ),
+    th.Property(
+        "rate_limit_url",
+        th.StringType,
+        secret=True,
+        title="Rate limit store URL",
+        description=(
+            "Where the processes of one SFMC account (client id + MID) share "
+            "requests_per_second and the access token: redis://host:port/db (or rediss://) "
+            "across machines, sqlite:///path for a local file elsewhere. Default: a local store "
+            "in the user's cache directory, shared by the processes of this machine."
+        ),
+    ),
+    th.Property(
+        "token_cache",
+        th.BooleanType,
+        default=DEFAULT_TOKEN_CACHE,
+        title="Token cache",
+        description=(
+            "Reuse a valid access token across runs and processes of the same client id + MID "
+            "(through the rate limit store); false: each run requests its own."
+        ),
+    ),
+    th.Property(
+        "expected_processes",
+        th.IntegerType(minimum=1),
+        default=DEFAULT_EXPECTED_PROCESSES,
+        title="Expected processes",
+        description=(
+            "How many processes share the account: when the rate limit store cannot be "
+            "reached, this one paces itself at requests_per_second / expected_processes."
+        ),
     ),
     th.Property(
         "use_async_api",

@@ -49,6 +49,14 @@ class ApiStats:
     throttled: int = 0
     by_endpoint: dict[str, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # The account budget in use (``summary()`` says which limiter and token cache), if any.
+    budget: Any = field(default=None, repr=False)
+
+    @property
+    def token_requests(self) -> int:
+        """Token requests sent (retries included)."""
+        with self.lock:
+            return self.by_endpoint.get("token", 0) + self.by_endpoint.get("legacy_token", 0)
 
     def count_call(self, endpoint: str) -> None:
         """Count one request sent.

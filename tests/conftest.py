@@ -13,6 +13,10 @@
 from __future__ import annotations
 
 import copy
+import os
+import shutil
+import socket
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -116,6 +120,102 @@ class SfmcTestClient:
 def sample_data_extensions() -> list[dict[str, Any]]:
     """The sample DE definitions (IDENTIFY, ORDER_COMPLETED), safe to modify."""
     return copy.deepcopy(SAMPLE_DATA_EXTENSIONS)
+
+
+@pytest.fixture(autouse=True)
+def _own_budget_store(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each test gets its own budget store (shared rate limit and token cache).
+
+    The target keeps it in the user's cache directory: the runs of one test share it, as the
+    runs of one machine do; two tests never see each other's tokens or schedule.
+    """
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+
+
+REDIS_PASSWORD = "redis-test-pw-7f2e91c4-never-logged"
+
+
+def _free_loopback_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """A real ``redis-server`` on a free loopback port (with a password), for the session.
+
+    Yields:
+        Its port.
+    """
+    binary = shutil.which("redis-server")
+    if binary is None:
+        # CI (.ci/run) installs it: there a missing server is a failure, never a skip.
+        missing = "redis-server is not installed (Debian: apt-get install redis-server)"
+        if os.environ.get("CI"):
+            pytest.fail(missing)
+        pytest.skip(missing)
+    import redis  # noqa: PLC0415
+
+    workdir = tmp_path_factory.mktemp("redis")
+    for _ in range(5):
+        port = _free_loopback_port()
+        proc = subprocess.Popen(
+            [
+                binary,
+                "--bind", "127.0.0.1",
+                "--port", str(port),
+                "--requirepass", REDIS_PASSWORD,
+                "--save", "",
+                "--appendonly", "no",
+                "--dir", str(workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        client = redis.Redis(host="127.0.0.1", port=port, password=REDIS_PASSWORD)
+        deadline = time.monotonic() + 10
+        while proc.poll() is None and time.monotonic() < deadline:
+            try:
+                client.ping()
+                break
+            except redis.exceptions.RedisError:
+                time.sleep(0.05)
+        client.close()
+        if proc.poll() is None:
+            break
+    else:
+        pytest.fail("redis-server did not start")
+    try:
+        yield port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture
+def redis_url(redis_server: int) -> str:
+    """``rate_limit_url`` of the session's Redis (database 0), emptied for this test."""
+    import redis  # noqa: PLC0415
+
+    client = redis.Redis(host="127.0.0.1", port=redis_server, password=REDIS_PASSWORD)
+    client.flushall()
+    client.close()
+    return f"redis://:{REDIS_PASSWORD}@127.0.0.1:{redis_server}/0"
+
+
+@pytest.fixture
+def closed_port() -> Iterator[int]:
+    """A loopback port where nothing listens (bound, so no one else takes it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as held:
+        held.bind(("127.0.0.1", 0))
+        yield int(held.getsockname()[1])
 
 
 @pytest.fixture

@@ -66,6 +66,8 @@ def make_client(**overrides: Any) -> tuple[SfmcClient, list[float]]:
         "max_concurrent_requests": 4,
         "retry_max_attempts": 4,
         "retry_backoff_seconds": 0.001,
+        # Each client here stands alone; the shared token cache is tested in test_budget.py.
+        "token_cache": False,
     }
     values.update(overrides)
     return SfmcClient(ClientSettings(**values)), SLEEPS
