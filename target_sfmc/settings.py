@@ -148,6 +148,7 @@ class TargetSettings:
     skip_rejected_rows: bool
     dead_letter_path: str | None
     async_timeout_seconds: float
+    run_report_path: str | None = None
 
 
 def _check_url(name: str, url: str | None) -> list[str]:
@@ -291,6 +292,7 @@ def parse_settings(config: Mapping[str, Any]) -> tuple[TargetSettings, list[str]
         async_timeout_seconds=float(
             config.get("async_timeout_seconds", DEFAULT_ASYNC_TIMEOUT_SECONDS)
         ),
+        run_report_path=config.get("run_report_path") or None,
     )
     return settings, errors
 
