@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import logging
 import os
@@ -284,7 +285,8 @@ class RunReport:
         with self._lock:
             streams = dict(self.streams)
         for name, tally in sorted(streams.items()):
-            LOGGER.info("Summary for stream '%s': %s", name, tally.describe())
+            if tally.read:  # a stream that sent no records adds nothing to the total line
+                LOGGER.info("Summary for stream '%s': %s", name, tally.describe())
         budget = self.stats.budget
         LOGGER.info(
             "Summary%s: %s api_calls=%d retries=%d throttled_429=%d elapsed=%.1fs%s",
@@ -300,6 +302,16 @@ class RunReport:
             else "",
         )
         self.close()
+
+    def snapshot(self) -> tuple[dict[str, StreamTally], StreamTally]:
+        """Copies of the figures the summary logs, for the run report.
+
+        Returns:
+            Each stream's tally and the totals.
+        """
+        with self._lock:
+            streams = {name: copy.deepcopy(tally) for name, tally in self.streams.items()}
+        return streams, self.totals()
 
     def close(self) -> None:
         """Close the dead-letter file (safe to call more than once)."""

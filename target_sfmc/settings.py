@@ -181,6 +181,7 @@ class TargetSettings:
     mirror: bool = False  # load_method 'overwrite'
     allow_empty_mirror: bool = DEFAULT_ALLOW_EMPTY_MIRROR
     mirror_max_delete_ratio: float = DEFAULT_MIRROR_MAX_DELETE_RATIO
+    run_report_path: str | None = None
 
 
 def _check_url(name: str, url: str | None) -> list[str]:
@@ -358,6 +359,7 @@ def parse_settings(config: Mapping[str, Any]) -> tuple[TargetSettings, list[str]
         mirror_max_delete_ratio=float(
             config.get("mirror_max_delete_ratio", DEFAULT_MIRROR_MAX_DELETE_RATIO)
         ),
+        run_report_path=config.get("run_report_path") or None,
     )
     return settings, errors
 

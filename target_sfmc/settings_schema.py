@@ -289,6 +289,17 @@ CONFIG_SCHEMA = th.PropertiesList(
         ),
     ),
     th.Property(
+        "run_report_path",
+        th.StringType,
+        title="Run report file",
+        description=(
+            "JSON file replaced (atomically) at the end of every run, failed ones included: "
+            "start and end time (UTC), exit status, per-stream read/written/merged/skipped/"
+            "rejected/deleted counts, API calls, retries, 429s, the last STATE emitted and the "
+            "first error. Never secrets or row values."
+        ),
+    ),
+    th.Property(
         "async_timeout_seconds",
         th.IntegerType(minimum=1),
         default=DEFAULT_ASYNC_TIMEOUT_SECONDS,

@@ -15,6 +15,15 @@ from target_sfmc.connection_check import check_connection, report
 from target_sfmc.errors import TargetSfmcError
 from target_sfmc.fastpath.target import FastPathTarget
 from target_sfmc.records import FILTERED
+from target_sfmc.run_report import (
+    build_report,
+    check_report_path,
+    requested_path,
+    termination_error,
+    unexpected_error,
+    utc_now,
+    write_report_or_log,
+)
 from target_sfmc.runtime import LoadingRuntime
 from target_sfmc.settings import (
     check_batch_size,
@@ -27,6 +36,8 @@ from target_sfmc.sinks import IgnoredStreamSink, SfmcSink
 from target_sfmc.tuning import tuned_for_loading
 
 if t.TYPE_CHECKING:
+    import datetime as dt
+
     from singer_sdk.sinks import Sink
 
 ENV_PREFIX = "TARGET_SFMC"
@@ -90,6 +101,7 @@ class TargetSfmc(FastPathTarget):
             *check_setting_names(self.config, self.all_settings()),
             *check_batch_size(self.config),
             *errors,
+            *check_report_path(settings.run_report_path),
         ]
         if errors:
             raise ConfigValidationError("Config validation failed", errors=errors)
@@ -112,6 +124,9 @@ class TargetSfmc(FastPathTarget):
             )
         # Sinks share one limiter; a few draining at once keep it busy.
         self.max_parallelism = 4
+        # For the run report: the last STATE value written to stdout, and what stopped the run.
+        self.emitted_state: t.Any = None
+        self.stopped_by: str | None = None
 
     @classmethod
     def all_settings(cls) -> dict[str, dict[str, t.Any]]:
@@ -162,6 +177,9 @@ class TargetSfmc(FastPathTarget):
         Raises:
             SystemExit: Always, with 128 + the signal number.
         """
+        self.stopped_by = termination_error(
+            signum, batch_in_flight=bool(self.runtime.batches_in_flight)
+        )
         if self.runtime.batches_in_flight:
             self.logger.error(
                 "Received signal %d while a batch was loading; exiting without emitting state "
@@ -172,6 +190,15 @@ class TargetSfmc(FastPathTarget):
             self.logger.info("Received signal %d; loading what was read, then exiting.", signum)
             self.drain_all(is_endofpipe=True)
         raise SystemExit(128 + signum)
+
+    def _write_state_message(self, state: dict) -> None:
+        """Emit STATE and remember it for the run report.
+
+        Args:
+            state: The latest state (the SDK passes a copy).
+        """
+        super()._write_state_message(state)
+        self.emitted_state = state
 
     def shutdown(self) -> None:
         """Release threads, connections and the dead-letter file."""
@@ -204,7 +231,7 @@ class TargetSfmc(FastPathTarget):
         file_input: t.IO[str] | None = None,
         test: bool = False,
     ) -> None:
-        """Run the target from the CLI, always ending with the summary.
+        """Run the target from the CLI, always ending with the summary (and the run report).
 
         Args:
             about: Display package metadata and settings.
@@ -213,7 +240,23 @@ class TargetSfmc(FastPathTarget):
             file_input: Optional input file instead of stdin.
             test: Only check the connection and the configured keys.
         """
-        target = cls.from_cli(about=about, about_format=about_format, config=config)
+        started_at = utc_now()
+        try:
+            target = cls.from_cli(about=about, about_format=about_format, config=config)
+        except ConfigValidationError as exc:
+            report_path = None if test else requested_path(config, os.environ, ENV_PREFIX)
+            if report_path:
+                document = build_report(
+                    started_at=started_at,
+                    ended_at=utc_now(),
+                    exit_status=1,
+                    error=exc.errors[0] if exc.errors else str(exc),
+                    last_state=None,
+                    accounting=None,
+                    version=__version__,
+                )
+                write_report_or_log(report_path, document)
+            raise
         if test:
             try:
                 passed = report(check_connection(target.runtime.settings, target.runtime.client))
@@ -222,13 +265,49 @@ class TargetSfmc(FastPathTarget):
             raise SystemExit(0 if passed else 1)
         target.runtime.report.start_progress()
         failed = True
+        exit_status, error = 1, None
         try:
             with tuned_for_loading():
                 target.listen(file_input)
             failed = False
+            exit_status = 0
         except TargetSfmcError as exc:
+            error = str(exc)
             target.logger.error("%s", exc)  # noqa: TRY400 - the sentence is the whole story
             raise SystemExit(1) from None
+        except SystemExit as exc:  # SIGTERM / SIGINT (see on_termination)
+            code = exc.code
+            exit_status = code if isinstance(code, int) else (0 if code is None else 1)
+            error = target.stopped_by
+            raise
+        except BaseException as exc:
+            error = unexpected_error(exc)
+            raise
         finally:
             target.runtime.report.log_summary(failed=failed)
+            target.write_run_report(started_at, exit_status, error)
             target.shutdown()
+
+    def write_run_report(
+        self, started_at: dt.datetime, exit_status: int, error: str | None
+    ) -> None:
+        """Write the run report, when ``run_report_path`` asks for one.
+
+        Args:
+            started_at: When the run started (UTC).
+            exit_status: The process exit status.
+            error: The first error, or None.
+        """
+        path = self.runtime.settings.run_report_path
+        if not path:
+            return
+        document = build_report(
+            started_at=started_at,
+            ended_at=utc_now(),
+            exit_status=exit_status,
+            error=error,
+            last_state=self.emitted_state,
+            accounting=self.runtime.report,
+            version=__version__,
+        )
+        write_report_or_log(path, document)
