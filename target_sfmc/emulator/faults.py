@@ -147,6 +147,7 @@ _CHECKS: dict[str, Callable[[Any, str], Any]] = {
     "contacts_require_attribute_sets": _flag,
     "date_storage": _date_storage,
     "search_matches_name_only": _flag,
+    "forbidden_endpoints": _key_values,
 }
 #: Settings for which null means "the default".
 _NULLABLE = frozenset({"token_expiry_s", "seed", "results_page_cap"})
@@ -197,6 +198,9 @@ class FaultConfig:
             milliseconds, and read back without an offset (``2020-05-30T07:30:00.123``).
         search_matches_name_only: ``GET /data/v1/customobjects?$search=`` matches DE names
             only, not external keys.
+        forbidden_endpoints: Endpoint names (as in the request log, e.g.
+            ``customobjects_search``) answered ``403`` with errorcode 20002 "Insufficient
+            Privileges", as for an installed package without the permission.
     """
 
     error_500: float = 0.0
@@ -221,6 +225,7 @@ class FaultConfig:
     contacts_require_attribute_sets: bool = False
     date_storage: str = "as_sent"
     search_matches_name_only: bool = False
+    forbidden_endpoints: tuple[str, ...] = ()
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any] | None) -> FaultConfig:
@@ -260,6 +265,7 @@ class FaultConfig:
         """
         out = asdict(self)
         out["bare_10006_keys"] = list(self.bare_10006_keys)
+        out["forbidden_endpoints"] = list(self.forbidden_endpoints)
         return out
 
     def bare_10006_folded(self) -> frozenset[str]:
