@@ -33,6 +33,7 @@ class Token:
     value: str = field(repr=False)
     refresh_at: float
     rest_instance_url: str | None
+    soap_instance_url: str | None = None
 
 
 class TokenProvider:
@@ -146,4 +147,5 @@ class TokenProvider:
             value=str(value),
             refresh_at=self._clock() + expires_in - margin,
             rest_instance_url=body.get("rest_instance_url"),
+            soap_instance_url=body.get("soap_instance_url"),
         )

@@ -18,6 +18,8 @@ from target_sfmc.mapping import CONTACT_KEY, parse_primary_keys
 from target_sfmc.settings_schema import (
     DEFAULT_ASYNC_TIMEOUT_SECONDS,
     DEFAULT_AUDIENCE_PROPERTY,
+    DEFAULT_DECIMAL_PRECISION,
+    DEFAULT_DECIMAL_SCALE,
     DEFAULT_EMAIL_PROPERTY,
     DEFAULT_MAX_CONCURRENT_REQUESTS,
     DEFAULT_MEMBER_PROPERTY,
@@ -27,6 +29,7 @@ from target_sfmc.settings_schema import (
     DEFAULT_RETRY_BACKOFF_MS,
     DEFAULT_RETRY_MAX_ATTEMPTS,
     DEFAULT_ROW_ERROR_POLICY,
+    DEFAULT_TEXT_LENGTH,
     DEFAULT_USER_ID_PROPERTIES,
     STREAM_TYPES,
 )
@@ -39,6 +42,7 @@ LOGGER = logging.getLogger("target-sfmc")
 SUBDOMAIN_PATTERN = re.compile(r"^[A-Za-z0-9-]+$")
 LEGACY_AUTH_URL = "https://auth.exacttargetapis.com"
 LEGACY_REST_URL = "https://www.exacttargetapis.com"
+LEGACY_SOAP_URL = "https://webservice.exacttarget.com"
 
 
 def is_loopback_url(url: str) -> bool:
@@ -106,6 +110,23 @@ class ClientSettings:
             return f"https://{self.subdomain}.rest.marketingcloudapis.com"
         return LEGACY_REST_URL
 
+    def soap_base_url(self, token_soap_url: str | None) -> str:
+        """Base URL of SOAP calls: the token's, else the REST override's host, else the subdomain's.
+
+        Args:
+            token_soap_url: ``soap_instance_url`` from the token response, if any.
+
+        Returns:
+            The base URL, without a trailing slash (``/Service.asmx`` is appended).
+        """
+        if token_soap_url:
+            return token_soap_url.rstrip("/")
+        if self.rest_url:
+            return self.rest_url.rstrip("/")
+        if self.subdomain:
+            return f"https://{self.subdomain}.soap.marketingcloudapis.com"
+        return LEGACY_SOAP_URL
+
 
 @dataclass(frozen=True)
 class StreamSettings:
@@ -121,6 +142,7 @@ class StreamSettings:
     message_id_properties: tuple[str, ...] = DEFAULT_MESSAGE_ID_PROPERTIES
     audience_property: str = DEFAULT_AUDIENCE_PROPERTY
     member_property: str = DEFAULT_MEMBER_PROPERTY
+    data_extension_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -131,6 +153,18 @@ class ConversionEvent:
     data_extension_key: str
     primary_keys: tuple[str, ...]
     uuid_primary_key: bool
+
+
+@dataclass(frozen=True)
+class DataExtensionSettings:
+    """How Data Extensions are created and kept in step with the streams."""
+
+    create: bool = False
+    add_missing_fields: bool = False
+    text_length: int = DEFAULT_TEXT_LENGTH
+    decimal_precision: int = DEFAULT_DECIMAL_PRECISION
+    decimal_scale: int = DEFAULT_DECIMAL_SCALE
+    folder_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -148,6 +182,7 @@ class TargetSettings:
     skip_rejected_rows: bool
     dead_letter_path: str | None
     async_timeout_seconds: float
+    data_extensions: DataExtensionSettings = DataExtensionSettings()
 
 
 def _check_url(name: str, url: str | None) -> list[str]:
@@ -196,6 +231,7 @@ def _stream_settings(
         message_id_properties=(message_id,) if message_id else DEFAULT_MESSAGE_ID_PROPERTIES,
         audience_property=raw.get("audience_property") or DEFAULT_AUDIENCE_PROPERTY,
         member_property=raw.get("member_property") or DEFAULT_MEMBER_PROPERTY,
+        data_extension_name=raw.get("data_extension_name") or None,
     )
     return settings, errors
 
@@ -291,8 +327,27 @@ def parse_settings(config: Mapping[str, Any]) -> tuple[TargetSettings, list[str]
         async_timeout_seconds=float(
             config.get("async_timeout_seconds", DEFAULT_ASYNC_TIMEOUT_SECONDS)
         ),
+        data_extensions=_data_extension_settings(config, errors),
     )
     return settings, errors
+
+
+def _data_extension_settings(config: Mapping[str, Any], errors: list[str]) -> DataExtensionSettings:
+    precision = int(config.get("default_decimal_precision", DEFAULT_DECIMAL_PRECISION))
+    scale = int(config.get("default_decimal_scale", DEFAULT_DECIMAL_SCALE))
+    if scale > precision:
+        errors.append(
+            "Setting 'default_decimal_scale' cannot be more than 'default_decimal_precision'."
+        )
+    folder = config.get("data_extension_folder_id")
+    return DataExtensionSettings(
+        create=bool(config.get("create_data_extensions", False)),
+        add_missing_fields=bool(config.get("add_missing_fields", False)),
+        text_length=int(config.get("default_text_length", DEFAULT_TEXT_LENGTH)),
+        decimal_precision=precision,
+        decimal_scale=scale,
+        folder_id=int(folder) if folder is not None else None,
+    )
 
 
 _TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
