@@ -67,6 +67,7 @@ _CONTEXT_TYPES: dict[str, str] = {
     "Screen Width": NUMBER,
 }
 CONTEXT_NAMES = frozenset(name for _path, name in CONTEXT_ATTRIBUTES)
+CONTEXT_FOLDED = frozenset(name.casefold() for name in CONTEXT_NAMES)
 
 
 @dataclass(frozen=True)

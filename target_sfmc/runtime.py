@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from target_sfmc.accounting import RunReport
 from target_sfmc.client import SfmcClient
+from target_sfmc.data_extensions import DataExtensionCatalog
 from target_sfmc.loading.asynchronous import MAX_UNFINISHED_REQUESTS
 from target_sfmc.loading.contacts import ContactRegistry
 from target_sfmc.loading.journeys import JourneyEventLoader
@@ -35,6 +36,7 @@ class LoadingRuntime:
     report: RunReport
     contacts: ContactRegistry
     events: JourneyEventLoader
+    data_extensions: DataExtensionCatalog
     batches_in_flight: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
     # Data Extension key -> the sinks that write it (rows for one key keep input order).
@@ -68,6 +70,7 @@ class LoadingRuntime:
             report=RunReport(client.stats, settings.dead_letter_path),
             contacts=ContactRegistry(client, executor),
             events=JourneyEventLoader(client, executor),
+            data_extensions=DataExtensionCatalog(client, settings),
         )
 
     def batch_started(self) -> None:

@@ -14,6 +14,7 @@ from singer_sdk.helpers.capabilities import PluginCapabilities, TargetCapabiliti
 from target_sfmc.connection_check import check_connection, report
 from target_sfmc.errors import TargetSfmcError
 from target_sfmc.fastpath.target import FastPathTarget
+from target_sfmc.plan import Planner, PlanSink, run_plan
 from target_sfmc.records import FILTERED
 from target_sfmc.runtime import LoadingRuntime
 from target_sfmc.settings import (
@@ -112,6 +113,8 @@ class TargetSfmc(FastPathTarget):
             )
         # Sinks share one limiter; a few draining at once keep it busy.
         self.max_parallelism = 4
+        # Set by --plan: streams are only noted, nothing is loaded.
+        self.planner: Planner | None = None
 
     @classmethod
     def all_settings(cls) -> dict[str, dict[str, t.Any]]:
@@ -133,6 +136,8 @@ class TargetSfmc(FastPathTarget):
         Returns:
             The loading sink, or the counting sink for ignored streams.
         """
+        if self.planner is not None:
+            return PlanSink
         settings = self.runtime.settings
         if stream_name not in settings.streams and settings.ignore_unconfigured_streams:
             return IgnoredStreamSink
@@ -174,7 +179,7 @@ class TargetSfmc(FastPathTarget):
 
     @classmethod
     def get_singer_command(cls) -> click.Command:
-        """Add ``--test`` to the SDK's command line.
+        """Add ``--test`` and ``--plan`` to the SDK's command line.
 
         Returns:
             The click command.
@@ -185,6 +190,16 @@ class TargetSfmc(FastPathTarget):
                 ["--test"],
                 is_flag=True,
                 help="Authenticate and check the configured Data Extension and event keys.",
+            )
+        )
+        command.params.append(
+            click.Option(
+                ["--plan"],
+                is_flag=True,
+                help=(
+                    "Read the input's SCHEMA messages and print what each Data Extension needs "
+                    "(create, add columns, conflicts); write nothing. Exit 1 if a load would fail."
+                ),
             )
         )
         return command
@@ -198,6 +213,7 @@ class TargetSfmc(FastPathTarget):
         config: t.Any = None,
         file_input: t.IO[str] | None = None,
         test: bool = False,
+        plan: bool = False,
     ) -> None:
         """Run the target from the CLI, always ending with the summary.
 
@@ -207,6 +223,7 @@ class TargetSfmc(FastPathTarget):
             config: Config input from the CLI.
             file_input: Optional input file instead of stdin.
             test: Only check the connection and the configured keys.
+            plan: Only print what each Data Extension needs; write nothing.
         """
         target = cls.from_cli(about=about, about_format=about_format, config=config)
         if test:
@@ -215,6 +232,12 @@ class TargetSfmc(FastPathTarget):
             finally:
                 target.shutdown()
             raise SystemExit(0 if passed else 1)
+        if plan:
+            try:
+                code = run_plan(target, file_input)
+            finally:
+                target.shutdown()
+            raise SystemExit(code)
         target.runtime.report.start_progress()
         failed = True
         try:
