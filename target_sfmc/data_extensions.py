@@ -28,20 +28,26 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from target_sfmc.de_columns import (
     CONTEXT_FOLDED,
+    INT32_MAX,
+    INT32_MIN,
     MAX_DECIMAL_PRECISION,
     Column,
     ColumnRules,
     PropertyShape,
     TableSpec,
     always_fits,
+    compile_row_check,
     decimal_scale,
     stream_tables,
     value_check,
 )
 from target_sfmc.errors import SfmcApiError, TargetSfmcError
 from target_sfmc.fastpath.rows import AttributeRow
+from target_sfmc.mapping import title_case
 from target_sfmc.records import DataExtensionRow, JourneyEvent, MappingRefusal
 
 if TYPE_CHECKING:
@@ -49,6 +55,7 @@ if TYPE_CHECKING:
 
     from target_sfmc.accounting import RunReport
     from target_sfmc.client import SfmcClient
+    from target_sfmc.fastpath.lanes import RecordLane
     from target_sfmc.records import Attributes, Outcome
     from target_sfmc.settings import StreamSettings, TargetSettings
 
@@ -653,6 +660,13 @@ class ColumnGate:
         self._ignored: set[str] = set()
         self._checks: dict[str, tuple[Column, Callable[[Any], str | None]]] = {}
         self._row_types: set[type] = set()
+        # Compiled checks: per fast-path row type, and one for dict rows (None: to build).
+        self._compiled: dict[type | None, Callable[[Any], tuple[int, str] | None]] = {}
+        self._compiled_checks: list[tuple[str, Column, Callable[[Any], str | None]]] = []
+        # Row types of lanes whose decode already holds these names to their columns.
+        self._trusted: dict[type, frozenset[str]] = {}
+        # Row type -> its compiled check, for row types whose every name is a column.
+        self._fast: dict[type, Callable[[Any], tuple[int, str] | None]] = {}
         for column in de.columns.values():
             self._accept(column.name)
         for folded, column in spec.columns.items():
@@ -670,6 +684,57 @@ class ColumnGate:
         check = None if always_fits(column, shape) else value_check(column)
         if check is not None:
             self._checks[name] = (column, check)
+            self._compiled.clear()
+            self._fast.clear()
+
+    def lane_constraint(self, title: str) -> tuple[type, msgspec.Meta] | None:
+        """What a lane's decode can check of an attribute's values (in C, per record).
+
+        Args:
+            title: The attribute's Title Case name.
+
+        Returns:
+            ``(str, max_length)`` for Text-like columns, ``(int, 32-bit range)`` for Number
+            ones, else None.
+        """
+        if title not in self._checks:
+            return None
+        column = self._checks[title][0]
+        if column.type in {"Text", "EmailAddress", "Phone", "Locale"} and column.length:
+            return str, msgspec.Meta(max_length=column.length)
+        if column.type == "Number":
+            return int, msgspec.Meta(ge=INT32_MIN, le=INT32_MAX)
+        return None
+
+    def lane_constraints(self, schema: Mapping[str, Any]) -> dict[str, tuple[type, msgspec.Meta]]:
+        """What a lane's decode can check of each property's values (in C, per record).
+
+        Args:
+            schema: The stream's SCHEMA.
+
+        Returns:
+            Property -> ``(str, max_length)`` for Text-like columns, ``(int, 32-bit range)``
+            for Number ones.
+        """
+        properties = schema.get("properties")
+        constraints = {}
+        for name in properties if isinstance(properties, dict) else ():
+            constraint = self.lane_constraint(title_case(name))
+            if constraint is not None:
+                constraints[name] = constraint
+        return constraints
+
+    def trust_lane(self, lane: RecordLane) -> None:
+        """Rows a lane builds need no check of the names its decode constrained.
+
+        Args:
+            lane: The stream's lane.
+        """
+        row_type = lane.row_type
+        if row_type is not None and lane.guaranteed:
+            self._trusted[row_type] = lane.guaranteed
+            self._compiled.pop(row_type, None)
+            self._fast.pop(row_type, None)
 
     def admit_row(self, row: DataExtensionRow) -> DataExtensionRow | MappingRefusal:
         """Check a row before it joins its batch.
@@ -681,7 +746,14 @@ class ColumnGate:
             The row (without attributes the Data Extension lacks), or a refusal naming the
             column whose value does not fit.
         """
-        values = self._sorted_out(row.values)
+        values = row.values
+        run = self._fast.get(type(values))
+        if run is not None:  # a lane's row: every name is a column, one compiled check
+            found = run(values)
+            if found is None:
+                return row
+            return MappingRefusal(self._message(found), values, row.data_extension_key)
+        values = self._sorted_out(values)
         problem = self._misfit(values)
         if problem is not None:
             return MappingRefusal(problem, values, row.data_extension_key)
@@ -711,18 +783,33 @@ class ColumnGate:
         return event
 
     def _misfit(self, values: Attributes) -> str | None:
-        for name, (column, check) in self._checks.items():
-            value = values.get(name)
-            if value is None:
-                continue
-            reason = check(value)
-            if reason is not None:
-                where = "the entry event's data extension" if self.entry_event else "data extension"
-                return (
-                    f"The value for column [{column.name}] {reason}: the column is "
-                    f"{column.describe()} in {where} [{self.de.key}]."
-                )
-        return None
+        kind = type(values) if isinstance(values, AttributeRow) else None
+        run = self._compiled.get(kind)
+        if run is None:
+            if not self._compiled:
+                self._compiled_checks = [(n, c, f) for n, (c, f) in self._checks.items()]
+            positions = None
+            if kind is not None:
+                trusted = self._trusted.get(kind, frozenset())
+                positions = {
+                    name: i
+                    for i, name in enumerate(kind.__struct_encode_fields__)
+                    if name not in trusted
+                }
+            run = self._compiled[kind] = compile_row_check(self._compiled_checks, positions)
+        if kind is not None and kind in self._row_types:
+            self._fast[kind] = run
+        found = run(values)
+        return None if found is None else self._message(found)
+
+    def _message(self, found: tuple[int, str]) -> str:
+        index, reason = found
+        column = self._compiled_checks[index][1]
+        where = "the entry event's data extension" if self.entry_event else "data extension"
+        return (
+            f"The value for column [{column.name}] {reason}: the column is "
+            f"{column.describe()} in {where} [{self.de.key}]."
+        )
 
     def _sorted_out(self, values: Attributes) -> Attributes:
         """The values whose names are columns; new names are added or counted as ignored."""

@@ -317,7 +317,17 @@ class SfmcSink(RuntimeSink):
             tally.read += 1
             add_outcome(outcome, context["batch"])
 
-        return LaneSpec(build_row, stream.user_id_properties, stream.email_property, keep)
+        # The decode checks what it can of each value against its column (lengths, ranges).
+        gate = self._gates.rows.get(stream.data_extension_key or "")
+        constraints = {} if gate is None else gate.lane_constraints(self.schema)
+        return LaneSpec(
+            build_row,
+            stream.user_id_properties,
+            stream.email_property,
+            keep,
+            constraints=constraints,
+            on_lane=None if gate is None else gate.trust_lane,
+        )
 
     def _add_outcome(self, outcome: Outcome, batch: Batch) -> None:
         outcome = self._gates.admit(outcome)

@@ -12,7 +12,7 @@ decides and words any error. A lane never refuses a record itself.
 from __future__ import annotations
 
 import decimal
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Annotated, Any, Union
 
 import msgspec
 from msgspec import UNSET, UnsetType
@@ -31,7 +31,7 @@ from target_sfmc.mapping import (
 from target_sfmc.validation import type_table
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from target_sfmc.records import Attributes
 
@@ -91,6 +91,7 @@ class RecordLane:
         *,
         typed: bool,
         has_metadata: bool,
+        guaranteed: Sequence[str] = (),
     ) -> None:
         """Keep the precomputed parts (see :func:`compile_lane`)."""
         self._decode = decode
@@ -111,6 +112,13 @@ class RecordLane:
             else None
         )
         self._has_metadata = has_metadata
+        # Title Case names whose values the decode itself held to a constraint (typed rows).
+        self.guaranteed = frozenset(guaranteed) if typed else frozenset()
+
+    @property
+    def row_type(self) -> type | None:
+        """The type of the rows this lane builds (None: it builds dicts)."""
+        return self._row_type
 
     def map(self, raw: msgspec.Raw | bytes | str) -> Mapped | None:  # noqa: C901 - one flat pass per record, kept inline for speed
         """Decode, check and map one record.
@@ -156,6 +164,23 @@ class RecordLane:
         return ck, attributes
 
 
+def _field_type(
+    allowed: frozenset[type], constraint: tuple[type, msgspec.Meta] | None
+) -> tuple[Any, bool]:
+    """A typed field for the record Struct, with the constraint on its base type if it has it.
+
+    Returns:
+        The field type, and whether every value it lets through meets the constraint.
+    """
+    members = [_STRUCT_TYPES[kind] for kind in allowed]
+    if constraint is None or constraint[0] not in members:
+        return Union[tuple(members)], False  # noqa: UP007
+    base, meta = constraint
+    held = all(member in {base, None} for member in members)
+    members = [Annotated[member, meta] if member is base else member for member in members]
+    return Union[tuple(members)], held  # noqa: UP007
+
+
 def compile_lane(
     schema: dict[str, Any],
     key_properties: Sequence[str],
@@ -163,6 +188,7 @@ def compile_lane(
     validate: bool,
     user_id_properties: Sequence[str],
     email_property: str,
+    constraints: Mapping[str, tuple[type, msgspec.Meta]] | None = None,
 ) -> RecordLane | None:
     """Build the lane of a stream, when its schema allows one.
 
@@ -172,6 +198,10 @@ def compile_lane(
         validate: Whether records are validated (``validate_records``).
         user_id_properties: Properties that can hold the user id, in order of preference.
         email_property: The property holding the email.
+        constraints: Property -> ``(str or int, msgspec.Meta)``: values of that type must
+            also meet the Meta (a length, a range) or the record goes the general way, where
+            the same rule is checked and worded. Date-like properties are left out (the lane
+            rewrites their text).
 
     Returns:
         The lane, or None when the schema has properties a lane cannot take as the general
@@ -194,6 +224,9 @@ def compile_lane(
     fields: list[tuple[str, Any, Any] | tuple[str, Any]] = []
     number_checks: list[tuple[int, frozenset[type]]] = []
     typed = validate
+    dates = [(name, kind, parse) for name, kind, parse in datelike_properties(schema)]
+    datelike = {name for name, _kind, _parse in dates}
+    constrained: list[str] = []
     for index, name in enumerate(names):
         allowed = allowed_by_name[name]
         if allowed is None:
@@ -208,7 +241,9 @@ def compile_lane(
                 default, allowed = UNSET, allowed | {UnsetType}
             number_checks.append((index, allowed))
         else:
-            field_type = Union[tuple(_STRUCT_TYPES[kind] for kind in allowed)]  # noqa: UP007
+            constraint = None if name in datelike else (constraints or {}).get(name)
+            field_type, held = _field_type(allowed, constraint)
+            constrained += [titles[index]] * held
             typed = typed and not allowed & {dict, list}
         # A missing key or required property fails the decode: the general path words it.
         fields.append(
@@ -234,14 +269,11 @@ def compile_lane(
         decode=decode,
         titles=titles,
         number_checks=number_checks,
-        dates=[
-            (at[name], kind, parse)
-            for name, kind, parse in datelike_properties(schema)
-            if name not in SDK_METADATA
-        ],
+        dates=[(at[name], kind, parse) for name, kind, parse in dates if name not in SDK_METADATA],
         identifier_at=[
             at[name] for name in (*user_id_properties, email_property) if name in mapped
         ],
         typed=typed,
         has_metadata=bool(metadata),
+        guaranteed=constrained,
     )

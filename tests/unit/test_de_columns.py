@@ -5,16 +5,20 @@ from __future__ import annotations
 import decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from target_sfmc.de_columns import (
     Column,
     ColumnRules,
     always_fits,
+    compile_row_check,
     decimal_scale,
     property_shape,
     stream_tables,
     value_check,
 )
+from target_sfmc.fastpath.rows import attribute_row_type
 from target_sfmc.settings import parse_settings
 
 RULES = ColumnRules(text_length=254, decimal_precision=18, decimal_scale=4)
@@ -353,3 +357,51 @@ def test_column_read_from_sfmc():
     }
     assert Column.from_api(raw) == Column("Order Total", "Decimal", 18, 2)
     assert Column.from_api({"type": "Text"}) is None
+
+
+# -- the compiled row check agrees with the column checks ------------------------------------
+
+COLUMNS = [
+    Column("T", "Text", 5),
+    Column("E", "EmailAddress", 8),
+    Column("N", "Number"),
+    Column("D", "Decimal", 5, 2),
+    Column("Z", "Decimal", 3, 0),
+    Column("S", "Decimal", 2, 2),
+    Column("B", "Boolean"),
+    Column("W", "Date"),
+]
+VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**40), max_value=2**40),
+    st.decimals(allow_nan=False, allow_infinity=False, places=None).filter(
+        lambda d: abs(d.adjusted()) < 40
+    ),
+    st.text(max_size=12),
+    st.sampled_from(["true", "no", "42", "-7", "1.25", "1E+2", "12345678901"]),
+)
+
+
+@given(st.lists(VALUES, min_size=len(COLUMNS), max_size=len(COLUMNS)))
+@settings(max_examples=400, deadline=None)
+def test_compiled_check_agrees_with_each_column_check(values):
+    checks = [(c.name, c, value_check(c)) for c in COLUMNS]
+    expected = None
+    for index, (column, value) in enumerate(zip(COLUMNS, values, strict=True)):
+        reason = None if value is None else value_check(column)(value)
+        if reason is not None:
+            expected = (index, reason)
+            break
+    as_dict = {c.name: v for c, v in zip(COLUMNS, values, strict=True)}
+    assert compile_row_check(checks, None)(as_dict) == expected
+    row_type = attribute_row_type([c.name for c in COLUMNS])
+    positions = {name: i for i, name in enumerate(row_type.__struct_encode_fields__)}
+    assert compile_row_check(checks, positions)(row_type(*values)) == expected
+
+
+def test_compiled_check_skips_names_left_out_of_positions():
+    checks = [("T", COLUMNS[0], value_check(COLUMNS[0]))]
+    row_type = attribute_row_type(["T"])
+    assert compile_row_check(checks, {})(row_type("far too long")) is None
+    assert compile_row_check(checks, {"T": 0})(row_type("far too long")) == (0, "is too long")
