@@ -40,6 +40,7 @@ from target_sfmc.de_columns import (
     PropertyShape,
     TableSpec,
     always_fits,
+    compile_projection,
     compile_row_check,
     decimal_scale,
     stream_tables,
@@ -597,6 +598,31 @@ def _whole_digits_conflict(existing: Column, shape: PropertyShape | None) -> Con
     return Conflict("values with more digits are rejected", every_value=False)
 
 
+@dataclass(frozen=True)
+class _CompiledCheck:
+    """A compiled row check and the column checks its answers point into."""
+
+    run: Callable[[Any], tuple[int, str] | None]
+    checks: list[tuple[str, Column, Callable[[Any], str | None]]]
+    where: str
+
+    def message(self, found: tuple[int, str]) -> str:
+        """The refusal message of a value that does not fit.
+
+        Args:
+            found: ``(index into checks, reason)`` as the compiled check answers.
+
+        Returns:
+            One sentence naming the column, never the value.
+        """
+        index, reason = found
+        column = self.checks[index][1]
+        return (
+            f"The value for column [{column.name}] {reason}: the column is "
+            f"{column.describe()} in {self.where}."
+        )
+
+
 @dataclass
 class StreamGates:
     """The gates of one stream: per Data Extension key and per event definition key."""
@@ -660,13 +686,15 @@ class ColumnGate:
         self._ignored: set[str] = set()
         self._checks: dict[str, tuple[Column, Callable[[Any], str | None]]] = {}
         self._row_types: set[type] = set()
-        # Compiled checks: per fast-path row type, and one for dict rows (None: to build).
-        self._compiled: dict[type | None, Callable[[Any], tuple[int, str] | None]] = {}
-        self._compiled_checks: list[tuple[str, Column, Callable[[Any], str | None]]] = []
+        # Compiled checks, by the shape of the rows they read: a fast-path row type, the dicts
+        # projected from one (("dict", row type)), or any dict (None).
+        self._compiled: dict[Any, _CompiledCheck] = {}
         # Row types of lanes whose decode already holds these names to their columns.
         self._trusted: dict[type, frozenset[str]] = {}
         # Row type -> its compiled check, for row types whose every name is a column.
-        self._fast: dict[type, Callable[[Any], tuple[int, str] | None]] = {}
+        self._fast: dict[type, _CompiledCheck] = {}
+        # Row type -> a dict of only its names that are columns (the others are ignored).
+        self._projections: dict[type, Callable[[Any], dict[str, Any]]] = {}
         for column in de.columns.values():
             self._accept(column.name)
         for folded, column in spec.columns.items():
@@ -734,6 +762,7 @@ class ColumnGate:
         if row_type is not None and lane.guaranteed:
             self._trusted[row_type] = lane.guaranteed
             self._compiled.pop(row_type, None)
+            self._compiled.pop(("dict", row_type), None)
             self._fast.pop(row_type, None)
 
     def admit_row(self, row: DataExtensionRow) -> DataExtensionRow | MappingRefusal:
@@ -747,14 +776,20 @@ class ColumnGate:
             column whose value does not fit.
         """
         values = row.values
-        run = self._fast.get(type(values))
-        if run is not None:  # a lane's row: every name is a column, one compiled check
-            found = run(values)
+        kind = type(values)
+        fast = self._fast.get(kind)
+        if fast is not None:  # a lane's row: every name is a column, one compiled check
+            found = fast.run(values)
             if found is None:
                 return row
-            return MappingRefusal(self._message(found), values, row.data_extension_key)
-        values = self._sorted_out(values)
-        problem = self._misfit(values)
+            return MappingRefusal(fast.message(found), values, row.data_extension_key)
+        project = self._projections.get(kind)
+        if project is None:
+            values = self._sorted_out(values)
+            problem = self._misfit(values)
+        else:  # a lane's row with attributes already ignored: keep the others
+            values = project(values)
+            problem = self._misfit(values, projected_from=kind)
         if problem is not None:
             return MappingRefusal(problem, values, row.data_extension_key)
         if values is not row.values:
@@ -782,34 +817,26 @@ class ColumnGate:
             event.data = dict(data)
         return event
 
-    def _misfit(self, values: Attributes) -> str | None:
+    def _misfit(self, values: Attributes, projected_from: type | None = None) -> str | None:
+        """The refusal message of the first value that does not fit its column, if any."""
         kind = type(values) if isinstance(values, AttributeRow) else None
-        run = self._compiled.get(kind)
-        if run is None:
-            if not self._compiled:
-                self._compiled_checks = [(n, c, f) for n, (c, f) in self._checks.items()]
+        key: Any = kind if projected_from is None else ("dict", projected_from)
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            source = kind if kind is not None else projected_from
+            trusted = self._trusted.get(source, frozenset()) if source else frozenset()
+            checks = [(n, c, f) for n, (c, f) in self._checks.items() if n not in trusted]
             positions = None
             if kind is not None:
-                trusted = self._trusted.get(kind, frozenset())
-                positions = {
-                    name: i
-                    for i, name in enumerate(kind.__struct_encode_fields__)
-                    if name not in trusted
-                }
-            run = self._compiled[kind] = compile_row_check(self._compiled_checks, positions)
+                positions = {n: i for i, n in enumerate(kind.__struct_encode_fields__)}
+            where = "the entry event's data extension" if self.entry_event else "data extension"
+            compiled = self._compiled[key] = _CompiledCheck(
+                compile_row_check(checks, positions), checks, f"{where} [{self.de.key}]"
+            )
         if kind is not None and kind in self._row_types:
-            self._fast[kind] = run
-        found = run(values)
-        return None if found is None else self._message(found)
-
-    def _message(self, found: tuple[int, str]) -> str:
-        index, reason = found
-        column = self._compiled_checks[index][1]
-        where = "the entry event's data extension" if self.entry_event else "data extension"
-        return (
-            f"The value for column [{column.name}] {reason}: the column is "
-            f"{column.describe()} in {where} [{self.de.key}]."
-        )
+            self._fast[kind] = compiled
+        found = compiled.run(values)
+        return None if found is None else compiled.message(found)
 
     def _sorted_out(self, values: Attributes) -> Attributes:
         """The values whose names are columns; new names are added or counted as ignored."""
@@ -830,6 +857,11 @@ class ColumnGate:
         unknown = [name for name in names if name not in known and name not in self._ignored]
         if unknown:
             self._learn(unknown, values)
+        if isinstance(values, AttributeRow):
+            fields = values.__struct_encode_fields__
+            if all(name in known or name in self._ignored for name in fields):
+                kept = [(name, i) for i, name in enumerate(fields) if name in known]
+                self._projections[kind] = compile_projection(kept)
         return {name: value for name, value in values.items() if name in known}
 
     def _learn(self, names: list[str], values: Attributes) -> None:

@@ -920,3 +920,27 @@ def compile_row_check(
     }
     exec("\n".join(lines), namespace)  # noqa: S102 - code built above from integers only
     return namespace["run"]
+
+
+def compile_projection(kept: list[tuple[str, int]]) -> Callable[[Any], dict[str, Any]]:
+    """One function turning a fast-path row into a dict of only the kept attributes.
+
+    Args:
+        kept: ``(name, position in the row's tuple)`` of each attribute to keep.
+
+    Returns:
+        ``row -> {name: value}`` without the other attributes, nulls and missing values.
+    """
+    lines = ["def project(row):", "    row_values = astuple(row)", "    out = {}"]
+    for index, (_name, position) in enumerate(kept):
+        lines.append(f"    v = row_values[{int(position)}]")
+        lines.append("    if v is not None and v is not UNSET:")
+        lines.append(f"        out[NAMES[{index}]] = v")
+    lines.append("    return out")
+    namespace: dict[str, Any] = {
+        "astuple": astuple,
+        "UNSET": UNSET,
+        "NAMES": tuple(name for name, _position in kept),
+    }
+    exec("\n".join(lines), namespace)  # noqa: S102 - code built above from integers only
+    return namespace["project"]
