@@ -39,6 +39,7 @@ class StreamTally:
     extra_written: int = 0
     extra_rejected: int = 0
     extra_skipped: int = 0
+    contacts_failed: int = 0  # Contacts SFMC refused (their rows loaded all the same)
     # Attribute names the stream sends that are not sent to SFMC (each logged once).
     ignored_attributes: set[str] = field(default_factory=set)
 
@@ -61,6 +62,8 @@ class StreamTally:
                 f" (second deliveries: written={self.extra_written} "
                 f"rejected={self.extra_rejected} skipped={self.extra_skipped})"
             )
+        if self.contacts_failed:
+            text += f" contacts_failed={self.contacts_failed}"
         if self.ignored_attributes:
             names = sorted(self.ignored_attributes)
             shown = ", ".join(names[:_IGNORED_NAMES_SHOWN])
@@ -224,6 +227,7 @@ class RunReport:
                 total.extra_written += tally.extra_written
                 total.extra_rejected += tally.extra_rejected
                 total.extra_skipped += tally.extra_skipped
+                total.contacts_failed += tally.contacts_failed
                 total.ignored_attributes |= {
                     f"{name} ({stream})" for name in tally.ignored_attributes
                 }

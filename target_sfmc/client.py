@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 from xml.etree import ElementTree as ET
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 LOGGER = logging.getLogger("target-sfmc.client")
 
 ASYNC_RESULTS_PAGE_SIZE = 5000
+MAX_RESULTS_PAGES = 1000
 MAX_TOKEN_REFRESHES_PER_CALL = 3
 DATA_EXTENSION_SEARCH_PAGE_SIZE = 50
 
@@ -110,6 +112,21 @@ def _error_from_response(response: requests.Response, endpoint: str) -> SfmcApiE
     )
 
 
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _is_error_message(message: dict[str, Any]) -> bool:
+    """A ``resultMessages`` entry that refuses the request (not a warning or a note)."""
+    return "error" in {
+        str(message.get("resultClass", "")).lower(),
+        str(message.get("resultType", "")).lower(),
+    }
+
+
 def _is_unsaved_without_details(response: requests.Response) -> bool:
     """SFMC's bare ``10006 Unable to save rows`` is transient (Segment retries it too)."""
     if response.status_code != 400:  # noqa: PLR2004
@@ -147,6 +164,8 @@ class SfmcClient:
             timeout_seconds=settings.timeout_seconds,
             user_agent=user_agent,
         )
+        self._warned: set[str] = set()
+        self._warned_lock = threading.Lock()
         self.tokens = TokenProvider(
             self.transport,
             auth_base_url=settings.auth_base_url,
@@ -155,6 +174,13 @@ class SfmcClient:
             account_id=settings.account_id,
             legacy=settings.uses_legacy_auth,
         )
+
+    def _warn_once(self, key: str, message: str, *args: Any) -> None:
+        with self._warned_lock:
+            if key in self._warned:
+                return
+            self._warned.add(key)
+        LOGGER.warning(message, *args)
 
     @property
     def stats(self) -> ApiStats:
@@ -169,6 +195,7 @@ class SfmcClient:
         endpoint: str,
         payload: Any = None,
         body: bytes | None = None,
+        retry_unsaved: bool = True,
     ) -> Any:
         """Call a REST endpoint and return its JSON body.
 
@@ -178,6 +205,7 @@ class SfmcClient:
             endpoint: Short endpoint name for logs, stats and errors.
             payload: JSON payload (encoded exactly), or None.
             body: Pre-encoded JSON body (takes precedence over payload).
+            retry_unsaved: Retry SFMC's bare "Unable to save rows" as a transient failure.
 
         Returns:
             The decoded JSON body (None when empty).
@@ -203,7 +231,7 @@ class SfmcClient:
                 authorized,
                 endpoint=endpoint,
                 body=body,
-                retry_on=_is_unsaved_without_details,
+                retry_on=_is_unsaved_without_details if retry_unsaved else None,
             )
             # Each 401 gets one refresh: a token can also expire while a retry waits.
             if response.status_code == 401 and attempt <= MAX_TOKEN_REFRESHES_PER_CALL:  # noqa: PLR2004
@@ -224,15 +252,21 @@ class SfmcClient:
     def _de_path(key: str) -> str:
         return f"key:{quote(key, safe='')}"
 
-    def upsert_rowset(self, key: str, body: bytes) -> None:
+    def upsert_rowset(self, key: str, body: bytes, *, retry_unsaved: bool = True) -> None:
         """Synchronously upsert up to 50 rows encoded as ``[{"keys":…,"values":…}]``.
 
         Args:
             key: Data Extension external key.
             body: Encoded rowset.
+            retry_unsaved: Retry SFMC's bare "Unable to save rows" (off while the rows of a
+                refused rowset are being told apart: the retries were spent already).
         """
         self.call(
-            "POST", f"/hub/v1/dataevents/{self._de_path(key)}/rowset", endpoint="rowset", body=body
+            "POST",
+            f"/hub/v1/dataevents/{self._de_path(key)}/rowset",
+            endpoint="rowset",
+            body=body,
+            retry_unsaved=retry_unsaved,
         )
 
     def submit_async_upsert(self, key: str, body: bytes) -> str:
@@ -255,16 +289,24 @@ class SfmcClient:
             body=body,
         )
         request_id = answer.get("requestId") if isinstance(answer, dict) else None
-        messages = answer.get("resultMessages") if isinstance(answer, dict) else None
-        if not request_id or messages:
-            first = messages[0] if isinstance(messages, list) and messages else {}
+        raw_messages = answer.get("resultMessages") if isinstance(answer, dict) else None
+        messages = [m for m in raw_messages or [] if isinstance(m, dict)]
+        refusals = [m for m in messages if _is_error_message(m)]
+        if not request_id or refusals:
+            first = refusals[0] if refusals else {}
             raise SfmcApiError(
                 endpoint="async_upsert",
                 status=200,
-                error_code=first.get("resultCode", "none") if isinstance(first, dict) else "none",
-                message=str(first.get("message", "no request id"))
-                if isinstance(first, dict)
-                else "no request id",
+                error_code=first.get("resultCode", "none"),
+                message=str(first.get("message", "no request id")),
+            )
+        if messages:
+            # SFMC may attach warnings to an accepted request; the rows' outcomes come later.
+            self._warn_once(
+                "async-accept-messages",
+                "SFMC accepted an async request with informational messages (codes: %s); "
+                "each row's outcome is read from the request's results.",
+                ", ".join(sorted({str(m.get("resultCode", "?")) for m in messages})),
             )
         return str(request_id)
 
@@ -282,30 +324,40 @@ class SfmcClient:
         )
         return answer if isinstance(answer, dict) else {}
 
-    def async_results(self, request_id: str) -> list[dict[str, Any]]:
-        """Read every per-row result of an async request, in submission order.
+    def async_results(self, request_id: str, rows: int) -> list[dict[str, Any]]:
+        """Read the per-row results of an async request that SFMC's answers make certain.
+
+        Items carry no row identity: item *i* is row *i* of the request. Which page
+        parameters SFMC honours is not documented, so both spellings are sent, and a page
+        counts only when its answer says it is the page asked for and the total is the
+        number of rows sent. What is not certain is left out: those rows' outcomes are
+        unknown (and an upsert can be sent again).
 
         Args:
             request_id: The request id.
+            rows: How many rows the request carried.
 
         Returns:
-            One item per submitted row.
+            The results of the request's first rows, in order (all of them when certain).
         """
         items: list[dict[str, Any]] = []
-        page = 1
-        while True:
+        path = f"/data/v1/async/{quote(request_id, safe='')}/results"
+        for page in range(1, MAX_RESULTS_PAGES + 1):
+            size = ASYNC_RESULTS_PAGE_SIZE
             answer = self.call(
                 "GET",
-                f"/data/v1/async/{quote(request_id, safe='')}/results"
-                f"?$page={page}&$pageSize={ASYNC_RESULTS_PAGE_SIZE}",
+                f"{path}?$page={page}&$pageSize={size}&page={page}&pageSize={size}",
                 endpoint="async_results",
             )
-            batch = answer.get("items", []) if isinstance(answer, dict) else []
-            items.extend(item for item in batch if isinstance(item, dict))
-            count = answer.get("count", 0) if isinstance(answer, dict) else 0
-            if not batch or len(items) >= int(count or 0):
+            if not isinstance(answer, dict) or _int(answer.get("count")) != rows:
                 return items
-            page += 1
+            if page > 1 and _int(answer.get("page")) != page:
+                return items  # the page parameter was not honoured: this is an earlier page
+            batch = [item for item in answer.get("items") or [] if isinstance(item, dict)]
+            items.extend(batch)
+            if not batch or len(items) >= rows:
+                return items[:rows]
+        return items
 
     def create_contact(self, contact_key: str) -> None:
         """Create or update a Contact the way Segment does (no attribute sets).

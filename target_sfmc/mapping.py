@@ -122,6 +122,8 @@ def clean_contact_key(value: Any) -> str | None:
         leaves nothing. A number has one text form whichever way it was written (``1e3``,
         ``1000.0`` and ``1000`` are all ``1000``), so one user stays one Contact.
     """
+    if type(value) is str:  # the common case first
+        return value.replace(":", "").strip() or None
     if value is None or value is UNSET or isinstance(value, (dict, list, bool)):
         return None
     numeric = isinstance(value, (decimal.Decimal, float))

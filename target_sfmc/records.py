@@ -27,6 +27,8 @@ UNCONFIGURED_STREAM = "unconfigured_stream"
 FILTERED = "filtered"  # dropped by a stream map
 # Dead-letter reason of a row that SFMC or the mapping refused.
 REJECTED = "rejected"
+# Dead-letter reason of a Contact SFMC would not create (its row was loaded).
+CONTACT_REFUSED = "contact_refused"
 _ABSENT: Any = object()
 
 
@@ -141,6 +143,8 @@ class LoadResult:
     merged: int = 0
     extra_written: int = 0  # second deliveries (a Segment track also sent as a Journey event)
     rejected: list[SfmcRejection] = field(default_factory=list)
+    # Contacts SFMC would not create; their rows were loaded all the same.
+    contacts_refused: list[SfmcRejection] = field(default_factory=list)
 
     def confirm_rows(self, rows: list[DataExtensionRow]) -> LoadResult:
         """Count confirmed rows (the fast path for whole requests).
@@ -184,3 +188,4 @@ class LoadResult:
         self.merged += other.merged
         self.extra_written += other.extra_written
         self.rejected.extend(other.rejected)
+        self.contacts_refused.extend(other.contacts_refused)

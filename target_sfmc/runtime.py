@@ -41,6 +41,8 @@ class LoadingRuntime:
     lock: threading.Lock = field(default_factory=threading.Lock)
     # Data Extension key -> the sinks that write it (rows for one key keep input order).
     writers: dict[str, list[Any]] = field(default_factory=dict)
+    # Data Extensions more than one sink writes (checked for every row).
+    shared_destinations: set[str] = field(default_factory=set)
     # Loads a sink's batch now (the target's ``drain_one``), set once the target exists.
     drain: Callable[[Any], None] = field(default=lambda _sink: None)
 
@@ -72,6 +74,18 @@ class LoadingRuntime:
             events=JourneyEventLoader(client, executor),
             data_extensions=DataExtensionCatalog(client, settings),
         )
+
+    def add_writer(self, key: str, sink: Any) -> None:
+        """Note that a sink writes a Data Extension.
+
+        Args:
+            key: Data Extension key.
+            sink: The sink.
+        """
+        writers = self.writers.setdefault(key, [])
+        writers.append(sink)
+        if len(writers) > 1:
+            self.shared_destinations.add(key)
 
     def batch_started(self) -> None:
         """Note that a batch is being loaded (SIGTERM must not emit state now)."""

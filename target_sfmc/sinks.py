@@ -27,8 +27,9 @@ from target_sfmc.errors import RowsRejectedError, TargetSfmcError, without_quote
 from target_sfmc.fastpath.sink import FastPathSink, LaneSpec
 from target_sfmc.loading.asynchronous import AsyncRowLoader
 from target_sfmc.loading.sync import SYNC_BATCH_ROWS, SyncRowLoader
-from target_sfmc.mapping import MappingError, title_case
+from target_sfmc.mapping import CONTACT_KEY, MappingError, title_case
 from target_sfmc.records import (
+    CONTACT_REFUSED,
     REJECTED,
     UNCONFIGURED_STREAM,
     DataExtensionRow,
@@ -233,9 +234,10 @@ class SfmcSink(RuntimeSink):
         )
         self._records_per_batch = self.loader.records_per_batch(super().max_size)
         self.current_batch: Batch | None = None
+        self._shared_destinations = self.runtime.shared_destinations  # the run's one set
         self._destination = stream.data_extension_key or stream.event_definition_key
         for key in _destinations(stream, settings):
-            self.runtime.writers.setdefault(key, []).append(self)
+            self.runtime.add_writer(key, self)
 
     @property
     def max_size(self) -> int:
@@ -334,7 +336,7 @@ class SfmcSink(RuntimeSink):
         if isinstance(outcome, DataExtensionRow):
             key = outcome.data_extension_key
             primary_key = outcome.primary_key
-            if len(self.runtime.writers.get(key, ())) > 1:
+            if key in self._shared_destinations:
                 self._drain_writers_holding(key, primary_key)
             rows = batch.rows.get(key)
             if rows is None:
@@ -468,8 +470,20 @@ class SfmcSink(RuntimeSink):
                     stream, destination, REJECTED, row, rejection.message, rejection.error_code
                 )
             )
+        letters.extend(
+            report.dead_letter_entry(
+                stream,
+                getattr(contact.item, "data_extension_key", None),
+                CONTACT_REFUSED,
+                {CONTACT_KEY: contact.item.contact_key},
+                contact.message,
+                contact.error_code,
+            )
+            for contact in result.contacts_refused
+        )
         report.count(
             stream,
+            contacts_failed=len(result.contacts_refused),
             written=result.written,
             merged=result.merged,
             rejected=rejected,

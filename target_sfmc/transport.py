@@ -176,6 +176,11 @@ class AttemptOutcome:
         """SFMC answered 429."""
         return self.response is not None and self.response.status_code == _THROTTLED
 
+    @property
+    def server_side(self) -> bool:
+        """A failure of SFMC's (429, 5xx) or of the network, not one the caller marked."""
+        return self.response is None or self.throttled or self.response.status_code >= _SERVER_ERROR
+
 
 class Transport:
     """Sends requests under the shared limiter and retries transient failures."""
@@ -253,6 +258,8 @@ class Transport:
             return self._attempt(method, target_url, target_headers, endpoint, body, retry_on)
 
         outcome: AttemptOutcome = attempt()
+        if outcome.response is not None and outcome.transient and not outcome.server_side:
+            return outcome.response  # the caller's own transient answer, still there: it decides
         if outcome.response is None or outcome.transient:
             raise RetriesExhaustedError(
                 f"The {endpoint} request kept failing after {self.retry.max_attempts} attempts "

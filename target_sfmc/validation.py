@@ -76,6 +76,8 @@ def allowed_types(definition: Any) -> frozenset[type] | None:
     Returns:
         The accepted types (as the SDK's decoder delivers JSON values), or None.
     """
+    if isinstance(definition, dict) and ("anyOf" in definition or "oneOf" in definition):
+        return _union_types(definition)
     if not isinstance(definition, dict) or not set(definition) <= _ANNOTATIONS:
         return None
     kinds = definition.get("type")
@@ -90,29 +92,51 @@ def allowed_types(definition: Any) -> frozenset[type] | None:
     return allowed
 
 
+def _union_types(definition: dict[str, Any]) -> frozenset[type] | None:
+    """``anyOf``/``oneOf`` of plain types (a type or null, as taps write nullable columns).
+
+    ``oneOf`` counts only when no value can match two branches (types that do not overlap).
+    """
+    keyword = "anyOf" if "anyOf" in definition else "oneOf"
+    branches = definition[keyword]
+    others = set(definition) - {keyword}
+    if not isinstance(branches, list) or not branches or not others <= _ANNOTATIONS - {"type"}:
+        return None
+    parts = [allowed_types(branch) for branch in branches]
+    if any(part is None for part in parts):
+        return None
+    union: frozenset[type] = frozenset().union(*parts)  # type: ignore[arg-type]
+    if keyword == "oneOf" and sum(map(len, parts)) != len(union):  # type: ignore[arg-type]
+        return None
+    return union
+
+
 def type_table(
     schema: dict[str, Any],
-) -> tuple[dict[str, frozenset[type] | None], tuple[str, ...]] | None:
+) -> tuple[dict[str, frozenset[type] | None], tuple[str, ...], bool] | None:
     """Per-property accepted types of a flat schema.
 
     Args:
         schema: A stream's schema.
 
     Returns:
-        ``(property -> accepted types or None, required properties)``, or None when the
-        schema is not a flat object schema.
+        ``(property -> accepted types or None, required properties, closed)``, where closed
+        means ``additionalProperties: false``; None when the schema is not a flat object
+        schema.
     """
     if not set(schema) <= _TOP_LEVEL_KEYS:
         return None
     if schema.get("type", "object") not in ("object", ["object"]):
         return None
-    if schema.get("additionalProperties", True) not in (True, {}):
+    additional = schema.get("additionalProperties", True)
+    if additional not in (True, {}, False):
         return None
     properties = schema.get("properties")
     required = schema.get("required", [])
     if not isinstance(properties, dict) or not isinstance(required, list):
         return None
-    return {name: allowed_types(d) for name, d in properties.items()}, tuple(required)
+    types = {name: allowed_types(d) for name, d in properties.items()}
+    return types, tuple(required), additional is False
 
 
 # -- fastjsonschema -------------------------------------------------------------------------
@@ -233,7 +257,7 @@ class FastJSONSchemaValidator(BaseJSONSchemaValidator):
         super().__init__(schema)
         self._full = compile_validator(schema)
         table = type_table(schema)
-        self._types, self._required = table if table is not None else ({}, ())
+        self._types, self._required, self._closed = table if table is not None else ({}, (), True)
         self._flat = table is not None
 
     def _accepts(self, record: dict[str, Any]) -> bool:
@@ -241,6 +265,8 @@ class FastJSONSchemaValidator(BaseJSONSchemaValidator):
         for name, value in record.items():
             allowed = types.get(name, _UNLISTED)
             if allowed is _UNLISTED:
+                if self._closed:
+                    return False
                 continue  # additional properties are allowed in a flat schema
             if allowed is None or type(value) not in allowed:
                 return False

@@ -20,6 +20,7 @@ from msgspec.structs import astuple
 
 from target_sfmc.dates import datelike_properties, parse_datelike
 from target_sfmc.fastpath.rows import attribute_row_type
+from target_sfmc.jsonio import encode_json
 from target_sfmc.mapping import (
     CONTACT_KEY,
     MappingError,
@@ -28,7 +29,7 @@ from target_sfmc.mapping import (
     title_case,
     to_sfmc_value,
 )
-from target_sfmc.validation import type_table
+from target_sfmc.validation import compile_validator, type_table
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -86,11 +87,12 @@ class RecordLane:
         decode: Callable[[msgspec.Raw | bytes | str], Any],
         titles: Sequence[str],
         number_checks: Sequence[tuple[int, frozenset[type]]],
+        nested_checks: Sequence[tuple[int, Callable[[Any], Any]]],
         dates: Sequence[tuple[int, str, Callable[[Any], Any]]],
         identifier_at: Sequence[int],
         *,
         typed: bool,
-        has_metadata: bool,
+        has_unmapped: bool,
         guaranteed: Sequence[str] = (),
     ) -> None:
         """Keep the precomputed parts (see :func:`compile_lane`)."""
@@ -98,6 +100,7 @@ class RecordLane:
         self._titles = tuple(titles)
         self._mapped = len(titles)
         self._number_checks = tuple(number_checks)
+        self._nested_checks = tuple(nested_checks)
         self._dates = tuple(dates)
         self._numbers = tuple(index for index, _ in number_checks)
         self._converts = bool(self._dates or self._numbers)
@@ -111,7 +114,7 @@ class RecordLane:
             if typed
             else None
         )
-        self._has_metadata = has_metadata
+        self._has_unmapped = has_unmapped
         # Title Case names whose values the decode itself held to a constraint (typed rows).
         self.guaranteed = frozenset(guaranteed) if typed else frozenset()
 
@@ -120,7 +123,7 @@ class RecordLane:
         """The type of the rows this lane builds (None: it builds dicts)."""
         return self._row_type
 
-    def map(self, raw: msgspec.Raw | bytes | str) -> Mapped | None:  # noqa: C901 - one flat pass per record, kept inline for speed
+    def map(self, raw: msgspec.Raw | bytes | str) -> Mapped | None:  # noqa: C901, PLR0912 - one flat pass per record, kept inline for speed
         """Decode, check and map one record.
 
         Args:
@@ -136,6 +139,10 @@ class RecordLane:
             return None
         for index, allowed in self._number_checks:
             if type(values[index]) not in allowed:
+                return None
+        for index, check in self._nested_checks:
+            nested = values[index]
+            if nested is not None and not _nested_value_passes(nested, check):
                 return None
         if self._converts:
             values = list(values)
@@ -155,13 +162,25 @@ class RecordLane:
                     except MappingError:
                         return None
         ck = contact_key(*map(values.__getitem__, self._identifier_at))
-        if self._has_metadata:
+        if self._has_unmapped:
             values = values[: self._mapped]
         if self._row_type is not None:
             return ck, self._row_type(*values)
         attributes: dict[str, Any] = {}
         put_attributes(attributes, self._titles, values)
         return ck, attributes
+
+
+_decode_nested = msgspec.json.Decoder(float_hook=decimal.Decimal).decode
+
+
+def _nested_value_passes(raw: msgspec.Raw, check: Callable[[Any], Any]) -> bool:
+    """Whether a nested value (raw JSON text) satisfies its property's schema."""
+    try:
+        check(_decode_nested(raw))
+    except Exception:  # noqa: BLE001 - any refusal sends the record the general way
+        return False
+    return True
 
 
 def _field_type(
@@ -211,30 +230,37 @@ def compile_lane(
     table = type_table(schema)
     if table is None:
         return None
-    allowed_by_name, required = table
+    allowed_by_name, required, _ = table
     must_be_present = {*key_properties, *(required if validate else ())}
     if "context" in allowed_by_name or not must_be_present <= set(allowed_by_name) - SDK_METADATA:
         return None
-    mapped = [name for name in allowed_by_name if name not in SDK_METADATA]
-    metadata = [name for name in allowed_by_name if name in SDK_METADATA]
+    nested = {
+        name: _nested_check(schema, name, validate=validate)
+        for name, allowed in allowed_by_name.items()
+        if allowed is None and name not in SDK_METADATA
+    }
+    if None in nested.values() or must_be_present & set(nested):
+        return None
+    mapped = [name for name in allowed_by_name if name not in SDK_METADATA and name not in nested]
+    # Decoded (nested values as raw JSON text, to check them) but never mapped.
+    unmapped = [*nested, *(name for name in allowed_by_name if name in SDK_METADATA)]
     titles = [title_case(name) for name in mapped]
     if len(set(titles)) != len(titles) or "" in titles:
         return None
-    names = mapped + metadata
+    names = mapped + unmapped
     fields: list[tuple[str, Any, Any] | tuple[str, Any]] = []
     number_checks: list[tuple[int, frozenset[type]]] = []
+    nested_checks = [(names.index(name), check) for name, check in nested.items()]
     typed = validate
     dates = [(name, kind, parse) for name, kind, parse in datelike_properties(schema)]
     datelike = {name for name, _kind, _parse in dates}
     constrained: list[str] = []
     for index, name in enumerate(names):
         allowed = allowed_by_name[name]
-        if allowed is None:
-            return None
-        field_type: Any = Any
+        field_type: Any = msgspec.Raw if name in nested else Any
         default: Any = None
-        if name in metadata or not validate:
-            pass
+        if name in nested or allowed is None or name in SDK_METADATA or not validate:
+            pass  # nested values are checked apart; metadata is decoded, never checked
         elif decimal.Decimal in allowed:
             # Null is checked here, so a missing non-nullable number must differ from null.
             if type(None) not in allowed and name not in must_be_present:
@@ -269,11 +295,48 @@ def compile_lane(
         decode=decode,
         titles=titles,
         number_checks=number_checks,
+        nested_checks=nested_checks,
         dates=[(at[name], kind, parse) for name, kind, parse in dates if name not in SDK_METADATA],
         identifier_at=[
             at[name] for name in (*user_id_properties, email_property) if name in mapped
         ],
         typed=typed,
-        has_metadata=bool(metadata),
+        has_unmapped=bool(unmapped),
         guaranteed=constrained,
     )
+
+
+def _object_array_or_null(value: Any) -> None:
+    """Without validation: only an object, an array or null is dropped like a nested value.
+
+    Raises:
+        TypeError: For any other value (the general path sends it as an attribute).
+    """
+    if not isinstance(value, (dict, list)) and value is not None:
+        raise TypeError
+
+
+def _nested_check(schema: dict[str, Any], name: str, *, validate: bool) -> Any:
+    """How a lane takes an object or array property: the mapping drops its value.
+
+    Returns:
+        A check run on the decoded value: the property's own schema with validation, else
+        that the value is one the mapping drops; None when the lane cannot take the property
+        (another keyword, or a reference to the rest of the schema).
+    """
+    definition = schema["properties"][name]
+    kinds = definition.get("type") if isinstance(definition, dict) else None
+    names = {kinds} if isinstance(kinds, str) else set(kinds) if isinstance(kinds, list) else set()
+    if (
+        not names
+        or not names <= {"object", "array", "null"}
+        or b'"$ref"' in encode_json(definition)
+    ):
+        return None
+    if not validate:
+        return _object_array_or_null
+    own = {**definition, **({"$schema": schema["$schema"]} if "$schema" in schema else {})}
+    try:
+        return compile_validator(own)
+    except Exception:  # noqa: BLE001 - the general path words what is wrong with the schema
+        return None

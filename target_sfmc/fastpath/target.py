@@ -3,9 +3,10 @@
 For a stream with no stream map, no flattening and no SDK metadata columns, the SDK still
 copies, transforms and looks up every record; that costs more than mapping the record to
 SFMC. :meth:`FastPathTarget._process_record_message` keeps the SDK's steps, in the SDK's
-order, without that work (the one copy of SDK code in this project), and the steps every
-record ends with (:meth:`FastPathTarget._record_done`) serve lanes too. Once a stream's
-first record went this way, its sink may offer a lane, which the reader then feeds.
+order, without that work (the one copy of SDK code in this project). Once a stream's first
+record went this way, its sink may offer a lane, which the reader then feeds; a lane ends
+each record with the same steps, its clock-based ones (metrics, record age) checked at most
+every half second.
 """
 
 from __future__ import annotations
@@ -157,7 +158,8 @@ class FastPathTarget(Target):
         sink.tally_record_read()
         sink.process_record(record, context)
         sink.record_counter_metric.increment()
-        self._record_done(sink)
+        if sink.is_full:  # the SDK's _after_process_record only logs at DEBUG: skipped
+            self.drain_one(sink)
         self._handle_max_record_age()
         if stream_name not in self._lanes_tried:
             self._lanes_tried.add(stream_name)
@@ -176,17 +178,6 @@ class FastPathTarget(Target):
             self._process_record_message(
                 {"type": "RECORD", "stream": stream_name, "record": record}
             )
-
-    def _record_done(self, sink: Sink) -> None:
-        """The steps after a record joined its batch: drain the batch once it is full.
-
-        The SDK's ``_after_process_record`` only logs the batch context at DEBUG: skipped.
-
-        Args:
-            sink: The record's sink.
-        """
-        if sink.current_size >= sink.max_size:
-            self.drain_one(sink)
 
     def _record_lane(self, stream_name: str, sink: Sink) -> t.Callable[[msgspec.Raw], bool] | None:
         """The reader's lane for a direct stream: the steps above, minus the generic decode.
@@ -209,7 +200,8 @@ class FastPathTarget(Target):
         get_context = sink._get_context  # noqa: SLF001
         tally_record_read = sink.tally_record_read
         record_counter = sink.record_counter_metric
-        record_done = self._record_done
+        max_size = sink.max_size  # fixed for the sink's life (batch_size_rows is config)
+        drain_one = self.drain_one
         handle_max_record_age = self._handle_max_record_age
         clock = time.monotonic
         next_clock_check = clock()
@@ -222,7 +214,8 @@ class FastPathTarget(Target):
                 return False
             tally_record_read()
             record_counter.value += 1  # exact; only its clock (when to log) is read below
-            record_done(sink)
+            if sink.current_size >= max_size:
+                drain_one(sink)
             now = clock()
             if now >= next_clock_check:
                 next_clock_check = now + _CLOCK_CHECK_SECONDS

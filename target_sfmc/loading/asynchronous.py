@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from target_sfmc.errors import TargetSfmcError
 from target_sfmc.jsonio import encode_json
-from target_sfmc.loading.base import PendingRows, loading_errors_named, settle_merged_rejections
+from target_sfmc.loading.base import PendingRows, UpsertLoader
 from target_sfmc.loading.concurrency import run_all, wait_all
 from target_sfmc.records import DataExtensionRow, LoadResult, SfmcRejection
 
@@ -48,12 +48,16 @@ MAX_UNFINISHED_REQUESTS = 16
 # A small first request gets SFMC working early and measures the row size.
 FIRST_REQUEST_ROWS = 2_000
 DEADLOCK_MARKER = "Rerun the transaction."
+# SFMC's default results page: a request this small has all its results in one page.
+RESULTS_PAGE_ROWS = 50
+# An Error status has turned Complete on a later poll: look again before resending.
+ERROR_RECHECK_SECONDS = (0.5, 1.0, 2.0)
 FINISHED_STATES = frozenset({"Complete", "Completed", "Error"})
 MAX_POLL_INTERVAL_SECONDS = 2.0
 MIN_POLL_INTERVAL_SECONDS = 0.05
 
 
-class AsyncRowLoader:
+class AsyncRowLoader(UpsertLoader):
     """Upserts a Data Extension's rows through async requests and reads back every outcome."""
 
     def __init__(
@@ -80,13 +84,10 @@ class AsyncRowLoader:
             describe: Names a DE key for error messages (adds the stream).
             on_confirmed: Told how many rows SFMC confirmed, as each request finishes.
         """
-        self.client = client
-        self.executor = executor
+        super().__init__(client, executor, describe=describe, on_confirmed=on_confirmed)
         self.pipeline = pipeline
         self.request_rows_cap = rows_per_request or ASYNC_ROWS_PER_REQUEST
         self.timeout_seconds = timeout_seconds
-        self.describe = describe
-        self.on_confirmed = on_confirmed
         self._bytes_per_row = 0.0
         self._seconds_per_row = 0.0  # how long SFMC took per row on the last request
 
@@ -120,24 +121,6 @@ class AsyncRowLoader:
         fitting = int(ASYNC_BYTES_PER_REQUEST * 0.95 / self._bytes_per_row)
         return max(1, min(self.request_rows_cap, fitting))
 
-    def load(self, key: str, rows: list[DataExtensionRow]) -> LoadResult:
-        """Upsert rows and return only when SFMC confirmed (or refused) every one.
-
-        Args:
-            key: Data Extension external key.
-            rows: Rows, at most one per primary key.
-
-        Returns:
-            What SFMC confirmed and refused.
-        """
-        if not rows:
-            return LoadResult()
-        with loading_errors_named(self.describe(key)):
-            result = self._upsert(key, rows)
-            settle_merged_rejections(result, lambda row: self._upsert(key, [row]))
-        self.on_confirmed(result.written)
-        return result
-
     def _upsert(self, key: str, rows: list[DataExtensionRow]) -> LoadResult:
         result = LoadResult()
         requests = self._requests(rows, list(range(len(rows))))
@@ -164,7 +147,7 @@ class AsyncRowLoader:
         return self._requests(rows, indexes[:middle]) + self._requests(rows, indexes[middle:])
 
     def _run_request(
-        self, key: str, rows: list[DataExtensionRow], indexes: list[int], body: bytes
+        self, key: str, rows: list[DataExtensionRow], indexes: list[int], body: bytes | None
     ) -> LoadResult:
         """Send one request, then resend (with backoff) the rows SFMC did not settle."""
         result = LoadResult()
@@ -212,19 +195,38 @@ class AsyncRowLoader:
         if not has_errors:
             result.confirm_rows([rows[i] for i in pending])
             return []
-        items = self.client.async_results(request_id)
+        items = self.client.async_results(request_id, len(pending))
         unsettled: list[int] = []
-        for position, index in enumerate(pending):
-            item = items[position] if position < len(items) else None
-            if item is None or DEADLOCK_MARKER in str(item.get("message", "")):
-                unsettled.append(index)  # outcome unknown or deadlocked: resending is safe
+        for index, item in zip(pending, items, strict=False):
+            if DEADLOCK_MARKER in str(item.get("message", "")):
+                unsettled.append(index)  # deadlocked: resending an upsert is safe
             elif str(item.get("status", "")).upper() == "OK":
                 result.confirm((rows[index],))
             else:
                 result.rejected.append(
                     SfmcRejection(rows[index], _item_message(item), item.get("errorCode"))
                 )
-        return unsettled
+        unknown = pending[len(items) :]
+        if unknown and len(pending) > RESULTS_PAGE_ROWS:
+            # Results past the first page could not be read with certainty: send those rows
+            # again in requests whose results fit in one page, whatever SFMC's paging does.
+            LOGGER.warning(
+                "The results of %d rows of an async request for %s could not be read with "
+                "certainty; sending them again in requests of %d rows.",
+                len(unknown),
+                self.describe(key),
+                RESULTS_PAGE_ROWS,
+            )
+            chunks = [
+                unknown[i : i + RESULTS_PAGE_ROWS]
+                for i in range(0, len(unknown), RESULTS_PAGE_ROWS)
+            ]
+            for part in run_all(
+                self.executor, lambda chunk: self._run_request(key, rows, chunk, None), chunks
+            ):
+                result.extend(part)
+            return unsettled
+        return unsettled + unknown  # outcome unknown: resent with backoff
 
     def _wait(self, key: str, request_id: str, rows: int) -> dict[str, Any]:
         """Poll until the request finished; return its status.
@@ -243,6 +245,7 @@ class AsyncRowLoader:
             envelope = self.client.async_status(request_id)
             status = envelope.get("status")
             if isinstance(status, dict) and status.get("requestStatus") in FINISHED_STATES:
+                status = self._confirm_error(request_id, status)
                 worked = _working_seconds(status)
                 if worked is None:
                     worked = time.monotonic() - started
@@ -256,6 +259,17 @@ class AsyncRowLoader:
                 )
             time.sleep(delay)
             delay, step = step, min(step * 1.5, MAX_POLL_INTERVAL_SECONDS)
+
+    def _confirm_error(self, request_id: str, status: dict[str, Any]) -> dict[str, Any]:
+        """Poll an ``Error`` again a few times: SFMC has reported Error, then Complete."""
+        for pause in ERROR_RECHECK_SECONDS:
+            if status.get("requestStatus") != "Error":
+                return status
+            time.sleep(pause)
+            later = self.client.async_status(request_id).get("status")
+            if isinstance(later, dict) and later.get("requestStatus") in FINISHED_STATES:
+                status = later
+        return status
 
 
 @dataclass

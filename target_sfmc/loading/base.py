@@ -8,16 +8,18 @@ full: ``finish`` returns only once SFMC confirmed or refused every row.
 
 from __future__ import annotations
 
+import abc
 import contextlib
 from typing import TYPE_CHECKING, Any, Protocol
 
 from target_sfmc.errors import RetriesExhaustedError, SfmcApiError
-from target_sfmc.records import DataExtensionRow
+from target_sfmc.records import DataExtensionRow, LoadResult
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+    from concurrent.futures import Executor
 
-    from target_sfmc.records import LoadResult
+    from target_sfmc.client import SfmcClient
 
 # A Data Extension's rows waiting in a batch, by primary key (one row per key).
 PendingRows = dict[tuple[Any, ...], DataExtensionRow]
@@ -25,6 +27,8 @@ PendingRows = dict[tuple[Any, ...], DataExtensionRow]
 _BAD_REQUEST = 400
 # The one row problem SFMC reports without additionalErrors: no column the DE knows.
 NO_KNOWN_FIELD_MESSAGE = "At least one existing field is required"
+UNSAVED_ROWS_CODE = 10006
+UNSAVED_ROWS = "Unable to save rows"
 
 
 class BatchLoad(Protocol):
@@ -52,12 +56,63 @@ class RowLoader(Protocol):
         """Start a batch."""
 
 
+class UpsertLoader(abc.ABC):
+    """What both row loaders share: one load of a Data Extension's rows, start to finish."""
+
+    def __init__(
+        self,
+        client: SfmcClient,
+        executor: Executor,
+        *,
+        describe: Callable[[str], str],
+        on_confirmed: Callable[[int], None],
+    ) -> None:
+        """Create the loader.
+
+        Args:
+            client: SFMC client.
+            executor: Shared pool for requests sent side by side.
+            describe: Names a DE key for error messages (adds the stream).
+            on_confirmed: Told how many rows SFMC confirmed, as each load finishes.
+        """
+        self.client = client
+        self.executor = executor
+        self.describe = describe
+        self.on_confirmed = on_confirmed
+
+    def load(self, key: str, rows: list[DataExtensionRow]) -> LoadResult:
+        """Upsert rows and return only when SFMC confirmed (or refused) every one.
+
+        Args:
+            key: Data Extension external key.
+            rows: Rows, at most one per primary key.
+
+        Returns:
+            What SFMC confirmed and refused.
+        """
+        result = self._before_upsert(rows)
+        if rows:
+            with loading_errors_named(self.describe(key)):
+                result.extend(self._upsert(key, rows))
+                settle_merged_rejections(result, lambda row: self._upsert(key, [row]))
+        self.on_confirmed(result.written)
+        return result
+
+    def _before_upsert(self, rows: list[DataExtensionRow]) -> LoadResult:  # noqa: ARG002
+        """What must happen before the rows go (nothing, unless a loader says otherwise)."""
+        return LoadResult()
+
+    @abc.abstractmethod
+    def _upsert(self, key: str, rows: list[DataExtensionRow]) -> LoadResult:
+        """Send the rows and read back each one's outcome."""
+
+
 def is_row_error(error: SfmcApiError) -> bool:
     """Tell a problem with the rows sent from a problem with the request or the DE.
 
     Decided by structure, never by words that could come from a user's DE key: SFMC lists
-    row problems in ``additionalErrors``; the one row problem it reports bare is a row with
-    no column the DE knows.
+    row problems in ``additionalErrors``; the row problems it reports bare are a row with no
+    column the DE knows, and "Unable to save rows" (code 10006) when it does not go away.
 
     Args:
         error: SFMC's answer.
@@ -67,7 +122,12 @@ def is_row_error(error: SfmcApiError) -> bool:
     """
     if error.status != _BAD_REQUEST:
         return False
-    return bool(error.additional_errors) or error.sfmc_message.startswith(NO_KNOWN_FIELD_MESSAGE)
+    return (
+        bool(error.additional_errors)
+        or error.sfmc_message.startswith(NO_KNOWN_FIELD_MESSAGE)
+        # A bare "Unable to save rows" still there after the retries: a row SFMC will not take.
+        or (error.error_code == UNSAVED_ROWS_CODE and error.sfmc_message.startswith(UNSAVED_ROWS))
+    )
 
 
 def settle_merged_rejections(

@@ -7,7 +7,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from target_sfmc.errors import SfmcApiError
+from target_sfmc.errors import SfmcApiError, TargetSfmcError, without_quoted_values
 from target_sfmc.loading.concurrency import run_all
 
 if TYPE_CHECKING:
@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from target_sfmc.client import SfmcClient
 
 _BAD_REQUEST = 400
+# This many identical refusals in a row stop the run with one sentence.
+REPEATED_REFUSALS_TO_STOP = 20
 
 
 @dataclass
@@ -32,6 +34,9 @@ class ContactRegistry:
     # Contact Key -> its creation: None once created, SFMC's refusal, or still under way.
     _creations: dict[str, Future[SfmcApiError | None]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    # The same refusal, again and again with no creation between: an account problem.
+    _same_refusals: int = 0
+    _last_refusal: tuple[str, str] | None = None
 
     def ensure(self, contact_keys: Iterable[str]) -> dict[str, SfmcApiError]:
         """Create the contacts not created yet in this run.
@@ -52,6 +57,7 @@ class ContactRegistry:
                     mine.append((key, creation))
                 asked[key] = creation
         run_all(self.executor, self._create, mine)
+        self._stop_on_repeated_refusals()
         failures: dict[str, SfmcApiError] = {}
         for key, creation in asked.items():
             refusal = creation.result()  # another stream's creation may still be under way
@@ -67,9 +73,33 @@ class ContactRegistry:
             if exc.status != _BAD_REQUEST:
                 creation.set_exception(exc)
                 raise
+            self._note_outcome(exc)
             creation.set_result(exc)
         except BaseException as exc:
             creation.set_exception(exc)
             raise
         else:
+            self._note_outcome(None)
             creation.set_result(None)
+
+    def _note_outcome(self, refusal: SfmcApiError | None) -> None:
+        with self._lock:
+            if refusal is None:
+                self._same_refusals, self._last_refusal = 0, None
+                return
+            reason = (str(refusal.error_code), refusal.message_for_row)
+            same = reason == self._last_refusal
+            self._same_refusals = self._same_refusals + 1 if same else 1
+            self._last_refusal = reason
+
+    def _stop_on_repeated_refusals(self) -> None:
+        with self._lock:
+            count, reason = self._same_refusals, self._last_refusal
+        if count >= REPEATED_REFUSALS_TO_STOP and reason is not None:
+            code, message = reason
+            raise TargetSfmcError(
+                f"SFMC refused the last {count} Contacts it was asked to create, all for the "
+                f"same reason (error code {code}: {without_quoted_values(message)}); this is an "
+                "account or package setting, not a data problem. Fix it in SFMC, or set "
+                "do_not_create_or_update_contacts to true to load the rows without Contacts."
+            )

@@ -12,12 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from target_sfmc.errors import SfmcApiError
 from target_sfmc.jsonio import encode_json
-from target_sfmc.loading.base import (
-    PendingRows,
-    is_row_error,
-    loading_errors_named,
-    settle_merged_rejections,
-)
+from target_sfmc.loading.base import PendingRows, UpsertLoader, is_row_error
 from target_sfmc.loading.concurrency import chunk_by_size, run_all
 from target_sfmc.records import DataExtensionRow, LoadResult, SfmcRejection
 
@@ -34,7 +29,7 @@ SYNC_BYTES_PER_REQUEST = 4_000_000
 SYNC_BATCH_ROWS = 10_000
 
 
-class SyncRowLoader:
+class SyncRowLoader(UpsertLoader):
     """Upserts a Data Extension's rows through rowsets; creates their Contacts first."""
 
     def __init__(
@@ -55,11 +50,8 @@ class SyncRowLoader:
             describe: Names a DE key for error messages (adds the stream).
             on_confirmed: Told how many rows SFMC confirmed, as each load finishes.
         """
-        self.client = client
-        self.executor = executor
+        super().__init__(client, executor, describe=describe, on_confirmed=on_confirmed)
         self.contacts = contacts
-        self.describe = describe
-        self.on_confirmed = on_confirmed
 
     def records_per_batch(self, sdk_batch_size: int) -> int:
         """Records read before the batch is loaded: the SDK's own batch size.
@@ -80,26 +72,6 @@ class SyncRowLoader:
         """
         return SyncBatchLoad(self)
 
-    def load(self, key: str, rows: list[DataExtensionRow]) -> LoadResult:
-        """Create the rows' Contacts, then upsert the rows; return once SFMC answered for all.
-
-        Args:
-            key: Data Extension external key.
-            rows: Rows, at most one per primary key.
-
-        Returns:
-            What SFMC confirmed and refused.
-        """
-        result = LoadResult()
-        rows, result.rejected = self._ensure_contacts(rows)
-        if not rows:
-            return result
-        with loading_errors_named(self.describe(key)):
-            result.extend(self._upsert(key, rows))
-            settle_merged_rejections(result, lambda row: self._upsert(key, [row]))
-        self.on_confirmed(result.written)
-        return result
-
     def _upsert(self, key: str, rows: list[DataExtensionRow]) -> LoadResult:
         encoded = [encode_json({"keys": row.keys, "values": row.values}) for row in rows]
         chunks = chunk_by_size(encoded, SYNC_ROWS_PER_REQUEST, SYNC_BYTES_PER_REQUEST)
@@ -111,11 +83,19 @@ class SyncRowLoader:
         return result
 
     def _send_rowset(
-        self, key: str, rows: list[DataExtensionRow], encoded: list[bytes], indexes: list[int]
+        self,
+        key: str,
+        rows: list[DataExtensionRow],
+        encoded: list[bytes],
+        indexes: list[int],
+        *,
+        whole: bool = True,
     ) -> LoadResult:
         body = b"[" + b",".join(encoded[i] for i in indexes) + b"]"
         try:
-            self.client.upsert_rowset(key, body)
+            # Halves of a refused rowset are not retried: its retries were spent already.
+            retry_unsaved = whole or len(indexes) == 1
+            self.client.upsert_rowset(key, body, retry_unsaved=retry_unsaved)
         except SfmcApiError as exc:
             if not is_row_error(exc):
                 raise
@@ -124,31 +104,28 @@ class SyncRowLoader:
                     rejected=[SfmcRejection(rows[indexes[0]], exc.message_for_row, exc.error_code)]
                 )
             middle = len(indexes) // 2
-            result = self._send_rowset(key, rows, encoded, indexes[:middle])
-            result.extend(self._send_rowset(key, rows, encoded, indexes[middle:]))
+            result = self._send_rowset(key, rows, encoded, indexes[:middle], whole=False)
+            result.extend(self._send_rowset(key, rows, encoded, indexes[middle:], whole=False))
             return result
         return LoadResult().confirm_rows([rows[i] for i in indexes])
 
-    def _ensure_contacts(
-        self, rows: list[DataExtensionRow]
-    ) -> tuple[list[DataExtensionRow], list[SfmcRejection]]:
+    def _before_upsert(self, rows: list[DataExtensionRow]) -> LoadResult:
+        """Create the rows' Contacts; a refused Contact does not hold back its row."""
         wanted = {row.contact_key for row in rows if row.contact_key is not None}
         if not wanted:
-            return rows, []
+            return LoadResult()
         failures = self.contacts.ensure(wanted)
-        if not failures:
-            return rows, []
-        kept = [row for row in rows if row.contact_key not in failures]
-        refused = [
-            SfmcRejection(
-                row,
-                f"contact not created: {failures[row.contact_key].message_for_row}",
-                failures[row.contact_key].error_code,
-            )
-            for row in rows
-            if row.contact_key in failures
-        ]
-        return kept, refused
+        return LoadResult(
+            contacts_refused=[
+                SfmcRejection(
+                    row,
+                    f"contact not created: {failures[row.contact_key].message_for_row}",
+                    failures[row.contact_key].error_code,
+                )
+                for row in rows
+                if row.contact_key in failures
+            ]
+        )
 
 
 class SyncBatchLoad:
