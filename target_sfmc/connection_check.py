@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from target_sfmc.data_extensions import UNREADABLE, DataExtension, DataExtensionCatalog
 from target_sfmc.errors import TargetSfmcError
 
 if TYPE_CHECKING:
@@ -70,15 +71,13 @@ def check_connection(settings: TargetSettings, client: SfmcClient) -> list[Check
         CheckResult("authentication", settings.client.auth_base_url, ok=True, detail=issued)
     )
     de_keys, event_keys = configured_keys(settings)
-    results += [
-        _probe(
-            "data extension",
-            key,
-            client.get_rowset_page,
-            lambda page: f"{page.get('count', '?')} rows",
-        )
-        for key in de_keys
-    ]
+    catalog = DataExtensionCatalog(client, settings)
+    for key in de_keys:
+
+        def describe(page: dict[str, Any], key: str = key) -> str:
+            return f"{page.get('count', '?')} rows; {_definition(catalog, key)}"
+
+        results.append(_probe("data extension", key, client.get_rowset_page, describe))
     results += [
         _probe(
             "event definition",
@@ -121,6 +120,20 @@ def budget_results(client: SfmcClient) -> list[CheckResult]:
             detail=budget.describe_token_cache(),
         ),
     ]
+
+
+def _definition(catalog: DataExtensionCatalog, key: str) -> str:
+    """A Data Extension's primary keys and field count, as ``--test`` reports them."""
+    try:
+        found = catalog.lookup(key)
+    except TargetSfmcError as exc:
+        return f"definition not read ({exc})"
+    if isinstance(found, DataExtension):
+        keys = ", ".join(found.primary_keys) or "none"
+        return f"primary keys: {keys}; {len(found.columns)} fields"
+    if found is UNREADABLE:
+        return "definition not readable (HTTP 403: the package lacks Data Extensions Read)"
+    return "definition not found"
 
 
 def _probe(

@@ -138,6 +138,7 @@ class MappingRefusal:
     message: str
     row: Attributes = field(default_factory=dict)
     destination: str | None = None
+    secondary: bool = False  # a second delivery of a record already counted elsewhere
 
 
 Outcome = DataExtensionRow | JourneyEvent | JourneyExit | Skipped | MappingRefusal

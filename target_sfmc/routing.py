@@ -130,6 +130,19 @@ def _track_keys(stream: StreamSettings, key_properties: list[str]) -> tuple[str,
     return tuple(title_case(k) for k in key_properties) if key_properties else (CONTACT_KEY,)
 
 
+def track_primary_keys(stream: StreamSettings, key_properties: list[str]) -> tuple[str, ...]:
+    """Primary keys of a flat track stream's rows (its Uuid key aside).
+
+    Args:
+        stream: The stream's settings.
+        key_properties: The stream's ``key_properties`` from its SCHEMA.
+
+    Returns:
+        The configured keys, else the SCHEMA's key properties in Title Case, else Contact Key.
+    """
+    return _track_keys(stream, key_properties)
+
+
 def row_builder(
     stream: StreamSettings, settings: TargetSettings, key_properties: list[str]
 ) -> RowBuilder | None:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from target_sfmc.accounting import RunReport
 from target_sfmc.client import SfmcClient
+from target_sfmc.data_extensions import DataExtensionCatalog
 from target_sfmc.loading.asynchronous import MAX_UNFINISHED_REQUESTS
 from target_sfmc.loading.contacts import ContactRegistry
 from target_sfmc.loading.journey_exit import JourneyExitLoader
@@ -38,6 +39,7 @@ class LoadingRuntime:
     contacts: ContactRegistry
     events: JourneyEventLoader
     exits: JourneyExitLoader
+    data_extensions: DataExtensionCatalog
     batches_in_flight: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
     # Data Extension key -> the sinks that write it (rows for one key keep input order).
@@ -76,6 +78,7 @@ class LoadingRuntime:
             contacts=ContactRegistry(client, executor),
             events=JourneyEventLoader(client, executor),
             exits=JourneyExitLoader(client, executor),
+            data_extensions=DataExtensionCatalog(client, settings),
         )
         if settings.mirror:
             runtime.mirror = Mirror(runtime)

@@ -20,6 +20,8 @@ from target_sfmc.settings_schema import (
     DEFAULT_ALLOW_EMPTY_MIRROR,
     DEFAULT_ASYNC_TIMEOUT_SECONDS,
     DEFAULT_AUDIENCE_PROPERTY,
+    DEFAULT_DECIMAL_PRECISION,
+    DEFAULT_DECIMAL_SCALE,
     DEFAULT_EMAIL_PROPERTY,
     DEFAULT_EXIT_ON_DELETE,
     DEFAULT_EXPECTED_PROCESSES,
@@ -33,6 +35,7 @@ from target_sfmc.settings_schema import (
     DEFAULT_RETRY_BACKOFF_MS,
     DEFAULT_RETRY_MAX_ATTEMPTS,
     DEFAULT_ROW_ERROR_POLICY,
+    DEFAULT_TEXT_LENGTH,
     DEFAULT_TOKEN_CACHE,
     DEFAULT_USER_ID_PROPERTIES,
     STREAM_TYPES,
@@ -119,16 +122,18 @@ class ClientSettings:
         return LEGACY_REST_URL
 
     def soap_base_url(self, token_soap_url: str | None) -> str:
-        """Base URL of SOAP calls: the token's, else the subdomain's.
+        """Base URL of SOAP calls: the token's, else the REST override's host, else the subdomain's.
 
         Args:
             token_soap_url: ``soap_instance_url`` from the token response, if any.
 
         Returns:
-            The base URL, without a trailing slash.
+            The base URL, without a trailing slash (``/Service.asmx`` is appended).
         """
         if token_soap_url:
             return token_soap_url.rstrip("/")
+        if self.rest_url:
+            return self.rest_url.rstrip("/")
         if self.subdomain:
             return f"https://{self.subdomain}.soap.marketingcloudapis.com"
         return LEGACY_SOAP_URL
@@ -150,6 +155,7 @@ class StreamSettings:
     member_property: str = DEFAULT_MEMBER_PROPERTY
     journey_key: str | None = None
     exit_on_delete: bool = DEFAULT_EXIT_ON_DELETE
+    data_extension_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -160,6 +166,18 @@ class ConversionEvent:
     data_extension_key: str
     primary_keys: tuple[str, ...]
     uuid_primary_key: bool
+
+
+@dataclass(frozen=True)
+class DataExtensionSettings:
+    """How Data Extensions are created and kept in step with the streams."""
+
+    create: bool = False
+    add_missing_fields: bool = False
+    text_length: int = DEFAULT_TEXT_LENGTH
+    decimal_precision: int = DEFAULT_DECIMAL_PRECISION
+    decimal_scale: int = DEFAULT_DECIMAL_SCALE
+    folder_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -182,6 +200,7 @@ class TargetSettings:
     allow_empty_mirror: bool = DEFAULT_ALLOW_EMPTY_MIRROR
     mirror_max_delete_ratio: float = DEFAULT_MIRROR_MAX_DELETE_RATIO
     run_report_path: str | None = None
+    data_extensions: DataExtensionSettings = DataExtensionSettings()
 
 
 def _check_url(name: str, url: str | None) -> list[str]:
@@ -233,6 +252,7 @@ def _stream_settings(
         member_property=raw.get("member_property") or DEFAULT_MEMBER_PROPERTY,
         journey_key=raw.get("journey_key") or None,
         exit_on_delete=bool(raw.get("exit_on_delete", DEFAULT_EXIT_ON_DELETE)),
+        data_extension_name=raw.get("data_extension_name") or None,
     )
     return settings, errors
 
@@ -360,8 +380,27 @@ def parse_settings(config: Mapping[str, Any]) -> tuple[TargetSettings, list[str]
             config.get("mirror_max_delete_ratio", DEFAULT_MIRROR_MAX_DELETE_RATIO)
         ),
         run_report_path=config.get("run_report_path") or None,
+        data_extensions=_data_extension_settings(config, errors),
     )
     return settings, errors
+
+
+def _data_extension_settings(config: Mapping[str, Any], errors: list[str]) -> DataExtensionSettings:
+    precision = int(config.get("default_decimal_precision", DEFAULT_DECIMAL_PRECISION))
+    scale = int(config.get("default_decimal_scale", DEFAULT_DECIMAL_SCALE))
+    if scale > precision:
+        errors.append(
+            "Setting 'default_decimal_scale' cannot be more than 'default_decimal_precision'."
+        )
+    folder = config.get("data_extension_folder_id")
+    return DataExtensionSettings(
+        create=bool(config.get("create_data_extensions", False)),
+        add_missing_fields=bool(config.get("add_missing_fields", False)),
+        text_length=int(config.get("default_text_length", DEFAULT_TEXT_LENGTH)),
+        decimal_precision=precision,
+        decimal_scale=scale,
+        folder_id=int(folder) if folder is not None else None,
+    )
 
 
 _TRUE_WORDS = frozenset({"true", "1", "yes", "on"})

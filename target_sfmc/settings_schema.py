@@ -23,6 +23,9 @@ DEFAULT_MIRROR_MAX_DELETE_RATIO = 0.5
 DEFAULT_EXIT_ON_DELETE = False
 DEFAULT_TOKEN_CACHE = True
 DEFAULT_EXPECTED_PROCESSES = 1
+DEFAULT_TEXT_LENGTH = 254
+DEFAULT_DECIMAL_PRECISION = 18
+DEFAULT_DECIMAL_SCALE = 4
 # Defaults of the per-stream record properties.
 DEFAULT_USER_ID_PROPERTIES = ("userId", "user_id")
 DEFAULT_EMAIL_PROPERTY = "email"
@@ -88,6 +91,11 @@ STREAM_SETTINGS = th.ObjectType(
             "api_event: a record with _sdc_deleted_at takes its contact out of journey_key "
             "instead of firing the entry event."
         ),
+    ),
+    th.Property(
+        "data_extension_name",
+        th.StringType,
+        description="Name of the Data Extension create_data_extensions creates (default: its key).",
     ),
     additional_properties=False,
 )
@@ -305,6 +313,57 @@ CONFIG_SCHEMA = th.PropertiesList(
         default=DEFAULT_ASYNC_TIMEOUT_SECONDS,
         title="Async timeout (s)",
         description="Longest wait for one async request to finish.",
+    ),
+    th.Property(
+        "create_data_extensions",
+        th.BooleanType,
+        default=False,
+        title="Create Data Extensions",
+        description=(
+            "Create a missing Data Extension from the stream's SCHEMA (Title Case columns, "
+            "types from the schema, the stream's primary keys) before its first row."
+        ),
+    ),
+    th.Property(
+        "add_missing_fields",
+        th.BooleanType,
+        default=False,
+        title="Add missing fields",
+        description=(
+            "Add a column for each attribute the stream sends that its Data Extension lacks; "
+            "existing columns are never changed or dropped. Off: such attributes are not sent "
+            "and are counted (ignored_attributes)."
+        ),
+    ),
+    th.Property(
+        "default_text_length",
+        th.IntegerType(minimum=1, maximum=4000),
+        default=DEFAULT_TEXT_LENGTH,
+        title="Default Text length",
+        description="Length of created Text columns for strings without maxLength.",
+    ),
+    th.Property(
+        "default_decimal_precision",
+        th.IntegerType(minimum=1, maximum=29),
+        default=DEFAULT_DECIMAL_PRECISION,
+        title="Default Decimal precision",
+        description="Digits of created Decimal columns (JSON Schema 'number').",
+    ),
+    th.Property(
+        "default_decimal_scale",
+        th.IntegerType(minimum=0, maximum=29),
+        default=DEFAULT_DECIMAL_SCALE,
+        title="Default Decimal scale",
+        description="Digits after the point of created Decimal columns without multipleOf.",
+    ),
+    th.Property(
+        "data_extension_folder_id",
+        th.IntegerType(minimum=1),
+        title="Data Extension folder ID",
+        description=(
+            "Folder (category id) of created Data Extensions; default: the business unit's "
+            "root Data Extensions folder."
+        ),
     ),
     th.Property(
         "request_timeout_seconds",

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from singer_sdk.exceptions import InvalidJSONSchema
 
+from target_sfmc.data_extensions import StreamGates
 from target_sfmc.errors import RowsRejectedError, TargetSfmcError, without_quoted_values
 from target_sfmc.fastpath.sink import FastPathSink, LaneSpec
 from target_sfmc.loading.asynchronous import AsyncRowLoader
@@ -163,6 +164,35 @@ class RuntimeSink(FastPathSink):
 
 class SfmcSink(RuntimeSink):
     """Loads one stream into SFMC; `process_batch` returns only once SFMC confirmed the rows."""
+
+    def __init__(
+        self,
+        target: Target,
+        stream_name: str,
+        schema: dict,
+        key_properties: list[str] | None,
+    ) -> None:
+        """Create the sink and know its destinations (read, created or extended at its SCHEMA).
+
+        Done here rather than in ``setup``, where the SDK would add a line of its own to the
+        one-sentence error of a missing Data Extension or refused credentials.
+
+        Args:
+            target: The target (a TargetSfmc, which owns the runtime).
+            stream_name: Stream name after stream maps.
+            schema: Stream schema.
+            key_properties: Stream key properties.
+        """
+        super().__init__(target, stream_name, schema, key_properties)
+        runtime = self.runtime
+        stream = runtime.settings.streams.get(stream_name)
+        self._gates = (
+            runtime.data_extensions.prepare(
+                stream_name, stream, self.schema, list(self.key_properties), runtime.report
+            )
+            if stream is not None
+            else StreamGates()
+        )
 
     def setup(self) -> None:
         """Build the stream's router and pick its loader; unconfigured streams fail here.
@@ -376,15 +406,21 @@ class SfmcSink(RuntimeSink):
             tally.read += 1
             add_outcome(outcome, context["batch"])
 
+        # The decode checks what it can of each value against its column (lengths, ranges).
+        gate = self._gates.rows.get(stream.data_extension_key or "")
+        constraints = {} if gate is None else gate.lane_constraints(self.schema)
         return LaneSpec(
             build_row,
             stream.user_id_properties,
             stream.email_property,
             keep,
             declines_deleted=self._deleted_router is not None,
+            constraints=constraints,
+            on_lane=None if gate is None else gate.trust_lane,
         )
 
     def _add_outcome(self, outcome: Outcome, batch: Batch) -> None:
+        outcome = self._gates.admit(outcome)
         if isinstance(outcome, DataExtensionRow):
             key = outcome.data_extension_key
             primary_key = outcome.primary_key
@@ -503,7 +539,9 @@ class SfmcSink(RuntimeSink):
             )
         messages: list[str] = []
         for refusal in batch.refused:
-            rejected += 1
+            # a second delivery (a Segment track's Journey event) is counted apart
+            extra_rejected += refusal.secondary
+            rejected += not refusal.secondary
             messages.append(refusal.message)
             letters.append(
                 report.dead_letter_entry(

@@ -14,6 +14,7 @@ from singer_sdk.helpers.capabilities import PluginCapabilities, TargetCapabiliti
 from target_sfmc.connection_check import check_connection, report
 from target_sfmc.errors import TargetSfmcError
 from target_sfmc.fastpath.target import FastPathTarget
+from target_sfmc.plan import Planner, PlanSink, run_plan
 from target_sfmc.records import FILTERED
 from target_sfmc.run_report import (
     build_report,
@@ -127,6 +128,8 @@ class TargetSfmc(FastPathTarget):
         # For the run report: the last STATE value written to stdout, and what stopped the run.
         self.emitted_state: t.Any = None
         self.stopped_by: str | None = None
+        # Set by --plan: streams are only noted, nothing is loaded.
+        self.planner: Planner | None = None
 
     @classmethod
     def all_settings(cls) -> dict[str, dict[str, t.Any]]:
@@ -148,6 +151,8 @@ class TargetSfmc(FastPathTarget):
         Returns:
             The loading sink, or the counting sink for ignored streams.
         """
+        if self.planner is not None:
+            return PlanSink
         settings = self.runtime.settings
         if stream_name not in settings.streams and settings.ignore_unconfigured_streams:
             return IgnoredStreamSink
@@ -191,13 +196,12 @@ class TargetSfmc(FastPathTarget):
             self.drain_all(is_endofpipe=True)
         raise SystemExit(128 + signum)
 
-    def _write_state_message(self, state: dict) -> None:
-        """Emit STATE and remember it for the run report.
+    def on_state_emitted(self, state: dict) -> None:
+        """Remember the last STATE written, for the run report.
 
         Args:
-            state: The latest state (the SDK passes a copy).
+            state: The state (a copy).
         """
-        super()._write_state_message(state)
         self.emitted_state = state
 
     def shutdown(self) -> None:
@@ -206,7 +210,7 @@ class TargetSfmc(FastPathTarget):
 
     @classmethod
     def get_singer_command(cls) -> click.Command:
-        """Add ``--test`` to the SDK's command line.
+        """Add ``--test`` and ``--plan`` to the SDK's command line.
 
         Returns:
             The click command.
@@ -217,6 +221,16 @@ class TargetSfmc(FastPathTarget):
                 ["--test"],
                 is_flag=True,
                 help="Authenticate and check the configured Data Extension and event keys.",
+            )
+        )
+        command.params.append(
+            click.Option(
+                ["--plan"],
+                is_flag=True,
+                help=(
+                    "Read the input's SCHEMA messages and print what each Data Extension needs "
+                    "(create, add columns, conflicts); write nothing. Exit 1 if a load would fail."
+                ),
             )
         )
         return command
@@ -230,6 +244,7 @@ class TargetSfmc(FastPathTarget):
         config: t.Any = None,
         file_input: t.IO[str] | None = None,
         test: bool = False,
+        plan: bool = False,
     ) -> None:
         """Run the target from the CLI, always ending with the summary (and the run report).
 
@@ -239,6 +254,7 @@ class TargetSfmc(FastPathTarget):
             config: Config input from the CLI.
             file_input: Optional input file instead of stdin.
             test: Only check the connection and the configured keys.
+            plan: Only print what each Data Extension needs; write nothing.
         """
         started_at = utc_now()
         try:
@@ -263,6 +279,12 @@ class TargetSfmc(FastPathTarget):
             finally:
                 target.shutdown()
             raise SystemExit(0 if passed else 1)
+        if plan:
+            try:
+                plan_exit = run_plan(target, file_input)
+            finally:
+                target.shutdown()
+            raise SystemExit(plan_exit)
         target.runtime.report.start_progress()
         failed = True
         exit_status, error = 1, None

@@ -142,6 +142,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="a row with this primary-key value is never saved (bare 10006); repeatable",
     )
     parser.add_argument(
+        "--fault-forbidden-endpoint",
+        dest="fault_forbidden_endpoints",
+        action="append",
+        default=None,
+        metavar="ENDPOINT",
+        help="answer this endpoint (e.g. customobjects_search) 403 Insufficient Privileges; "
+        "repeatable",
+    )
+    parser.add_argument(
         "--log-level",
         default="WARNING",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
@@ -169,6 +178,8 @@ def fault_settings(args: argparse.Namespace) -> dict[str, Any]:
             faults[dest] = True
     if args.fault_bare_10006_keys:
         faults["bare_10006_keys"] = list(args.fault_bare_10006_keys)
+    if args.fault_forbidden_endpoints:
+        faults["forbidden_endpoints"] = list(args.fault_forbidden_endpoints)
     return faults
 
 

@@ -148,6 +148,7 @@ _CHECKS: dict[str, Callable[[Any, str], Any]] = {
     "date_storage": _date_storage,
     "search_matches_name_only": _flag,
     "contactexit_reports_absent": _flag,
+    "forbidden_endpoints": _key_values,
 }
 #: Settings for which null means "the default".
 _NULLABLE = frozenset({"token_expiry_s", "seed", "results_page_cap"})
@@ -201,6 +202,9 @@ class FaultConfig:
         contactexit_reports_absent: ``contactexit`` lists a contact that is not in the journey
             among its ``errors`` (``Exit request Ignored - Contact is not in the journey.``)
             instead of accepting its exit silently.
+        forbidden_endpoints: Endpoint names (as in the request log, e.g.
+            ``customobjects_search``) answered ``403`` with errorcode 20002 "Insufficient
+            Privileges", as for an installed package without the permission.
     """
 
     error_500: float = 0.0
@@ -226,6 +230,7 @@ class FaultConfig:
     date_storage: str = "as_sent"
     search_matches_name_only: bool = False
     contactexit_reports_absent: bool = False
+    forbidden_endpoints: tuple[str, ...] = ()
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any] | None) -> FaultConfig:
@@ -265,6 +270,7 @@ class FaultConfig:
         """
         out = asdict(self)
         out["bare_10006_keys"] = list(self.bare_10006_keys)
+        out["forbidden_endpoints"] = list(self.forbidden_endpoints)
         return out
 
     def bare_10006_folded(self) -> frozenset[str]:

@@ -380,6 +380,10 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
             request.headers.get("Authorization")
         ):
             return api.not_authorized()
+        if endpoint in self.server.faults.config.forbidden_endpoints:
+            return ApiResponse(
+                403, {"message": "Insufficient Privileges", "errorcode": 20002, "documentation": ""}
+            )
         handler: Handler = getattr(api, handler_name)
         try:
             return handler(request)

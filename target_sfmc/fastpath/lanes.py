@@ -12,7 +12,7 @@ decides and words any error. A lane never refuses a record itself.
 from __future__ import annotations
 
 import decimal
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Annotated, Any, Union
 
 import msgspec
 from msgspec import UNSET, UnsetType
@@ -32,7 +32,7 @@ from target_sfmc.mapping import (
 from target_sfmc.validation import compile_validator, type_table
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from target_sfmc.records import Attributes
 
@@ -94,6 +94,7 @@ class RecordLane:
         typed: bool,
         has_unmapped: bool,
         deleted_at: int | None = None,
+        guaranteed: Sequence[str] = (),
     ) -> None:
         """Keep the precomputed parts (see :func:`compile_lane`)."""
         self._decode = decode
@@ -117,6 +118,13 @@ class RecordLane:
         self._has_unmapped = has_unmapped
         # Where ``_sdc_deleted_at`` is, when records marked deleted must take the general path.
         self._deleted_at = deleted_at
+        # Title Case names whose values the decode itself held to a constraint (typed rows).
+        self.guaranteed = frozenset(guaranteed) if typed else frozenset()
+
+    @property
+    def row_type(self) -> type | None:
+        """The type of the rows this lane builds (None: it builds dicts)."""
+        return self._row_type
 
     def map(self, raw: msgspec.Raw | bytes | str) -> Mapped | None:  # noqa: C901, PLR0912 - one flat pass per record, kept inline for speed
         """Decode, check and map one record.
@@ -181,6 +189,23 @@ def _nested_value_passes(raw: msgspec.Raw, check: Callable[[Any], Any]) -> bool:
     return True
 
 
+def _field_type(
+    allowed: frozenset[type], constraint: tuple[type, msgspec.Meta] | None
+) -> tuple[Any, bool]:
+    """A typed field for the record Struct, with the constraint on its base type if it has it.
+
+    Returns:
+        The field type, and whether every value it lets through meets the constraint.
+    """
+    members = [_STRUCT_TYPES[kind] for kind in allowed]
+    if constraint is None or constraint[0] not in members:
+        return Union[tuple(members)], False  # noqa: UP007
+    base, meta = constraint
+    held = all(member in {base, None} for member in members)
+    members = [Annotated[member, meta] if member is base else member for member in members]
+    return Union[tuple(members)], held  # noqa: UP007
+
+
 def compile_lane(
     schema: dict[str, Any],
     key_properties: Sequence[str],
@@ -189,6 +214,7 @@ def compile_lane(
     user_id_properties: Sequence[str],
     email_property: str,
     declines_deleted: bool = False,
+    constraints: Mapping[str, tuple[type, msgspec.Meta]] | None = None,
 ) -> RecordLane | None:
     """Build the lane of a stream, when its schema allows one.
 
@@ -199,6 +225,10 @@ def compile_lane(
         user_id_properties: Properties that can hold the user id, in order of preference.
         email_property: The property holding the email.
         declines_deleted: Leave records with a ``_sdc_deleted_at`` to the general path.
+        constraints: Property -> ``(str or int, msgspec.Meta)``: values of that type must
+            also meet the Meta (a length, a range) or the record goes the general way, where
+            the same rule is checked and worded. Date-like properties are left out (the lane
+            rewrites their text).
 
     Returns:
         The lane, or None when the schema has properties a lane cannot take as the general
@@ -230,6 +260,9 @@ def compile_lane(
     number_checks: list[tuple[int, frozenset[type]]] = []
     nested_checks = [(names.index(name), check) for name, check in nested.items()]
     typed = validate
+    dates = [(name, kind, parse) for name, kind, parse in datelike_properties(schema)]
+    datelike = {name for name, _kind, _parse in dates}
+    constrained: list[str] = []
     for index, name in enumerate(names):
         allowed = allowed_by_name[name]
         field_type: Any = msgspec.Raw if name in nested else Any
@@ -242,7 +275,9 @@ def compile_lane(
                 default, allowed = UNSET, allowed | {UnsetType}
             number_checks.append((index, allowed))
         else:
-            field_type = Union[tuple(_STRUCT_TYPES[kind] for kind in allowed)]  # noqa: UP007
+            constraint = None if name in datelike else (constraints or {}).get(name)
+            field_type, held = _field_type(allowed, constraint)
+            constrained += [titles[index]] * held
             typed = typed and not allowed & {dict, list}
         # A missing key or required property fails the decode: the general path words it.
         fields.append(
@@ -269,17 +304,14 @@ def compile_lane(
         titles=titles,
         number_checks=number_checks,
         nested_checks=nested_checks,
-        dates=[
-            (at[name], kind, parse)
-            for name, kind, parse in datelike_properties(schema)
-            if name not in SDK_METADATA
-        ],
+        dates=[(at[name], kind, parse) for name, kind, parse in dates if name not in SDK_METADATA],
         identifier_at=[
             at[name] for name in (*user_id_properties, email_property) if name in mapped
         ],
         typed=typed,
         has_unmapped=bool(unmapped),
         deleted_at=at.get("_sdc_deleted_at") if declines_deleted else None,
+        guaranteed=constrained,
     )
 
 

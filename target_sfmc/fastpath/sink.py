@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -14,10 +14,11 @@ from target_sfmc.errors import TargetSfmcError
 from target_sfmc.fastpath.lanes import compile_lane
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     import msgspec
 
+    from target_sfmc.fastpath.lanes import RecordLane
     from target_sfmc.records import Attributes, Outcome
 
 
@@ -43,6 +44,10 @@ class LaneSpec:
     keep: Callable[[Outcome, dict], None]  # adds the record's outcome to the batch context
     # Records marked deleted (``_sdc_deleted_at``) load differently: the lane leaves them.
     declines_deleted: bool = False
+    # Property -> (str or int, msgspec.Meta) its values must meet to stay in the lane.
+    constraints: Mapping[str, tuple[type, msgspec.Meta]] = field(default_factory=dict)
+    # Told the lane once it is built (its row type and the names its decode constrained).
+    on_lane: Callable[[RecordLane], None] | None = None
 
 
 class FastPathSink(BatchSink):
@@ -157,9 +162,12 @@ class FastPathSink(BatchSink):
             user_id_properties=spec.user_id_properties,
             email_property=spec.email_property,
             declines_deleted=spec.declines_deleted,
+            constraints=spec.constraints,
         )
         if lane is None:
             return None
+        if spec.on_lane is not None:
+            spec.on_lane(lane)
         lane_map, build_row, keep = lane.map, spec.build_row, spec.keep
 
         def take(raw: msgspec.Raw, context: dict) -> bool:

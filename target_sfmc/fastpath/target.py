@@ -273,6 +273,14 @@ class FastPathTarget(Target):
             return
         sys.stdout.buffer.write(encode_json(state) + b"\n")
         sys.stdout.flush()
+        self.on_state_emitted(state)
+
+    def on_state_emitted(self, state: dict) -> None:
+        """A STATE message was written to stdout (the SDK's default: nothing more).
+
+        Args:
+            state: The state.
+        """
 
     def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
         """On SIGTERM/SIGINT, let the target decide what may still be loaded.

@@ -292,7 +292,8 @@ def test_without_validation_sfmc_refuses_the_row_and_the_others_load(tmp_path: P
     (letter,) = [json.loads(line) for line in dead.read_text().splitlines()]
     assert letter["reason"] == "rejected"
     assert "Count" in letter["message"]
-    assert "not a valid number" in letter["message"]
+    # The value cannot fit the Number column: refused before any request.
+    assert "is text that is not a whole number" in letter["message"]
     assert sorted(row["Id"] for row in emulator.rows("T")) == [1, 3]
     assert run.states == [{"done": True}]
 
@@ -306,7 +307,7 @@ def test_without_validation_a_refused_row_fails_the_run_by_default(tmp_path: Pat
     assert run.returncode == 1
     assert "Traceback" not in run.stderr
     assert summary(run.stderr)["rejected"] == 1
-    assert "not a valid number" in run.stderr
+    assert "is text that is not a whole number" in run.stderr
     assert "not-a-number-secret" not in run.stderr
     assert run.states == []
 

@@ -35,7 +35,14 @@ def test_check_passes_and_writes_nothing(example_emulator, tmp_path):
     assert "OK   data extension 'ORDER_COMPLETED'" in proc.stderr
     assert "OK   event definition 'APIEvent-signup'" in proc.stderr
     counts = example_emulator.request_counts()
-    assert set(counts) == {"token", "customobjectdata_get", "event_definition_get"}
+    # Reads only: rows, Data Extension definitions (primary keys, field count), definitions.
+    assert set(counts) == {
+        "token",
+        "customobjectdata_get",
+        "customobjects_search",
+        "customobject_fields",
+        "event_definition_get",
+    }
     assert example_emulator.rows("IDENTIFY") == []
 
 

@@ -200,7 +200,9 @@ def test_secret_value_is_hidden_in_config_errors(tmp_path):
 
 def test_rows_confirmed_before_a_fatal_error_are_counted_as_written(tmp_path):
     identify = {"key": "IDENTIFY", "fields": [CONTACT, {"name": "Plan", "type": "Text"}]}
-    with emulator_with(identify) as emulator:
+    # Without Data Extensions Read the missing DE is only found out when its rows are sent.
+    faults = {"forbidden_endpoints": ["customobjects_search"]}
+    with emulator_with(identify, faults=faults) as emulator:
         config = base_config(
             emulator,
             identify_data_extension_key="IDENTIFY",

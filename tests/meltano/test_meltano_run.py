@@ -138,13 +138,14 @@ class Meltano:
     timings: list[tuple[str, float]] = field(default_factory=list)
 
     def __call__(
-        self, *args: str, timeout: float = CLI_TIMEOUT, **extra_env: str
+        self, *args: str, timeout: float = CLI_TIMEOUT, stdin: str | None = None, **extra_env: str
     ) -> subprocess.CompletedProcess[str]:
         started = time.monotonic()
         proc = subprocess.run(
             [str(self.exe), *args],
             cwd=self.project,
             env={**self.env, **extra_env},
+            input=stdin,
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -231,6 +232,15 @@ def sfmc_counts(sfmc: SfmcEmulator) -> dict[str, int]:
     }
 
 
+# Each run reads its Data Extension's definition at the stream's SCHEMA (not a data call).
+DEFINITION_READS = frozenset({"customobjects_search", "customobject_fields"})
+
+
+def data_counts(sfmc: SfmcEmulator) -> dict[str, int]:
+    """Requests per endpoint, without the token endpoint and the definition reads."""
+    return {k: n for k, n in sfmc_counts(sfmc).items() if k not in DEFINITION_READS}
+
+
 def bad_statuses(sfmc: SfmcEmulator) -> list[dict[str, Any]]:
     return [r for r in sfmc.request_log() if r["status"] >= 400 or r["status"] == 0]
 
@@ -306,16 +316,17 @@ def test_run_state_incremental_and_failure(meltano: Meltano, sfmc: SfmcEmulator)
     assert not bad_statuses(sfmc)
 
     # 3b. Nothing new for the tap to send (the files moved out of its glob; same config, so the
-    #     cached catalog is used): SCHEMA + STATE only. Not one SFMC data call, and the state
+    #     cached catalog is used): SCHEMA + STATE only. Not one SFMC data call (the DE's
+    #     definition is read at the SCHEMA, as every run does), and the state
     #     passes through unchanged (this also shows that 3a left it unchanged).
     archive = meltano.project / "archive"
     archive.mkdir()
     for path in data.glob("*.jsonl"):
         path.rename(archive / path.name)
-    before = sfmc_counts(sfmc)
+    before = data_counts(sfmc)
     noop = meltano.run()
     _check(noop, "no-op meltano run")
-    assert sfmc_counts(sfmc) == before
+    assert data_counts(sfmc) == before
     assert rows_by_contact_key(sfmc) == rows
     assert meltano.state() == state
 
@@ -339,3 +350,33 @@ def test_run_state_incremental_and_failure(meltano: Meltano, sfmc: SfmcEmulator)
     # Secrets never reach Meltano's logs.
     assert not [o for o in meltano.outputs if CLIENT_SECRET in o]
     print(f"meltano run sequence took {time.monotonic() - started:.1f}s", meltano.timings)  # noqa: T201
+
+
+def test_meltano_invoke_plan_reads_stdin_and_writes_nothing(
+    meltano: Meltano, sfmc: SfmcEmulator
+) -> None:
+    schema = {
+        "type": "SCHEMA",
+        "stream": "users",
+        "key_properties": ["user_id"],
+        "schema": {
+            "properties": {
+                "user_id": {"type": "string"},
+                "email": {"type": "string"},
+                "loyalty_tier": {"type": "string"},
+            }
+        },
+    }
+    before = sfmc_counts(sfmc)
+    proc = meltano(
+        "--environment=dev", "invoke", "target-sfmc", "--plan", stdin=json.dumps(schema) + "\n"
+    )
+    assert proc.returncode == 0, output_of(proc)[-4000:]
+    assert "Stream 'users':" in proc.stdout
+    assert "the data extension lacks them (add_missing_fields is off): User Id, Loyalty Tier" in (
+        proc.stdout
+    )
+    assert proc.stdout.rstrip().endswith("Plan: a load would succeed with the current settings.")
+    after = sfmc_counts(sfmc)
+    changed = {k for k in after if after[k] != before.get(k, 0)}
+    assert changed <= {"customobjects_search", "customobject_fields"}, changed

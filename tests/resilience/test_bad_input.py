@@ -267,7 +267,7 @@ def test_unknown_data_extension_stops_the_run_even_under_skip(emulators, tmp_pat
     errors = " ".join(error_lines(run.stderr))
     assert "CUSTOMER_FIELDS" in errors, run.tail()
     assert "'users'" in errors
-    assert "10000" in errors  # SFMC's error code
+    assert "does not exist in SFMC" in errors  # found at its SCHEMA, before any row
     assert run.states == []
     assert_clean_failure_output(run.stderr + run.stdout)
 

