@@ -15,14 +15,16 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from target_sfmc.budget import TOKEN_LEASE_SECONDS, BudgetStoreError, CachedToken, new_holder
+from target_sfmc.budget import TOKEN_LEASE_SECONDS, new_holder
+from target_sfmc.budget_store import BudgetStoreError, CachedToken
 from target_sfmc.errors import SfmcApiError
 from target_sfmc.jsonio import encode_json
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from target_sfmc.budget import AccountBudget, BudgetStore
+    from target_sfmc.budget import AccountBudget
+    from target_sfmc.budget_store import BudgetStore
     from target_sfmc.transport import Transport
 
 LOGGER = logging.getLogger("target-sfmc.auth")

@@ -13,7 +13,7 @@ from collections import deque
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from target_sfmc.budget import BudgetStoreError
+from target_sfmc.budget_store import BudgetStoreError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator

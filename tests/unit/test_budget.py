@@ -15,16 +15,13 @@ import pytest
 from target_sfmc.auth import TokenProvider
 from target_sfmc.budget import (
     AccountBudget,
-    BudgetStore,
-    CachedToken,
-    Reservation,
     SharedPacer,
-    SqliteBudgetStore,
     default_store_path,
     open_store,
-    redact_url,
     url_problem,
 )
+from target_sfmc.budget_sqlite import SqliteBudgetStore
+from target_sfmc.budget_store import BudgetStore, CachedToken, Reservation, redact_url
 from target_sfmc.limiter import RateLimiter
 from target_sfmc.settings import parse_settings
 from target_sfmc.settings_schema import CONFIG_SCHEMA
