@@ -14,7 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from target_sfmc.auth import TokenProvider
-from target_sfmc.client import MAX_TOKEN_REFRESHES_PER_CALL, SfmcClient
+from target_sfmc.client import SfmcClient
+from target_sfmc.client_base import MAX_TOKEN_REFRESHES_PER_CALL
 from target_sfmc.errors import RetriesExhaustedError, SfmcApiError
 from target_sfmc.limiter import RateLimiter
 from target_sfmc.settings import ClientSettings, is_loopback_url
