@@ -20,7 +20,7 @@ from target_sfmc.de_columns import TableSpec, stream_tables
 from target_sfmc.errors import TargetSfmcError
 from target_sfmc.mapping import title_case
 from target_sfmc.settings_schema import STREAM_TYPES
-from target_sfmc.sinks import RuntimeSink
+from target_sfmc.sink_base import RuntimeSink
 
 if TYPE_CHECKING:
     from singer_sdk import Target

@@ -1,4 +1,7 @@
-"""Sinks: collect each stream's rows in batches, hand them to SFMC, account for every record.
+"""Sinks: collect each stream's rows in batches and hand them to SFMC.
+
+The batch itself is in :mod:`target_sfmc.sink_batch`; what happened to each of its records is
+counted and dead-lettered by :mod:`target_sfmc.batch_accounting`.
 
 What SFMC stores must equal sending every record on its own, in input order:
 
@@ -22,24 +25,21 @@ emits STATE ahead of unconfirmed rows.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from singer_sdk.exceptions import InvalidJSONSchema
 
+from target_sfmc.batch_accounting import account_batch
 from target_sfmc.data_extensions import StreamGates
-from target_sfmc.errors import RowsRejectedError, TargetSfmcError, without_quoted_values
-from target_sfmc.fastpath.sink import FastPathSink, LaneSpec
+from target_sfmc.errors import TargetSfmcError
+from target_sfmc.fastpath.sink import LaneSpec
 from target_sfmc.loading.asynchronous import AsyncRowLoader
 from target_sfmc.loading.deletes import DeletingRowLoader, RowDeleter
 from target_sfmc.loading.journey_exit import load_in_order
-from target_sfmc.loading.sync import SYNC_BATCH_ROWS, SyncRowLoader
-from target_sfmc.mapping import CONTACT_KEY, MappingError, title_case
+from target_sfmc.loading.sync import SyncRowLoader
+from target_sfmc.mapping import MappingError, title_case
 from target_sfmc.mirror import MIRRORED_TYPES
 from target_sfmc.records import (
-    CONTACT_REFUSED,
-    REJECTED,
-    UNCONFIGURED_STREAM,
     DataExtensionRow,
     JourneyEvent,
     JourneyExit,
@@ -58,108 +58,16 @@ from target_sfmc.routing import (
     segment_router,
 )
 from target_sfmc.settings_schema import STREAM_TYPES
+from target_sfmc.sink_base import RuntimeSink
+from target_sfmc.sink_batch import Batch
 from target_sfmc.validation import FastJSONSchemaValidator, QuietJSONSchemaValidator
 
 if TYPE_CHECKING:
     from singer_sdk import Target
     from singer_sdk.sinks.core import BaseJSONSchemaValidator
 
-    from target_sfmc.loading.base import BatchLoad, PendingRows, RowLoader
-    from target_sfmc.runtime import LoadingRuntime
+    from target_sfmc.loading.base import RowLoader
     from target_sfmc.settings import StreamSettings, TargetSettings
-
-_REJECTIONS_LOGGED_PER_BATCH = 5
-
-
-@dataclass(repr=False)
-class Batch:
-    """What one batch of a stream has read, until SFMC answered for it."""
-
-    load: BatchLoad
-    # Data Extension key -> its first round of rows; later rounds only where records changed
-    # values of a row already pending.
-    rows: dict[str, PendingRows] = field(default_factory=dict)
-    later: dict[str, list[PendingRows]] = field(default_factory=dict)
-    events: dict[str, list[JourneyEvent]] = field(default_factory=dict)
-    # Entry events and exits of streams that do both, in input order.
-    journey: list[JourneyEvent | JourneyExit] = field(default_factory=list)
-    refused: list[MappingRefusal] = field(default_factory=list)
-    skipped: list[Skipped] = field(default_factory=list)
-
-    def send(self, key: str) -> None:
-        """Send a Data Extension's first round now; its next round moves up.
-
-        Args:
-            key: Data Extension key.
-        """
-        self.load.send(key, self.rows.pop(key))
-        later = self.later.get(key)
-        if later:
-            self.rows[key] = later.pop(0)
-            if not later:
-                del self.later[key]
-
-    def holds(self, key: str, primary_key: tuple[Any, ...]) -> bool:
-        """Tell whether a row for this key is pending or unconfirmed in this batch.
-
-        Args:
-            key: Data Extension key.
-            primary_key: The row's primary key.
-
-        Returns:
-            True when a later row for the key must wait for this batch.
-        """
-        pending = self.rows.get(key)
-        if pending is not None and primary_key in pending:
-            return True
-        return any(primary_key in rows for rows in self.later.get(key, ())) or (
-            self.load.holds(key, primary_key)
-        )
-
-    def rounds(self) -> list[dict[str, PendingRows]]:
-        """The pending rows, round by round, each round to be loaded after the one before.
-
-        Returns:
-            The rounds (the first holds every Data Extension's first round).
-        """
-        depth = max((len(later) for later in self.later.values()), default=0)
-        return [
-            self.rows,
-            *(
-                {key: later[index] for key, later in self.later.items() if index < len(later)}
-                for index in range(depth)
-            ),
-        ]
-
-    def __repr__(self) -> str:
-        """Counts only: the SDK logs the batch context at DEBUG, never show row values."""
-        rows = sum(len(by_key) for by_key in self.rows.values())
-        return f"<batch: {rows} rows pending>"
-
-
-class RuntimeSink(FastPathSink):
-    """A sink holding the target's shared runtime (client, pools, accounting)."""
-
-    MAX_SIZE_DEFAULT = SYNC_BATCH_ROWS
-
-    def __init__(
-        self,
-        target: Target,
-        stream_name: str,
-        schema: dict,
-        key_properties: list[str] | None,
-    ) -> None:
-        """Create the sink.
-
-        Args:
-            target: The target (a TargetSfmc, which owns the runtime).
-            stream_name: Stream name after stream maps.
-            schema: Stream schema.
-            key_properties: Stream key properties.
-        """
-        self.runtime: LoadingRuntime = target.runtime  # type: ignore[attr-defined]
-        super().__init__(target, stream_name, schema, key_properties)
-        self.date_parser  # noqa: B018 - a schema whose dates cannot be found fails at its SCHEMA
 
 
 class SfmcSink(RuntimeSink):
@@ -517,97 +425,14 @@ class SfmcSink(RuntimeSink):
             self.runtime.batch_finished()
         if self._mirror is not None:
             self._mirror.note_refused(result.rejected)
-        self._account(batch, result)
-
-    def _account(self, batch: Batch, result: LoadResult) -> None:
-        """Count and dead-letter every outcome of the batch; fail when the policy says so.
-
-        Raises:
-            RowsRejectedError: When rows were rejected and ``row_error_policy`` is ``fail``.
-        """
-        report = self.runtime.report
-        stream = self.stream_name
-        rejected, extra_rejected, extra_skipped = 0, 0, 0
-        letters: list[dict[str, Any]] = []
-        for skip in batch.skipped:
-            if skip.secondary:
-                extra_skipped += 1
-            else:
-                report.count_skip(stream, skip.reason)
-            letters.append(
-                report.dead_letter_entry(stream, skip.destination, skip.reason, skip.row)
-            )
-        messages: list[str] = []
-        for refusal in batch.refused:
-            # a second delivery (a Segment track's Journey event) is counted apart
-            extra_rejected += refusal.secondary
-            rejected += not refusal.secondary
-            messages.append(refusal.message)
-            letters.append(
-                report.dead_letter_entry(
-                    stream, refusal.destination, REJECTED, refusal.row, refusal.message, "mapping"
-                )
-            )
-        for rejection in result.rejected:
-            item = rejection.item
-            if isinstance(item, DataExtensionRow):
-                rejected += item.records
-            elif item.secondary:
-                extra_rejected += 1
-            else:
-                rejected += 1
-            destination, row = _refused_row(item)
-            messages.append(rejection.message)
-            letters.append(
-                report.dead_letter_entry(
-                    stream, destination, REJECTED, row, rejection.message, rejection.error_code
-                )
-            )
-        letters.extend(
-            report.dead_letter_entry(
-                stream,
-                getattr(contact.item, "data_extension_key", None),
-                CONTACT_REFUSED,
-                {CONTACT_KEY: contact.item.contact_key},
-                contact.message,
-                contact.error_code,
-            )
-            for contact in result.contacts_refused
+        account_batch(
+            batch,
+            result,
+            stream=self.stream_name,
+            report=self.runtime.report,
+            skip_rejected_rows=self.runtime.settings.skip_rejected_rows,
+            logger=self.logger,
         )
-        report.count(
-            stream,
-            contacts_failed=len(result.contacts_refused),
-            written=result.written,
-            merged=result.merged,
-            deleted=result.deleted,
-            rejected=rejected,
-            extra_written=result.extra_written,
-            extra_rejected=extra_rejected,
-            extra_skipped=extra_skipped,
-        )
-        report.dead_letter(letters)
-        if not messages:
-            return
-        # SFMC's messages can quote values (a Contact Key, a duplicate key): the log gets
-        # them with quoted parts hidden; the dead-letter file keeps them whole.
-        for message in messages[:_REJECTIONS_LOGGED_PER_BATCH]:
-            self.logger.warning("Row rejected: %s", without_quoted_values(message))
-        if not self.runtime.settings.skip_rejected_rows:
-            raise RowsRejectedError(
-                f"{rejected + extra_rejected} record(s) of stream '{stream}' were rejected "
-                f"(first: {without_quoted_values(messages[0])}); "
-                "state was not advanced past them. Fix the data or Data Extension, or set "
-                "row_error_policy to 'skip'."
-            )
-
-
-def _refused_row(item: DataExtensionRow | JourneyEvent | JourneyExit) -> tuple[str, Any]:
-    """Where a refused item was going, and what its dead letter shows."""
-    if isinstance(item, DataExtensionRow):
-        return item.data_extension_key, {**item.values, **item.keys}
-    if isinstance(item, JourneyExit):
-        return item.journey_key, {"ContactKey": item.contact_key}
-    return item.event_definition_key, {"ContactKey": item.contact_key, "Data": item.data}
 
 
 def _destinations(stream: StreamSettings, settings: TargetSettings) -> set[str]:
@@ -618,54 +443,3 @@ def _destinations(stream: StreamSettings, settings: TargetSettings) -> set[str]:
             keys.add(settings.identify_data_extension_key)
         return keys
     return {stream.data_extension_key} if stream.data_extension_key else set()
-
-
-class IgnoredStreamSink(RuntimeSink):
-    """Counts the records of a stream nobody configured (``ignore_unconfigured_streams``)."""
-
-    def setup(self) -> None:
-        """Warn (once) that the stream is skipped."""
-        self.runtime.report.warn_once(
-            self.stream_name,
-            UNCONFIGURED_STREAM,
-            "Stream '%s' is not configured; its records are skipped and counted.",
-            self.stream_name,
-        )
-
-    def get_validator(self) -> BaseJSONSchemaValidator | None:
-        """Records of an ignored stream are not validated.
-
-        Returns:
-            None.
-        """
-        return None
-
-    def validate_and_parse(self, record: dict[str, Any]) -> None:
-        """Records of an ignored stream are neither validated nor parsed: only counted.
-
-        Args:
-            record: The record.
-        """
-
-    def process_record(self, record: dict, context: dict) -> None:
-        """Count the record as skipped.
-
-        Args:
-            record: The record.
-            context: The SDK's batch context.
-        """
-        report = self.runtime.report
-        report.count(self.stream_name, read=1)
-        report.count_skip(self.stream_name, UNCONFIGURED_STREAM)
-        if report.dead_letters is not None:
-            context.setdefault("letters", []).append(
-                report.dead_letter_entry(self.stream_name, None, UNCONFIGURED_STREAM, record)
-            )
-
-    def process_batch(self, context: dict) -> None:
-        """Write the batch's dead letters.
-
-        Args:
-            context: The SDK's batch context.
-        """
-        self.runtime.report.dead_letter(context.get("letters", []))

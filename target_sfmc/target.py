@@ -14,6 +14,7 @@ from singer_sdk.helpers.capabilities import PluginCapabilities, TargetCapabiliti
 from target_sfmc.connection_check import check_connection, report
 from target_sfmc.errors import TargetSfmcError
 from target_sfmc.fastpath.target import FastPathTarget
+from target_sfmc.ignored_streams import IgnoredStreamSink
 from target_sfmc.plan import Planner, PlanSink, run_plan
 from target_sfmc.records import FILTERED
 from target_sfmc.run_report import (
@@ -33,7 +34,7 @@ from target_sfmc.settings import (
     parse_settings,
 )
 from target_sfmc.settings_schema import CONFIG_SCHEMA
-from target_sfmc.sinks import IgnoredStreamSink, SfmcSink
+from target_sfmc.sinks import SfmcSink
 from target_sfmc.tuning import tuned_for_loading
 
 if t.TYPE_CHECKING:

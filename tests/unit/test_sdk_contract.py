@@ -15,7 +15,7 @@ from target_sfmc.fastpath.target import COPIED_SDK_CODE, sdk_code_fingerprint
 PACKAGE = Path(__file__).resolve().parents[2] / "target_sfmc"
 SDK = Path(singer_sdk.__file__).parent
 # Modules whose classes extend SDK classes, and so could reach into their private parts.
-SDK_SUBCLASS_MODULES = ("target.py", "sinks.py")
+SDK_SUBCLASS_MODULES = ("target.py", "sinks.py", "sink_base.py", "ignored_streams.py")
 
 
 def resolve(dotted: str) -> object:
