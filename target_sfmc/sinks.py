@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from singer_sdk.exceptions import InvalidJSONSchema
 
 from target_sfmc.batch_accounting import account_batch
-from target_sfmc.data_extensions import StreamGates
+from target_sfmc.column_gate import StreamGates
 from target_sfmc.errors import TargetSfmcError
 from target_sfmc.fastpath.sink import LaneSpec
 from target_sfmc.loading.asynchronous import AsyncRowLoader

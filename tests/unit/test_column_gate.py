@@ -5,7 +5,8 @@ from __future__ import annotations
 import decimal
 from types import SimpleNamespace
 
-from target_sfmc.data_extensions import ColumnGate, DataExtension, StreamGates
+from target_sfmc.column_gate import ColumnGate, StreamGates
+from target_sfmc.data_extensions import DataExtension
 from target_sfmc.de_columns import Column, TableSpec
 from target_sfmc.fastpath.rows import attribute_row_type
 from target_sfmc.records import DataExtensionRow, JourneyEvent, MappingRefusal, Skipped
