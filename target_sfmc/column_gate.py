@@ -13,15 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from target_sfmc.de_columns import (
-    CONTEXT_FOLDED,
-    INT32_MAX,
-    INT32_MIN,
-    always_fits,
-    compile_projection,
-    compile_row_check,
-    value_check,
-)
+from target_sfmc.de_columns import CONTEXT_FOLDED, INT32_MAX, INT32_MIN
+from target_sfmc.de_row_checks import compile_projection, compile_row_check
+from target_sfmc.de_values import always_fits, value_check
 from target_sfmc.fastpath.rows import AttributeRow
 from target_sfmc.mapping import title_case
 from target_sfmc.records import DataExtensionRow, JourneyEvent, MappingRefusal
@@ -31,7 +25,8 @@ if TYPE_CHECKING:
 
     from target_sfmc.accounting import RunReport
     from target_sfmc.data_extensions import DataExtension, DataExtensionCatalog
-    from target_sfmc.de_columns import Column, TableSpec
+    from target_sfmc.de_columns import Column
+    from target_sfmc.de_tables import TableSpec
     from target_sfmc.fastpath.lanes import RecordLane
     from target_sfmc.records import Attributes, Outcome
 

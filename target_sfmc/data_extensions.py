@@ -29,13 +29,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from target_sfmc.column_gate import ColumnGate, StreamGates
-from target_sfmc.de_columns import (
-    Column,
-    ColumnRules,
-    TableSpec,
-    stream_tables,
-)
+from target_sfmc.de_columns import Column, ColumnRules
 from target_sfmc.de_conflicts import mismatches
+from target_sfmc.de_tables import TableSpec, stream_tables
 from target_sfmc.errors import SfmcApiError, TargetSfmcError
 
 if TYPE_CHECKING:

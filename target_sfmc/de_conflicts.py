@@ -9,16 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from target_sfmc.de_columns import (
-    CONTEXT_FOLDED,
-    MAX_DECIMAL_PRECISION,
-    always_fits,
-    decimal_scale,
-)
+from target_sfmc.de_columns import CONTEXT_FOLDED, MAX_DECIMAL_PRECISION, decimal_scale
+from target_sfmc.de_values import always_fits
 
 if TYPE_CHECKING:
     from target_sfmc.data_extensions import DataExtension
-    from target_sfmc.de_columns import Column, PropertyShape, TableSpec
+    from target_sfmc.de_columns import Column, PropertyShape
+    from target_sfmc.de_tables import TableSpec
 
 
 def mismatches(de: DataExtension, spec: TableSpec) -> list[str]:

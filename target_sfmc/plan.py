@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from target_sfmc.data_extensions import UNREADABLE, DataExtension
-from target_sfmc.de_columns import TableSpec, stream_tables
 from target_sfmc.de_conflicts import conflicts, mismatches
+from target_sfmc.de_tables import TableSpec, stream_tables
 from target_sfmc.errors import TargetSfmcError
 from target_sfmc.mapping import title_case
 from target_sfmc.settings_schema import STREAM_TYPES

@@ -7,7 +7,8 @@ from types import SimpleNamespace
 
 from target_sfmc.column_gate import ColumnGate, StreamGates
 from target_sfmc.data_extensions import DataExtension
-from target_sfmc.de_columns import Column, TableSpec
+from target_sfmc.de_columns import Column
+from target_sfmc.de_tables import TableSpec
 from target_sfmc.fastpath.rows import attribute_row_type
 from target_sfmc.records import DataExtensionRow, JourneyEvent, MappingRefusal, Skipped
 

@@ -8,16 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from target_sfmc.de_columns import (
-    Column,
-    ColumnRules,
-    always_fits,
-    compile_row_check,
-    decimal_scale,
-    property_shape,
-    stream_tables,
-    value_check,
-)
+from target_sfmc.de_columns import Column, ColumnRules, decimal_scale, property_shape
+from target_sfmc.de_row_checks import compile_row_check
+from target_sfmc.de_tables import stream_tables
+from target_sfmc.de_values import always_fits, value_check
 from target_sfmc.fastpath.rows import attribute_row_type
 from target_sfmc.settings import parse_settings
 
