@@ -27,12 +27,8 @@ from target_sfmc.run_report import (
     write_report_or_log,
 )
 from target_sfmc.runtime import LoadingRuntime
-from target_sfmc.settings import (
-    check_batch_size,
-    check_environment,
-    check_setting_names,
-    parse_settings,
-)
+from target_sfmc.settings import parse_settings
+from target_sfmc.settings_checks import check_batch_size, check_environment, check_setting_names
 from target_sfmc.settings_schema import CONFIG_SCHEMA
 from target_sfmc.sinks import SfmcSink
 from target_sfmc.tuning import tuned_for_loading
