@@ -125,6 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--account-id", default=None, help="MID the token endpoint requires")
     parser.add_argument("--rate-limit", type=float, default=None, metavar="RPS")
     parser.add_argument("--latency-ms", type=int, default=0)
+    parser.add_argument(
+        "--latency-jitter-ms",
+        type=int,
+        default=0,
+        help="vary each request's latency uniformly by up to this much either way",
+    )
     parser.add_argument("--token-ttl", type=int, default=DEFAULT_TOKEN_TTL, metavar="S")
     parser.add_argument("--async-delay-ms", type=int, default=20)
     for flag, dest, kind, text in _FAULT_FLAGS:
@@ -218,6 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             account_id=args.account_id,
             rate_limit=args.rate_limit,
             latency_ms=args.latency_ms,
+            latency_jitter_ms=args.latency_jitter_ms,
             token_ttl=args.token_ttl,
             async_delay_ms=args.async_delay_ms,
             faults=fault_settings(args),

@@ -42,6 +42,7 @@ class SfmcEmulator:
         account_id: MID; when set, token requests naming another MID are refused.
         rate_limit: Requests per rolling second before 429s; None for no limit.
         latency_ms: Delay added to every SFMC request.
+        latency_jitter_ms: Each request's delay varies uniformly by up to this much either way.
         token_ttl: Token lifetime in seconds (advertised and enforced).
         async_delay_ms: Time before an async job is processed.
         faults: Fault settings (see `FaultConfig`).
@@ -62,6 +63,7 @@ class SfmcEmulator:
         account_id: str | None = None,
         rate_limit: float | None = None,
         latency_ms: int = 0,
+        latency_jitter_ms: int = 0,
         token_ttl: int = DEFAULT_TOKEN_TTL,
         async_delay_ms: int = 20,
         faults: dict[str, Any] | None = None,
@@ -74,7 +76,7 @@ class SfmcEmulator:
         self._faults = FaultInjector(FaultConfig.from_dict(faults))
         self._log = RequestLog()
         self._limiter = SlidingWindowLimiter(rate_limit)
-        self._settings = ServerSettings(latency_ms=latency_ms)
+        self._settings = ServerSettings(latency_ms=latency_ms, latency_jitter_ms=latency_jitter_ms)
         self.api = SfmcApi(
             store=self._store,
             faults=self._faults,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import random
 import re
 import socket
 import sys
@@ -144,9 +145,26 @@ class ServerSettings:
 
     Attributes:
         latency_ms: Base delay added to every SFMC request.
+        latency_jitter_ms: Each request's delay is drawn uniformly from ``latency_ms`` plus or
+            minus this much (never below zero), as real round trips vary.
     """
 
     latency_ms: int = 0
+    latency_jitter_ms: int = 0
+
+    def draw_latency_seconds(self, extra_ms: int) -> float:
+        """One request's delay: the base, the fault injector's extra, and the jitter.
+
+        Args:
+            extra_ms: Latency the fault injector adds.
+
+        Returns:
+            Seconds to wait before handling the request.
+        """
+        latency = self.latency_ms + extra_ms
+        if self.latency_jitter_ms:
+            latency += random.uniform(-self.latency_jitter_ms, self.latency_jitter_ms)  # noqa: S311 - timing noise, not security
+        return max(latency, 0) / 1000
 
 
 class EmulatorHTTPServer(ThreadingHTTPServer):
@@ -338,9 +356,9 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
                 )
             return ApiResponse(404, {"message": "Service Not Found", "errorcode": 0})
         fault, apply_first = srv.faults.decide_request(token_endpoint=endpoint in TOKEN_ENDPOINTS)
-        latency = srv.settings.latency_ms + srv.faults.config.latency_ms
+        latency = srv.settings.draw_latency_seconds(srv.faults.config.latency_ms)
         if latency > 0:
-            time.sleep(latency / 1000)
+            time.sleep(latency)
         request = ApiRequest(
             method=self.command,
             params=params,
