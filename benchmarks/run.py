@@ -2,33 +2,37 @@
 
 Usage::
 
-    python benchmarks/run.py             # full run (~5 min on 2 cores)
-    python benchmarks/run.py --quick     # small smoke version (~1-2 min)
-    python benchmarks/run.py --records 50000 --profile
+    python benchmarks/run.py                  # full run (~10 min on 2 cores)
+    python benchmarks/run.py --quick          # small smoke version (~2 min)
+    python benchmarks/run.py --json out.json  # also every figure as JSON
+    python benchmarks/run.py --write-readme   # also benchmarks/results.json and README's block
 
 Results (tables) go to stdout; progress goes to stderr. Every target run is a fresh
 subprocess (``python -m target_sfmc --config FILE --input FILE``) talking over loopback HTTP
 to an in-process `SfmcEmulator`; wall time, user+sys CPU and peak RSS are those of that
-subprocess alone (``os.wait4`` rusage taken by a small launcher process, cross-checked
-with ``RUSAGE_CHILDREN`` deltas).
+subprocess alone (``os.wait4`` rusage taken by a small launcher process).
 
 Sections:
-  1. CPU: records/s of target-sfmc (async path, validation on) vs a default singer-sdk no-op
-     BatchSink target (`benchmarks/noop_target.py`) on the same input file; three trials,
-     alternating, reported each and as the median ratio.
-  2. Throughput at the limit: 200 ms emulator latency, 20 requests/s, sync and async loads
-     (async: 2,000-row requests, so the request budget, not the CPU, is the bottleneck).
-  3. Peak RSS for N and 10xN records (async path).
+  1. CPU: CPU-seconds of target-sfmc (async path, validation on) vs a default singer-sdk no-op
+     BatchSink target (`benchmarks/noop_target.py`) on the same input, for three shapes (flat
+     identify records, the same with nested properties, Segment messages); trials alternate
+     the two. The ratio of CPU-seconds is the primary figure, wall-clock beside it.
+  2. Budget at defaults: emulator latency 100 ms, 500 ms and 1.5 s with jitter, rate limit
+     20/s; the target at its default settings, sync and async (small requests). Busy share of
+     the 20/s while sending, the most requests in any one-second window, 429s.
+  3. Memory: peak RSS for N and 10xN records of the nested shape (async path).
   4. Requests per 10k rows, by endpoint, for the sync and async paths.
-  5. One SFMC budget for three pipelines: three target processes at the default settings
-     against one emulator limited to 20 requests/s (200 ms latency), through the embedded
-     local store and, when `redis-server` is installed, through Redis.
+  5. One budget, three pipelines: three target processes at the default settings against one
+     emulator limited to 20 requests/s, through the local store and, when `redis-server` is
+     installed, through Redis.
+  Summary: the closing note (README's generated block) with this run's figures.
 """
 
 from __future__ import annotations
 
 import argparse
 import compileall
+import datetime as dt
 import io
 import itertools
 import json
@@ -36,9 +40,10 @@ import math
 import os
 import platform
 import pstats
-import random
 import resource
 import shutil
+import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -51,63 +56,29 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+import readme_block  # noqa: E402 - benchmarks/ is the script's directory
+from shapes import FLAT, NESTED, SHAPES, Shape  # noqa: E402
+
 from target_sfmc.emulator import SfmcEmulator  # noqa: E402
 from target_sfmc.tuning import tuned_for_loading  # noqa: E402
 
 NOOP_TARGET = Path(__file__).resolve().parent / "noop_target.py"
+RESULTS_JSON = Path(__file__).resolve().parent / "results.json"
+README = ROOT / "README.md"
 CLIENT_ID = "bench-client"
 CLIENT_SECRET = "bench-secret-value-never-logged"  # noqa: S105 - emulator-only credential
 SUBDOMAIN = "mc563885gzs27c5t9-63k636ttgm"
-DE_KEY = "IDENTIFY"
-STREAM = "users"
 RATE_LIMIT = 20
+SECTIONS = ("cpu", "defaults", "memory", "requests", "shared")
 
-SCHEMA = {
-    "type": "object",
-    "properties": {
-        "user_id": {"type": ["string", "null"]},
-        "email": {"type": ["string", "null"]},
-        "first_name": {"type": ["string", "null"]},
-        "last_name": {"type": ["string", "null"]},
-        "plan": {"type": ["string", "null"]},
-        "country": {"type": ["string", "null"]},
-        "logins": {"type": ["integer", "null"]},
-        "age": {"type": ["integer", "null"]},
-        "lifetime_value": {"type": ["number", "null"]},
-        "is_active": {"type": ["boolean", "null"]},
-        "created_at": {"type": ["string", "null"], "format": "date-time"},
-    },
-}
-
-# Every attribute the target sends (Title Case of the record keys) plus the primary key.
-IDENTIFY_DE = {
-    "key": DE_KEY,
-    "fields": [
-        {"name": "Contact Key", "type": "Text", "length": 254, "primary_key": True},
-        {"name": "User Id", "type": "Text", "length": 50},
-        {"name": "Email", "type": "EmailAddress"},
-        {"name": "First Name", "type": "Text", "length": 50},
-        {"name": "Last Name", "type": "Text", "length": 50},
-        {"name": "Plan", "type": "Text", "length": 20},
-        {"name": "Country", "type": "Text", "length": 2},
-        {"name": "Logins", "type": "Number"},
-        {"name": "Age", "type": "Number"},
-        {"name": "Lifetime Value", "type": "Decimal", "precision": 18, "scale": 2},
-        {"name": "Is Active", "type": "Boolean"},
-        {"name": "Created At", "type": "Date"},
-    ],
-}
-
-FIRST = ["Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Margaret", "Ken", "Frances"]
-LAST = ["Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Hamilton", "Thompson"]
-PLANS = ["free", "pro", "team", "enterprise"]
-COUNTRIES = ["GB", "US", "DE", "FR", "NL", "JP", "BR"]
-RECORD_LINE = (
-    '{"type":"RECORD","stream":"users","record":{"user_id":"u%d","email":"user%d@example.com",'
-    '"first_name":"%s","last_name":"%s","plan":"%s","country":"%s","logins":%d,"age":%d,'
-    '"lifetime_value":%d.%02d,"is_active":%s,'
-    '"created_at":"2023-%02d-%02dT%02d:%02d:%02d+00:00"}}\n'
-)
+# Section 2: each request's latency varies uniformly by this share of it either way.
+JITTER_SHARE = 0.5
+SYNC_ROWS_PER_REQUEST = 50  # SFMC's rowset limit, which the sync path fills
+# Requests per async upload when sizing the input (the upload and its status poll).
+ASYNC_REQUESTS_PER_UPLOAD = 2
+DATA_ENDPOINTS = frozenset({"rowset", "async_upsert"})
+BUSY_TARGET = 0.90
+MEMORY_TARGET = 2.0
 
 
 # --------------------------------------------------------------------------- utilities
@@ -117,6 +88,7 @@ T0 = time.perf_counter()
 
 
 def loadavg() -> str:
+    """The 1, 5 and 15 minute load averages, or "n/a"."""
     try:
         return " ".join(Path("/proc/loadavg").read_text(encoding="ascii").split()[:3])
     except OSError:
@@ -124,6 +96,7 @@ def loadavg() -> str:
 
 
 def log(message: str) -> None:
+    """Print a progress line to stderr."""
     print(
         f"[{time.perf_counter() - T0:7.1f}s load {loadavg()}] {message}",
         file=sys.stderr,
@@ -132,6 +105,7 @@ def log(message: str) -> None:
 
 
 def table(title: str, headers: list[str], rows: list[list[Any]]) -> str:
+    """A markdown table under a heading; the first column left-aligned, the others right."""
     cells = [[str(c) for c in row] for row in rows]
     widths = [
         max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)
@@ -151,56 +125,44 @@ def table(title: str, headers: list[str], rows: list[list[Any]]) -> str:
     return "\n".join([f"\n### {title}\n", line(headers), sep, *(line(r) for r in cells)])
 
 
-def fmt(value: float, digits: int = 0) -> str:
-    if math.isnan(value):
+def fmt(value: float | None, digits: int = 0) -> str:
+    """A number with thousands separators, or "n/a"."""
+    if value is None or math.isnan(value):
         return "n/a"
     return f"{value:,.{digits}f}"
 
 
-def write_input(path: Path, records: int, *, seed: int = 7) -> Path:
-    """Write SCHEMA + `records` flat identify RECORDs + one STATE, streaming to disk."""
-    rnd = random.Random(seed)  # noqa: S311 - test data, not secrets
-    with path.open("w", encoding="utf-8") as out:
-        out.write(
-            json.dumps(
-                {
-                    "type": "SCHEMA",
-                    "stream": STREAM,
-                    "schema": SCHEMA,
-                    "key_properties": ["user_id"],
-                }
-            )
-            + "\n"
-        )
-        chunk: list[str] = []
-        for i in range(records):
-            chunk.append(
-                RECORD_LINE
-                % (
-                    i,
-                    i,
-                    FIRST[i % len(FIRST)],
-                    LAST[i % len(LAST)],
-                    PLANS[i % len(PLANS)],
-                    COUNTRIES[i % len(COUNTRIES)],
-                    rnd.randint(0, 5000),
-                    18 + i % 70,
-                    rnd.randint(0, 99_999),
-                    rnd.randint(0, 99),
-                    "true" if i % 3 else "false",
-                    1 + i % 12,
-                    1 + i % 28,
-                    i % 24,
-                    i % 60,
-                    (i * 7) % 60,
-                )
-            )
-            if len(chunk) >= 10_000:
-                out.writelines(chunk)
-                chunk.clear()
-        out.writelines(chunk)
-        out.write(json.dumps({"type": "STATE", "value": {"bookmark": records}}) + "\n")
-    return path
+def num(value: float, digits: int = 3) -> float | None:
+    """A float for JSON: rounded, NaN as None."""
+    return None if math.isnan(value) else round(value, digits)
+
+
+def spread(values: list[float]) -> dict[str, float | None]:
+    """Median, min and max of trial values (NaN-free)."""
+    clean = [v for v in values if not math.isnan(v)]
+    if not clean:
+        return {"median": None, "min": None, "max": None}
+    return {
+        "median": num(statistics.median(clean)),
+        "min": num(min(clean)),
+        "max": num(max(clean)),
+    }
+
+
+def git_commit() -> dict[str, Any]:
+    """The commit the run measured and whether the work tree had changes."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=ROOT, capture_output=True, text=True, check=True, timeout=30
+        ).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "HEAD")
+        changes = git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+    return {"commit": commit, "dirty": bool(changes)}
 
 
 # Runs one command and reports its own rusage. A child forked from a big process inherits that
@@ -229,17 +191,48 @@ class ProcResult:
     returncode: int
     wall: float  # wall time of the measured process (launcher excluded)
     cpu: float  # user+sys of the measured process (os.wait4 in the launcher)
-    cpu_children_delta: float  # user+sys delta of RUSAGE_CHILDREN (includes the launcher)
     maxrss_mb: float  # peak RSS of the measured process
     stdout: str
     stderr_path: Path
+    stopped: bool = False  # stopped by the harness at `stop_after`
+
+    def as_dict(self) -> dict[str, Any]:
+        """The figures, for the JSON result."""
+        return {
+            "exit": self.returncode,
+            "wall_s": num(self.wall),
+            "cpu_s": num(self.cpu),
+            "peak_rss_mb": num(self.maxrss_mb, 1),
+            "stopped": self.stopped,
+        }
 
 
-def run_process(args: list[str], workdir: Path, name: str, timeout: float) -> ProcResult:
-    """Run a command with no stdin; measure wall time, CPU time and peak RSS."""
+def run_process(
+    args: list[str],
+    workdir: Path,
+    name: str,
+    timeout: float,
+    *,
+    env: dict[str, str] | None = None,
+    stop_after: float | None = None,
+) -> ProcResult:
+    """Run a command with no stdin; measure wall time, CPU time and peak RSS.
+
+    Args:
+        args: The command.
+        workdir: Where its output, error and rusage files go.
+        name: Name of those files.
+        timeout: Seconds before it is killed as hung (an error).
+        env: Environment; the harness's by default.
+        stop_after: Seconds after which it is stopped on purpose (SIGKILL of its process
+            group); its figures are then the launcher's view, and ``stopped`` is set.
+
+    Returns:
+        What the process cost.
+    """
     out_path, err_path = workdir / f"{name}.stdout", workdir / f"{name}.stderr"
     report_path = workdir / f"{name}.rusage.json"
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    stopped = False
     with out_path.open("wb") as out, err_path.open("wb") as err:
         start = time.perf_counter()
         proc = subprocess.Popen(
@@ -248,16 +241,24 @@ def run_process(args: list[str], workdir: Path, name: str, timeout: float) -> Pr
             stdout=out,
             stderr=err,
             cwd=ROOT,
+            env=env,
             start_new_session=True,
         )
         try:
-            returncode = proc.wait(timeout=timeout)
+            returncode = proc.wait(timeout=min(timeout, stop_after or timeout))
         except subprocess.TimeoutExpired:
-            log(f"{name} timed out after {timeout:.0f} s; killing its process group")
-            os.killpg(proc.pid, 9)
-            returncode = proc.wait()
+            stopped = stop_after is not None and stop_after < timeout
+            if stopped:
+                # SIGKILL, not SIGTERM: a SIGTERM'd target drains what it read, which is not
+                # what is measured, and would still be sending after the emulator closes.
+                log(f"{name} stopped after {stop_after:.0f} s, as planned")
+                os.killpg(proc.pid, signal.SIGKILL)
+                returncode = proc.wait()
+            else:
+                log(f"{name} timed out after {timeout:.0f} s; killing its process group")
+                os.killpg(proc.pid, signal.SIGKILL)
+                returncode = proc.wait()
         outer_wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     try:
         usage = json.loads(report_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -266,47 +267,56 @@ def run_process(args: list[str], workdir: Path, name: str, timeout: float) -> Pr
         returncode=returncode,
         wall=usage["wall"],
         cpu=usage["cpu"],
-        cpu_children_delta=(after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime),
         maxrss_mb=usage["maxrss_kb"] / 1024,  # Linux: KiB
         stdout=out_path.read_text(encoding="utf-8", errors="replace"),
         stderr_path=err_path,
+        stopped=stopped,
     )
-    if result.returncode != 0:
+    if result.returncode != 0 and not stopped:
         tail = err_path.read_text(encoding="utf-8", errors="replace").splitlines()[-25:]
         log(f"{name} exited {result.returncode}; stderr tail:\n    " + "\n    ".join(tail))
     return result
 
 
-def new_emulator(**kwargs: Any) -> SfmcEmulator:
+def new_emulator(shape: Shape, **kwargs: Any) -> SfmcEmulator:
+    """A started emulator holding the shape's Data Extensions."""
     emu = SfmcEmulator(
-        data_extensions=[IDENTIFY_DE], client_id=CLIENT_ID, client_secret=CLIENT_SECRET, **kwargs
+        data_extensions=[dict(de) for de in shape.data_extensions],
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        **kwargs,
     )
     emu.start()
     return emu
 
 
-def stored_rows(emu: SfmcEmulator) -> int:
-    """Rows in the Identify DE (pending async jobs applied first)."""
+def stored_rows(emu: SfmcEmulator, shape: Shape) -> int:
+    """Rows in the shape's Data Extensions (pending async jobs applied first)."""
     api = emu.api
-    try:
-        api.jobs.process_due()
-        cde = api.data_extension(DE_KEY)
-        if cde is None:
-            raise KeyError(DE_KEY)
-        return api.store.count_rows(cde.de.id)
-    except AttributeError:  # emulator internals changed: use the public (slower) way
-        return len(emu.rows(DE_KEY))
+    total = 0
+    for de in shape.data_extensions:
+        try:
+            api.jobs.process_due()
+            cde = api.data_extension(de["key"])
+            if cde is None:
+                raise KeyError(de["key"])
+            total += api.store.count_rows(cde.de.id)
+        except AttributeError:  # emulator internals changed: use the public (slower) way
+            total += len(emu.rows(de["key"]))
+    return total
 
 
-def target_config(emu: SfmcEmulator, workdir: Path, name: str, **overrides: Any) -> Path:
+def target_config(
+    emu: SfmcEmulator, workdir: Path, name: str, shape: Shape, **overrides: Any
+) -> Path:
+    """Write a target config for the shape; every setting not overridden is the default."""
     config: dict[str, Any] = {
         "client_id": CLIENT_ID,
         "client_secret": CLIENT_SECRET,
         "subdomain": SUBDOMAIN,
         "auth_url": emu.url,
-        "identify_data_extension_key": DE_KEY,
-        "streams": {STREAM: {"type": "identify"}},
         "validate_records": True,
+        **shape.config(),
     }
     config.update(overrides)
     path = workdir / f"{name}.config.json"
@@ -320,44 +330,39 @@ def run_target(
     workdir: Path,
     name: str,
     timeout: float,
+    *,
     profile: Path | None = None,
+    stop_after: float | None = None,
 ) -> ProcResult:
+    """Run target-sfmc on a file, with a local budget store of its own (no shared state)."""
     prefix = [sys.executable]
     if profile is not None:
         prefix += ["-m", "cProfile", "-o", str(profile)]
     args = [*prefix, "-m", "target_sfmc", "--config", str(config), "--input", str(input_path)]
-    return run_process(args, workdir, name, timeout)
-
-
-def run_async_load(
-    emu: SfmcEmulator,
-    input_path: Path,
-    workdir: Path,
-    name: str,
-    timeout: float,
-    profile: Path | None = None,
-) -> ProcResult:
-    """Load a file into the emulator through the async path, default settings otherwise."""
-    config = target_config(emu, workdir, name, use_async_api=True)
-    return run_target(config, input_path, workdir, name, timeout, profile)
+    env = {**os.environ, "XDG_CACHE_HOME": str(workdir / "cache" / name)}
+    return run_process(args, workdir, name, timeout, env=env, stop_after=stop_after)
 
 
 def run_noop(input_path: Path, workdir: Path, name: str, timeout: float) -> ProcResult:
+    """Run the default singer-sdk no-op target on a file."""
     return run_process(
         [sys.executable, str(NOOP_TARGET), "--input", str(input_path)], workdir, name, timeout
     )
 
 
 def final_state_ok(result: ProcResult, records: int) -> bool:
+    """Whether the last line the process printed is the input's final STATE."""
     lines = [line for line in result.stdout.splitlines() if line.strip()]
     return bool(lines) and json.loads(lines[-1]) == {"bookmark": records}
 
 
 def count_requests(emu: SfmcEmulator) -> dict[str, int]:
+    """Requests by endpoint, all statuses."""
     return {ep: sum(by_status.values()) for ep, by_status in emu.request_counts().items()}
 
 
 def count_429(emu: SfmcEmulator) -> int:
+    """Requests the emulator answered with 429."""
     return sum(by_status.get(429, 0) for by_status in emu.request_counts().values())
 
 
@@ -371,83 +376,143 @@ def max_in_window(times: list[float], window: float = 1.0) -> int:
     return best
 
 
-# --------------------------------------------------------------------------- sections
+# --------------------------------------------------------------------------- 1. CPU
 
 
-def bench_cpu(
-    workdir: Path, records: int, timeout: float, *, repeat: int, profile: bool
-) -> dict[str, Any]:
-    log(f"[cpu] writing {records:,} records")
-    input_path = write_input(workdir / f"cpu-{records}.singer", records)
-    log(f"[cpu] input {input_path.stat().st_size / 1e6:.1f} MB")
+def warm_up(workdir: Path, timeout: float) -> None:
+    """Bytecode caches and page cache, so that no measured run pays first-import costs.
 
-    # Warm-up (bytecode caches, page cache) so neither side pays first-import costs. The
-    # target's bytecode is compiled explicitly, as `pip install` does: an editable install
-    # run with PYTHONDONTWRITEBYTECODE would compile its modules again in every run, while
-    # the SDK's, in site-packages, were compiled at install.
+    The target's bytecode is compiled explicitly, as `pip install` does: an editable install
+    run with PYTHONDONTWRITEBYTECODE would compile its modules again in every run, while the
+    SDK's, in site-packages, were compiled at install.
+    """
     compileall.compile_dir(ROOT / "target_sfmc", quiet=1)
-    warm = write_input(workdir / "warm.singer", 200)
-    emu = new_emulator(async_delay_ms=5)
+    warm = FLAT.write_input(workdir / "warm.singer", 200)
+    emu = new_emulator(FLAT, async_delay_ms=5)
     try:
         run_noop(warm, workdir, "warm-noop", timeout)
-        run_async_load(emu, warm, workdir, "warm-target", timeout)
+        config = target_config(emu, workdir, "warm-target", FLAT, use_async_api=True)
+        run_target(config, warm, workdir, "warm-target", timeout)
     finally:
         emu.close()
 
-    # Trials alternate no-op and target so that a slow spell of this shared machine hits both.
-    trials = []
-    for trial in range(1, repeat + 1):
-        log(f"[cpu] trial {trial}/{repeat}: no-op singer-sdk target (default reader + jsonschema)")
-        noop = run_noop(input_path, workdir, f"cpu-noop-{trial}", timeout)
-        log(f"[cpu] trial {trial}/{repeat}: target-sfmc, async path, validate_records on")
-        emu = new_emulator(async_delay_ms=5)
-        try:
-            self_before = resource.getrusage(resource.RUSAGE_SELF)
-            target = run_async_load(emu, input_path, workdir, f"cpu-target-{trial}", timeout)
-            self_after = resource.getrusage(resource.RUSAGE_SELF)
-            stored = stored_rows(emu)
-            sample = emu.rows(DE_KEY)[0] if stored and trial == 1 else {}
-            requests = count_requests(emu)
-        finally:
-            emu.close()
-        trials.append(
-            {
-                "noop": noop,
-                "target": target,
-                "ratio_wall": noop.wall / target.wall,
-                "ratio_cpu": noop.cpu / target.cpu if target.cpu else math.nan,
-                "stored": stored,
-                "emulator_cpu": (self_after.ru_utime + self_after.ru_stime)
-                - (self_before.ru_utime + self_before.ru_stime),
-                "requests": requests,
-                "sample": sample,
-            }
-        )
-    median = sorted(trials, key=lambda t: t["ratio_wall"])[len(trials) // 2]
-    out = {
-        "records": records,
-        "trials": trials,
-        "noop": median["noop"],
-        "target": median["target"],
-        "columns": len(trials[0]["sample"]),
-        "requests": median["requests"],
-        "all_stored": all(t["stored"] == records for t in trials),
-        "target_state_ok": all(final_state_ok(t["target"], records) for t in trials),
-        "noop_state_ok": all(final_state_ok(t["noop"], records) for t in trials),
+
+def cpu_target_run(
+    shape: Shape, input_path: Path, records: int, workdir: Path, name: str, timeout: float
+) -> dict[str, Any]:
+    """One target run on the async path, default settings otherwise, against a fresh emulator."""
+    emu = new_emulator(shape, async_delay_ms=5)
+    try:
+        config = target_config(emu, workdir, name, shape, use_async_api=True)
+        self_before = resource.getrusage(resource.RUSAGE_SELF)
+        result = run_target(config, input_path, workdir, name, timeout)
+        self_after = resource.getrusage(resource.RUSAGE_SELF)
+        stored = stored_rows(emu, shape)
+        requests = count_requests(emu)
+    finally:
+        emu.close()
+    return {
+        "result": result,
+        "stored": stored,
+        "requests": requests,
+        "state_ok": final_state_ok(result, records),
+        "emulator_cpu": (self_after.ru_utime + self_after.ru_stime)
+        - (self_before.ru_utime + self_before.ru_stime),
     }
 
-    if profile:
-        log("[cpu] profiling target-sfmc (cProfile, main thread)")
-        emu = new_emulator(async_delay_ms=5)
+
+def bench_cpu(
+    workdir: Path,
+    shapes: list[Shape],
+    records: dict[str, int],
+    trials: int,
+    timeout: float,
+    *,
+    profile: bool,
+) -> dict[str, Any]:
+    """Section 1: CPU-seconds of the target vs the no-op, per shape, trials alternating."""
+    inputs = {}
+    for shape in shapes:
+        n = records[shape.name]
+        log(f"[cpu] writing {n:,} {shape.name} records")
+        inputs[shape.name] = shape.write_input(workdir / f"cpu-{shape.name}.singer", n)
+    warm_up(workdir, timeout)
+
+    # Trials go round the shapes, and within a trial the no-op and the target alternate which
+    # runs first, so that a slow spell of this shared machine hits both sides.
+    runs: dict[str, list[dict[str, Any]]] = {shape.name: [] for shape in shapes}
+    for trial in range(1, trials + 1):
+        for shape in shapes:
+            n, input_path = records[shape.name], inputs[shape.name]
+            outcome: dict[str, Any] = {}
+            for side in ("noop", "target") if trial % 2 else ("target", "noop"):
+                name = f"cpu-{shape.name}-{side}-{trial}"
+                if side == "noop":
+                    log(f"[cpu] {shape.name} trial {trial}/{trials}: no-op singer-sdk target")
+                    outcome["noop"] = run_noop(input_path, workdir, name, timeout)
+                else:
+                    log(f"[cpu] {shape.name} trial {trial}/{trials}: target-sfmc async path")
+                    outcome.update(cpu_target_run(shape, input_path, n, workdir, name, timeout))
+            runs[shape.name].append(outcome)
+
+    out: dict[str, Any] = {"trials": trials, "shapes": {}}
+    for shape in shapes:
+        n = records[shape.name]
+        shape_runs = runs[shape.name]
+        ratio_cpu = [r["noop"].cpu / r["result"].cpu for r in shape_runs]
+        ratio_wall = [r["noop"].wall / r["result"].wall for r in shape_runs]
+        median_run = sorted(zip(ratio_cpu, range(len(shape_runs)), strict=True))[
+            (len(shape_runs) - 1) // 2
+        ][1]
+        cpu_spread = spread(ratio_cpu)
+        out["shapes"][shape.name] = {
+            "description": shape.description,
+            "records": n,
+            "target_ratio": shape.cpu_target,
+            "ratio_cpu": cpu_spread,
+            "ratio_wall": spread(ratio_wall),
+            "target_cpu_s": spread([r["result"].cpu for r in shape_runs]),
+            "noop_cpu_s": spread([r["noop"].cpu for r in shape_runs]),
+            "target_wall_s": spread([r["result"].wall for r in shape_runs]),
+            "noop_wall_s": spread([r["noop"].wall for r in shape_runs]),
+            "emulator_cpu_s": spread([r["emulator_cpu"] for r in shape_runs]),
+            "stored": [r["stored"] for r in shape_runs],
+            "all_stored": all(r["stored"] == n for r in shape_runs),
+            "state_ok": all(r["state_ok"] and final_state_ok(r["noop"], n) for r in shape_runs),
+            "met": cpu_spread["median"] is not None and cpu_spread["median"] >= shape.cpu_target,
+            "trials_met": sum(r >= shape.cpu_target for r in ratio_cpu),
+            "requests": shape_runs[median_run]["requests"],
+            "runs": [
+                {
+                    "noop": r["noop"].as_dict(),
+                    "target": r["result"].as_dict(),
+                    "ratio_cpu": num(c),
+                    "ratio_wall": num(w),
+                    "emulator_cpu_s": num(r["emulator_cpu"]),
+                    "stored": r["stored"],
+                }
+                for r, c, w in zip(shape_runs, ratio_cpu, ratio_wall, strict=True)
+            ],
+        }
+
+    if profile and FLAT in shapes:
+        log("[cpu] profiling target-sfmc on the flat input (cProfile, main thread)")
+        emu = new_emulator(FLAT, async_delay_ms=5)
         prof = workdir / "target.prof"
         try:
-            prof_run = run_async_load(
-                emu, input_path, workdir, "prof-target", timeout * 3, profile=prof
+            config = target_config(emu, workdir, "prof-target", FLAT, use_async_api=True)
+            prof_run = run_target(
+                config, inputs["flat"], workdir, "prof-target", timeout * 3, profile=prof
             )
         finally:
             emu.close()
-        out["profile"] = (prof_run, profile_summary(prof) if prof.exists() else "no profile")
-    input_path.unlink(missing_ok=True)
+        out["profile"] = {
+            "wall_s": num(prof_run.wall),
+            "exit": prof_run.returncode,
+            "text": profile_summary(prof) if prof.exists() else "no profile",
+        }
+    for path in inputs.values():
+        path.unlink(missing_ok=True)
     return out
 
 
@@ -485,107 +550,441 @@ def profile_summary(path: Path, top: int = 15) -> str:
     )
 
 
-def bench_throughput(
-    workdir: Path, mode: str, rows: int, batch_size: int | None, timeout: float
-) -> dict[str, Any]:
-    log(f"[throughput] {mode}: {rows:,} rows, 200 ms latency, {RATE_LIMIT} req/s")
-    input_path = write_input(workdir / f"tp-{mode}.singer", rows, seed=11)
-    emu = new_emulator(rate_limit=RATE_LIMIT, latency_ms=200, async_delay_ms=100)
-    overrides: dict[str, Any] = {
-        "use_async_api": mode == "async",
-        "do_not_create_or_update_contacts": True,
-        "requests_per_second": RATE_LIMIT,
-        "max_concurrent_requests": 8,
-    }
-    if batch_size:
-        overrides["batch_size_rows"] = batch_size
-    try:
-        result = run_target(
-            target_config(emu, workdir, f"tp-{mode}", **overrides),
-            input_path,
-            workdir,
-            f"tp-{mode}",
-            timeout,
+def report_cpu(cpu: dict[str, Any]) -> None:
+    """Print section 1: per shape, then per trial."""
+    rows = []
+    for name, s in cpu["shapes"].items():
+        ratio, wall = s["ratio_cpu"], s["ratio_wall"]
+        rows.append(
+            [
+                f"{name}: {s['description']}",
+                fmt(s["records"]),
+                fmt(s["target_cpu_s"]["median"], 2),
+                fmt(s["noop_cpu_s"]["median"], 2),
+                f"**{ratio['median']:.2f}x**",
+                f"{ratio['min']:.2f}-{ratio['max']:.2f}x",
+                f"{wall['median']:.2f}x ({wall['min']:.2f}-{wall['max']:.2f})",
+                f"{sum(s['stored']):,} of {s['records'] * len(s['stored']):,}",
+                f">= {s['target_ratio']:g}x",
+                ("PASS" if s["met"] else "FAIL") + f" ({s['trials_met']}/{len(s['runs'])} trials)",
+            ]
         )
+    print(
+        table(
+            f"1. CPU: target-sfmc (async path, validate_records on) vs the default singer-sdk "
+            f"no-op BatchSink target on the same input; {cpu['trials']} trial(s), alternating",
+            [
+                "shape",
+                "records",
+                "target cpu s",
+                "no-op cpu s",
+                "ratio cpu (median)",
+                "ratio cpu min-max",
+                "ratio wall median (min-max)",
+                "rows stored (all trials)",
+                "target",
+                "met (median)",
+            ],
+            rows,
+        )
+    )
+    detail = []
+    for name, s in cpu["shapes"].items():
+        for number, r in enumerate(s["runs"], start=1):
+            detail.append(
+                [
+                    f"{name} {number}",
+                    fmt(r["noop"]["wall_s"], 2),
+                    fmt(r["noop"]["cpu_s"], 2),
+                    fmt(r["target"]["wall_s"], 2),
+                    fmt(r["target"]["cpu_s"], 2),
+                    fmt(r["target"]["peak_rss_mb"], 1),
+                    fmt(r["emulator_cpu_s"], 2),
+                    f"{r['ratio_cpu']:.2f}x",
+                    f"{r['ratio_wall']:.2f}x",
+                    ", ".join(
+                        "ok" if p["exit"] == 0 else f"exit {p['exit']}"
+                        for p in (r["noop"], r["target"])
+                    ),
+                ]
+            )
+    print(
+        table(
+            "1b. CPU, each trial",
+            [
+                "shape, trial",
+                "no-op wall s",
+                "no-op cpu s",
+                "target wall s",
+                "target cpu s",
+                "target peak RSS MB",
+                "emulator cpu s",
+                "ratio cpu",
+                "ratio wall",
+                "exits (no-op, target)",
+            ],
+            detail,
+        )
+    )
+    print(
+        "\nratio = no-op CPU-seconds / target CPU-seconds on the same input (user+sys of each "
+        "process); the emulator's CPU is in the harness process, not in either. Final STATE "
+        "emitted by both in every trial: "
+        + ", ".join(f"{n} {s['state_ok']}" for n, s in cpu["shapes"].items())
+    )
+
+
+# --------------------------------------------------------------------------- 2. defaults
+
+
+def bench_defaults(
+    workdir: Path,
+    latencies: list[int],
+    seconds: float,
+    cap: float,
+    async_request_rows: int,
+    timeout: float,
+) -> dict[str, Any]:
+    """Section 2: the target at its default settings against latencies of 100 ms to 1.5 s.
+
+    Inputs are sized for ``seconds`` of sending at the limit; a run still going after ``cap``
+    seconds is stopped (input was still plentiful, so its busy share stands).
+    """
+    sizes = {
+        "sync": round(seconds * RATE_LIMIT * SYNC_ROWS_PER_REQUEST),
+        "async": round(seconds * RATE_LIMIT * async_request_rows / ASYNC_REQUESTS_PER_UPLOAD),
+    }
+    inputs = {
+        mode: FLAT.write_input(workdir / f"defaults-{mode}.singer", rows, seed=11)
+        for mode, rows in sizes.items()
+    }
+    runs = [
+        defaults_run(
+            workdir, mode, latency, inputs[mode], sizes[mode], cap, async_request_rows, timeout
+        )
+        for latency in latencies
+        for mode in ("sync", "async")
+    ]
+    for path in inputs.values():
+        path.unlink(missing_ok=True)
+    return {
+        "rate_limit": RATE_LIMIT,
+        "jitter_share": JITTER_SHARE,
+        "seconds": seconds,
+        "cap_s": cap,
+        "async_request_rows": async_request_rows,
+        "runs": runs,
+    }
+
+
+def defaults_run(
+    workdir: Path,
+    mode: str,
+    latency: int,
+    input_path: Path,
+    rows: int,
+    cap: float,
+    async_request_rows: int,
+    timeout: float,
+) -> dict[str, Any]:
+    """One load at default settings; figures from the emulator's request log."""
+    jitter = round(latency * JITTER_SHARE)
+    name = f"defaults-{mode}-{latency}"
+    log(f"[defaults] {mode}: {rows:,} rows, latency {latency} +/- {jitter} ms, {RATE_LIMIT}/s")
+    emu = new_emulator(
+        FLAT,
+        rate_limit=RATE_LIMIT,
+        latency_ms=latency,
+        latency_jitter_ms=jitter,
+        async_delay_ms=100,
+    )
+    # Default settings: requests_per_second, max_concurrent_requests and the rest unset.
+    # Sync identify would otherwise add one Contacts request per new Contact Key.
+    overrides: dict[str, Any] = (
+        {"use_async_api": True, "batch_size_rows": async_request_rows}
+        if mode == "async"
+        else {"do_not_create_or_update_contacts": True}
+    )
+    try:
+        config = target_config(emu, workdir, name, FLAT, **overrides)
+        result = run_target(config, input_path, workdir, name, timeout, stop_after=cap)
+        if result.stopped:  # requests in flight are logged when answered
+            time.sleep((latency + jitter) / 1000 + 0.5)
         entries = emu.request_log()
-        stored = stored_rows(emu)
+        stored = stored_rows(emu, FLAT)
         requests = count_requests(emu)
         throttled = count_429(emu)
     finally:
         emu.close()
-    input_path.unlink(missing_ok=True)
-    times = sorted(e["time"] for e in entries)
-    admitted = sorted(e["time"] for e in entries if e["status"] != 429)
-    span = times[-1] - times[0] if len(times) > 1 else float("nan")
-    gaps = [b - a for a, b in itertools.pairwise(times)]
+    busy = busy_figures(entries)
     return {
         "mode": mode,
+        "latency_ms": latency,
+        "jitter_ms": jitter,
         "rows": rows,
-        "batch_size": batch_size,
-        "result": result,
-        "requests": requests,
-        "n": len(times),
-        "span": span,
-        "achieved": (len(times) - 1) / span if len(times) > 1 and span > 0 else float("nan"),
-        "max_window": max_in_window(times),
-        "max_window_admitted": max_in_window(admitted),
-        "throttled": throttled,
         "stored": stored,
-        "longest_gap": max(gaps, default=0.0),
-        "state_ok": final_state_ok(result, rows),
+        "process": result.as_dict(),
+        "requests": requests,
+        "throttled": throttled,
+        **busy,
+        "met_limit": busy["max_1s"] <= RATE_LIMIT and throttled == 0,
     }
 
 
-def bench_memory(workdir: Path, sizes: list[int], timeout: float) -> list[dict[str, Any]]:
-    results = []
+def busy_figures(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """Busy share while sending data, most arrivals in a second, longest pause.
+
+    The busy period runs from the first to the last data request (rowset or async upload):
+    input is plentiful throughout it. Every admitted request in it counts (status polls and
+    token requests spend the same budget); start-up lookups and the last jobs' polls fall
+    outside it.
+    """
+    times = sorted(e["time"] for e in entries)
+    data = sorted(e["time"] for e in entries if e["endpoint"] in DATA_ENDPOINTS)
+    if len(data) < 2:
+        return {
+            "busy_s": None,
+            "busy_requests": 0,
+            "busy_share": None,
+            "max_1s": max_in_window(times),
+            "gap_s": None,
+            "met_busy": False,
+        }
+    start, end = data[0], data[-1]
+    inside = [e["time"] for e in entries if e["status"] != 429 and start <= e["time"] <= end]
+    inside.sort()
+    gaps = [b - a for a, b in itertools.pairwise(inside)]
+    share = (len(inside) - 1) / (end - start) / RATE_LIMIT
+    return {
+        "busy_s": num(end - start, 2),
+        "busy_requests": len(inside),
+        "busy_share": num(share, 4),
+        "max_1s": max_in_window(times),
+        "gap_s": num(max(gaps, default=0.0), 2),
+        "met_busy": share >= BUSY_TARGET,
+    }
+
+
+def report_defaults(defaults: dict[str, Any]) -> None:
+    """Print section 2."""
+    rows = []
+    for r in defaults["runs"]:
+        stored = f"{r['stored']:,} of {r['rows']:,}"
+        if r["process"]["stopped"]:
+            stored += f" (stopped at {defaults['cap_s']:.0f} s)"
+        elif r["process"]["exit"] != 0:
+            stored += f" (exit {r['process']['exit']})"
+        share = r["busy_share"]
+        load = r["mode"]
+        if r["mode"] == "async":
+            load += f", {defaults['async_request_rows']}-row requests"
+        rows.append(
+            [
+                f"{r['latency_ms']} +/- {r['jitter_ms']} ms",
+                load,
+                fmt(r["busy_s"], 1),
+                r["busy_requests"],
+                "n/a" if share is None else f"**{share:.1%}**",
+                r["max_1s"],
+                r["throttled"],
+                fmt(r["gap_s"], 2),
+                stored,
+                "yes" if r["met_busy"] else "NO",
+                "yes" if r["met_limit"] else "NO",
+            ]
+        )
+    print(
+        table(
+            f"2. Budget at defaults: emulator rate_limit {RATE_LIMIT}/s, latency with jitter "
+            f"(uniform, +/- {defaults['jitter_share']:.0%}); target at its default settings "
+            "(requests_per_second 20, max_concurrent_requests 4); sync with contacts off, "
+            f"async with batch_size_rows {defaults['async_request_rows']} so that the budget, "
+            "not the CPU, is the bottleneck",
+            [
+                "latency",
+                "load",
+                "busy s",
+                "requests",
+                "busy share",
+                "max req in any 1 s",
+                "429s",
+                "longest gap s",
+                "rows stored",
+                f">= {BUSY_TARGET:.0%} busy",
+                f"<= {RATE_LIMIT}/s",
+            ],
+            rows,
+        )
+    )
+    print(
+        "\nbusy period = first to last data request (rowset / async upload) in the emulator's "
+        f"request log; busy share = admitted requests per second in it / {RATE_LIMIT}. "
+        f"max in 1 s: all arrivals, whole run. Inputs are sized for {defaults['seconds']:.0f} s "
+        f"at the limit; a run still sending after {defaults['cap_s']:.0f} s is stopped."
+    )
+
+
+# --------------------------------------------------------------------------- 3. memory
+
+
+def bench_memory(workdir: Path, sizes: list[int], timeout: float) -> dict[str, Any]:
+    """Section 3: peak RSS of the target for two sizes of the nested shape (async path)."""
+    runs = []
     for records in sizes:
-        log(f"[memory] writing {records:,} records")
-        input_path = write_input(workdir / f"mem-{records}.singer", records, seed=13)
-        emu = new_emulator(async_delay_ms=5)
+        log(f"[memory] writing {records:,} nested records")
+        input_path = NESTED.write_input(workdir / f"mem-{records}.singer", records, seed=13)
         log(f"[memory] target-sfmc async path, {records:,} records")
-        try:
-            result = run_async_load(emu, input_path, workdir, f"mem-{records}", timeout)
-            stored = stored_rows(emu)
-        finally:
-            emu.close()
+        outcome = cpu_target_run(NESTED, input_path, records, workdir, f"mem-{records}", timeout)
         input_path.unlink(missing_ok=True)
-        results.append(
+        runs.append(
             {
                 "records": records,
-                "result": result,
-                "stored": stored,
-                "state_ok": final_state_ok(result, records),
+                "process": outcome["result"].as_dict(),
+                "stored": outcome["stored"],
+                "state_ok": outcome["state_ok"],
             }
         )
-    return results
+    small, big = runs[0], runs[-1]
+    ratio = big["process"]["peak_rss_mb"] / small["process"]["peak_rss_mb"]
+    return {
+        "shape": NESTED.name,
+        "runs": runs,
+        "ratio": num(ratio),
+        "target_ratio": MEMORY_TARGET,
+        "met": ratio <= MEMORY_TARGET,
+    }
+
+
+def report_memory(memory: dict[str, Any]) -> None:
+    """Print section 3."""
+    rows = [
+        [
+            fmt(r["records"]),
+            "ok" if r["process"]["exit"] == 0 else f"exit {r['process']['exit']}",
+            fmt(r["process"]["wall_s"], 1),
+            fmt(r["process"]["cpu_s"], 1),
+            fmt(r["process"]["peak_rss_mb"], 1),
+            f"{r['stored']:,}",
+            r["state_ok"],
+        ]
+        for r in memory["runs"]
+    ]
+    print(
+        table(
+            "3. Memory: peak RSS of the target process, nested shape, async path "
+            "(os.wait4 ru_maxrss)",
+            ["records", "exit", "wall s", "cpu s", "peak RSS MB", "rows stored", "final STATE"],
+            rows,
+        )
+    )
+    small, big = memory["runs"][0], memory["runs"][-1]
+    print(
+        f"\nratio peak RSS {big['records']:,} / {small['records']:,}: **{memory['ratio']:.2f}x** "
+        f"(target: <= {MEMORY_TARGET:g}x): {'PASS' if memory['met'] else 'FAIL'}"
+    )
+
+
+# --------------------------------------------------------------------------- 4. requests
 
 
 def bench_sync_contacts(workdir: Path, rows: int, timeout: float) -> dict[str, Any]:
+    """A sync identify load with contact creation on (the default), unthrottled."""
     log(f"[requests] sync path with contact creation (default), {rows:,} rows, unthrottled")
-    input_path = write_input(workdir / "contacts.singer", rows, seed=17)
-    emu = new_emulator()
+    input_path = FLAT.write_input(workdir / "contacts.singer", rows, seed=17)
+    emu = new_emulator(FLAT)
     try:
-        result = run_target(
-            target_config(
-                emu, workdir, "contacts", requests_per_second=1000, max_concurrent_requests=8
-            ),
-            input_path,
-            workdir,
-            "contacts",
-            timeout,
+        config = target_config(
+            emu, workdir, "contacts", FLAT, requests_per_second=1000, max_concurrent_requests=8
         )
-        stored = stored_rows(emu)
+        result = run_target(config, input_path, workdir, "contacts", timeout)
+        stored = stored_rows(emu, FLAT)
         requests = count_requests(emu)
     finally:
         emu.close()
     input_path.unlink(missing_ok=True)
-    return {"rows": rows, "result": result, "stored": stored, "requests": requests}
+    return {"rows": rows, "process": result.as_dict(), "stored": stored, "requests": requests}
 
 
-# --------------------------------------------------------------------------- shared budget
+def per_10k(label: str, rows: int, requests: dict[str, int]) -> dict[str, Any]:
+    """Requests per 10k rows by endpoint, and rows per data request."""
+    data = {
+        "rowset": requests.get("rowset", 0),
+        "async_upsert": requests.get("async_upsert", 0),
+        "async_status": requests.get("async_status", 0),
+        "async_results": requests.get("async_results", 0),
+        "contacts": requests.get("contacts", 0),
+        "token": requests.get("token", 0) + requests.get("legacy_token", 0),
+    }
+    data_requests = data["rowset"] + data["async_upsert"]
+    scale = 10_000 / rows if rows else math.nan
+    return {
+        "path": label,
+        "rows": rows,
+        "per_10k": {k: num(v * scale, 1) for k, v in data.items()},
+        "total_per_10k": num(sum(requests.values()) * scale, 1),
+        "rows_per_data_request": num(rows / data_requests, 0) if data_requests else None,
+    }
 
-BUDGET_PROCESSES = 3
-BUDGET_SCHEMA = {
+
+def requests_table(
+    cpu: dict[str, Any] | None, defaults: dict[str, Any] | None, contacts: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Section 4's rows from the runs of the other sections and the contacts run."""
+    rows = []
+    if defaults is not None:
+        lowest = min(r["latency_ms"] for r in defaults["runs"])
+        for r in defaults["runs"]:
+            if r["latency_ms"] == lowest and not r["process"]["stopped"]:
+                label = (
+                    f"async, batch_size_rows {defaults['async_request_rows']}"
+                    if r["mode"] == "async"
+                    else "sync, contacts off"
+                )
+                rows.append(per_10k(label, r["rows"], r["requests"]))
+    rows.append(per_10k("sync, contacts on (default)", contacts["rows"], contacts["requests"]))
+    if cpu is not None and "flat" in cpu["shapes"]:
+        flat = cpu["shapes"]["flat"]
+        rows.append(per_10k("async, default request size", flat["records"], flat["requests"]))
+    return rows
+
+
+def report_requests(rows: list[dict[str, Any]]) -> None:
+    """Print section 4."""
+    print(
+        table(
+            "4. Requests per 10k rows (emulator request_counts, scaled)",
+            [
+                "path",
+                "rows loaded",
+                "rowset",
+                "async_upsert",
+                "async_status",
+                "async_results",
+                "contacts",
+                "token",
+                "total",
+                "rows per data request",
+            ],
+            [
+                [
+                    r["path"],
+                    fmt(r["rows"]),
+                    *(fmt(v, 1) for v in r["per_10k"].values()),
+                    fmt(r["total_per_10k"], 1),
+                    fmt(r["rows_per_data_request"]),
+                ]
+                for r in rows
+            ],
+        )
+    )
+    print("\nlimits: sync rowset <= 50 rows/request; async <= 32,000 rows (and ~4 MB) per request.")
+
+
+# --------------------------------------------------------------------------- 5. shared budget
+
+SHARED_PROCESSES = 3
+SHARED_LATENCY_MS = 200
+SHARED_SCHEMA = {
     "type": "object",
     "properties": {
         "user_id": {"type": "string"},
@@ -595,7 +994,8 @@ BUDGET_SCHEMA = {
 }
 
 
-def budget_de(key: str) -> dict[str, Any]:
+def shared_de(key: str) -> dict[str, Any]:
+    """The Data Extension one pipeline of section 5 writes."""
     return {
         "key": key,
         "fields": [
@@ -634,12 +1034,13 @@ def start_redis(workdir: Path) -> tuple[subprocess.Popen[bytes], str] | None:
     return proc, f"redis://127.0.0.1:{port}/0"
 
 
-def write_budget_input(path: Path, key: str, rows: int) -> Path:
+def write_shared_input(path: Path, key: str, rows: int) -> Path:
+    """One pipeline's input: a flat track stream with a key of its own per row."""
     with path.open("w", encoding="utf-8") as out:
         schema = {
             "type": "SCHEMA",
             "stream": "events",
-            "schema": BUDGET_SCHEMA,
+            "schema": SHARED_SCHEMA,
             "key_properties": ["user_id"],
         }
         out.write(json.dumps(schema) + "\n")
@@ -649,7 +1050,7 @@ def write_budget_input(path: Path, key: str, rows: int) -> Path:
     return path
 
 
-def budget_shares(
+def shared_shares(
     entries: list[dict[str, Any]], keys: list[str]
 ) -> tuple[float, float, dict[str, int]]:
     """Seconds all pipelines sent, busy share then, and each pipeline's requests then."""
@@ -669,22 +1070,22 @@ def budget_shares(
     return end - start, achieved / RATE_LIMIT, per
 
 
-def bench_budget(
+def bench_shared(
     workdir: Path, rows: int, timeout: float, store: str, rate_limit_url: str | None
 ) -> dict[str, Any]:
     """Three target processes, default settings, one account, one emulator at the limit."""
-    keys = [f"PIPELINE_{n}" for n in range(1, BUDGET_PROCESSES + 1)]
-    log(f"[budget] {store}: {BUDGET_PROCESSES} processes x {rows:,} rows, {RATE_LIMIT} req/s")
+    keys = [f"PIPELINE_{n}" for n in range(1, SHARED_PROCESSES + 1)]
+    log(f"[shared] {store}: {SHARED_PROCESSES} processes x {rows:,} rows, {RATE_LIMIT} req/s")
     emu = SfmcEmulator(
-        data_extensions=[budget_de(key) for key in keys],
+        data_extensions=[shared_de(key) for key in keys],
         client_id=CLIENT_ID,
         client_secret=CLIENT_SECRET,
         rate_limit=RATE_LIMIT,
-        latency_ms=200,
+        latency_ms=SHARED_LATENCY_MS,
     )
     emu.start()
     # Each run gets a store of its own (a fresh cache directory): no token from earlier runs.
-    env = {**os.environ, "XDG_CACHE_HOME": str(workdir / f"cache-{store}")}
+    env = {**os.environ, "XDG_CACHE_HOME": str(workdir / f"cache-shared-{store}")}
     procs = []
     try:
         for key in keys:
@@ -697,22 +1098,23 @@ def bench_budget(
             }
             if rate_limit_url:
                 config["rate_limit_url"] = rate_limit_url
-            config_path = workdir / f"budget-{store}-{key}.json"
+            config_path = workdir / f"shared-{store}-{key}.json"
             config_path.write_text(json.dumps(config), encoding="utf-8")
-            input_path = write_budget_input(workdir / f"budget-{key}.singer", key, rows)
-            err = (workdir / f"budget-{store}-{key}.stderr").open("wb")
+            input_path = write_shared_input(workdir / f"shared-{key}.singer", key, rows)
+            err = (workdir / f"shared-{store}-{key}.stderr").open("wb")
+            command = [
+                sys.executable,
+                "-m",
+                "target_sfmc",
+                "--config",
+                str(config_path),
+                "--input",
+                str(input_path),
+            ]
             procs.append(
                 (
                     subprocess.Popen(
-                        [
-                            sys.executable,
-                            "-m",
-                            "target_sfmc",
-                            "--config",
-                            str(config_path),
-                            "--input",
-                            str(input_path),
-                        ],
+                        command,
                         stdin=subprocess.DEVNULL,
                         stdout=subprocess.DEVNULL,
                         stderr=err,
@@ -739,42 +1141,44 @@ def bench_budget(
             if proc.poll() is None:
                 proc.kill()
         emu.close()
-    overlap, busy, per = budget_shares(entries, keys)
+    overlap, busy, per = shared_shares(entries, keys)
     return {
         "store": store,
         "rows": rows,
         "codes": codes,
-        "overlap": overlap,
-        "busy": busy,
-        "max_window": max_in_window(sorted(e["time"] for e in entries)),
+        "overlap_s": num(overlap, 2),
+        "busy_share": num(busy),
+        "max_1s": max_in_window(sorted(e["time"] for e in entries)),
         "throttled": throttled,
-        "per": per,
+        "per_process": per,
         "token_requests": requests.get("token", 0) + requests.get("legacy_token", 0),
-        "stored": stored,
-        "entries": entries,
+        "all_stored": all(v == rows for v in stored.values()),
     }
 
 
-def report_budget(results: list[dict[str, Any]]) -> None:
-    rows = [
-        [
-            r["store"],
-            ", ".join("ok" if c == 0 else f"exit {c}" for c in r["codes"]),
-            fmt(r["overlap"], 1),
-            f"{r['busy']:.0%}",
-            r["max_window"],
-            r["throttled"],
-            " / ".join(str(v) for v in r["per"].values()),
-            f"{min(r['per'].values()) / max(r['per'].values()):.2f}",
-            r["token_requests"],
-            "OK" if all(v == r["rows"] for v in r["stored"].values()) else "MISMATCH",
-        ]
-        for r in results
-    ]
+def report_shared(results: list[dict[str, Any]]) -> None:
+    """Print section 5."""
+    rows = []
+    for r in results:
+        per = list(r["per_process"].values())
+        rows.append(
+            [
+                r["store"],
+                ", ".join("ok" if c == 0 else f"exit {c}" for c in r["codes"]),
+                fmt(r["overlap_s"], 1),
+                "n/a" if r["busy_share"] is None else f"{r['busy_share']:.0%}",
+                r["max_1s"],
+                r["throttled"],
+                " / ".join(str(v) for v in per),
+                f"{min(per) / max(per):.2f}" if per and max(per) else "n/a",
+                r["token_requests"],
+                "OK" if r["all_stored"] else "MISMATCH",
+            ]
+        )
     print(
         table(
-            f"5. One budget, three pipelines: {BUDGET_PROCESSES} processes at default settings, "
-            f"emulator rate_limit {RATE_LIMIT}/s, latency 200 ms",
+            f"5. One budget, three pipelines: {SHARED_PROCESSES} processes at default settings, "
+            f"emulator rate_limit {RATE_LIMIT}/s, latency {SHARED_LATENCY_MS} ms",
             [
                 "store",
                 "exits",
@@ -797,342 +1201,202 @@ def report_budget(results: list[dict[str, Any]]) -> None:
     )
 
 
-# --------------------------------------------------------------------------- report
-
-
-def report_cpu(cpu: dict[str, Any]) -> None:
-    n = cpu["records"]
-    rows = []
-    for number, trial in enumerate(cpu["trials"], start=1):
-        for label, res in (
-            (f"{number}: no-op singer-sdk BatchSink (defaults)", trial["noop"]),
-            (f"{number}: target-sfmc async, validate_records on", trial["target"]),
-        ):
-            rows.append(
-                [
-                    label,
-                    "ok" if res.returncode == 0 else f"exit {res.returncode}",
-                    fmt(res.wall, 2),
-                    fmt(n / res.wall),
-                    fmt(res.cpu, 2),
-                    fmt(n / res.cpu if res.cpu else math.nan),
-                    fmt(res.maxrss_mb, 1),
-                    f"{trial['ratio_wall']:.2f}x" if res is trial["target"] else "",
-                    f"{trial['ratio_cpu']:.2f}x" if res is trial["target"] else "",
-                ]
-            )
-    print(
-        table(
-            f"1. CPU: {n:,} flat identify records, same input file, trials alternating",
-            [
-                "trial: target",
-                "exit",
-                "wall s",
-                "records/s (wall)",
-                "cpu s",
-                "records/cpu-s",
-                "peak RSS MB",
-                "ratio (wall)",
-                "ratio (cpu)",
-            ],
-            rows,
-        )
-    )
-    walls = sorted(t["ratio_wall"] for t in cpu["trials"])
-    cpus = sorted(t["ratio_cpu"] for t in cpu["trials"])
-    print(
-        f"\nratio target/no-op records/s (wall): median {walls[len(walls) // 2]:.2f}x, "
-        f"range {walls[0]:.2f}-{walls[-1]:.2f}x  "
-    )
-    print(
-        f"ratio target/no-op records per CPU-second: median {cpus[len(cpus) // 2]:.2f}x, "
-        f"range {cpus[0]:.2f}-{cpus[-1]:.2f}x"
-    )
-    print(
-        "emulator CPU inside the harness process during each target run: "
-        + ", ".join(f"{t['emulator_cpu']:.2f} s" for t in cpu["trials"])
-    )
-    print(
-        f"emulator stored rows: {'OK' if cpu['all_stored'] else 'MISMATCH'} ({n:,} expected per "
-        f"trial); columns per row: {cpu['columns']} (DE defines {len(IDENTIFY_DE['fields'])})"
-    )
-    print(f"final STATE emitted: target {cpu['target_state_ok']}, no-op {cpu['noop_state_ok']}")
-
-
-def report_throughput(results: list[dict[str, Any]]) -> None:
-    rows = []
-    for r in results:
-        res = r["result"]
-        label = r["mode"] + (
-            f" ({r['batch_size']:,}-row requests: batch_size_rows)" if r["batch_size"] else ""
-        )
-        rows.append(
-            [
-                label,
-                fmt(r["rows"]),
-                "ok" if res.returncode == 0 else f"exit {res.returncode}",
-                r["n"],
-                fmt(r["span"], 1),
-                fmt(r["achieved"], 2),
-                f"{r['achieved'] / RATE_LIMIT:.0%}" if r["n"] > 1 else "n/a",
-                r["max_window"],
-                r["throttled"],
-                fmt(r["longest_gap"], 2),
-                fmt(r["rows"] / res.wall),
-                f"{r['stored']:,}",
-            ]
-        )
-    print(
-        table(
-            f"2. Throughput at the limit: emulator latency 200 ms, rate_limit {RATE_LIMIT}/s; "
-            f"target requests_per_second {RATE_LIMIT}, max_concurrent_requests 8",
-            [
-                "load",
-                "rows",
-                "exit",
-                "requests",
-                "busy s",
-                "achieved req/s",
-                "busy share",
-                "max req in any 1 s",
-                "429s",
-                "longest gap s",
-                "rows/s (wall)",
-                "rows stored",
-            ],
-            rows,
-        )
-    )
-    print(
-        "\nbusy period = first to last request arrival (request_log); busy share = achieved / "
-        f"{RATE_LIMIT}. target: >= 90% busy, never above {RATE_LIMIT} in any second."
-    )
-
-
-def _per_10k(label: str, rows: int, requests: dict[str, int]) -> list[Any]:
-    data = {
-        "rowset": requests.get("rowset", 0),
-        "async_upsert": requests.get("async_upsert", 0),
-        "async_status": requests.get("async_status", 0),
-        "async_results": requests.get("async_results", 0),
-        "contacts": requests.get("contacts", 0),
-        "token": requests.get("token", 0) + requests.get("legacy_token", 0),
-    }
-    total = sum(requests.values())
-    data_requests = data["rowset"] + data["async_upsert"]
-    scale = 10_000 / rows if rows else math.nan
-    return [
-        label,
-        fmt(rows),
-        *(fmt(v * scale, 1) for v in data.values()),
-        fmt(total * scale, 1),
-        fmt(rows / data_requests if data_requests else math.nan, 0),
-    ]
-
-
-def report_requests(
-    cpu: dict[str, Any] | None, tps: list[dict[str, Any]], contacts: dict[str, Any] | None
-) -> None:
-    rows = []
-    for r in tps:
-        label = f"{r['mode']}" + (
-            f", batch_size_rows {r['batch_size']:,}" if r["batch_size"] else ""
-        )
-        label += ", contacts off" if r["mode"] == "sync" else ""
-        rows.append(_per_10k(label, r["rows"], r["requests"]))
-    if contacts is not None:
-        rows.append(_per_10k("sync, contacts on (default)", contacts["rows"], contacts["requests"]))
-    if cpu is not None:
-        rows.append(_per_10k("async, default batch size", cpu["records"], cpu["requests"]))
-    print(
-        table(
-            "4. Requests per 10k rows (emulator request_counts, scaled)",
-            [
-                "path",
-                "rows loaded",
-                "rowset",
-                "async_upsert",
-                "async_status",
-                "async_results",
-                "contacts",
-                "token",
-                "total",
-                "rows per data request",
-            ],
-            rows,
-        )
-    )
-    print("\nlimits: sync rowset <= 50 rows/request; async <= 32,000 rows (and ~4 MB) per request.")
-    if contacts is not None and contacts["stored"] != contacts["rows"]:
-        print(f"WARNING: contacts run stored {contacts['stored']:,} of {contacts['rows']:,} rows")
-
-
-def report_memory(results: list[dict[str, Any]]) -> None:
-    rows = [
-        [
-            fmt(r["records"]),
-            "ok" if r["result"].returncode == 0 else f"exit {r['result'].returncode}",
-            fmt(r["result"].wall, 1),
-            fmt(r["records"] / r["result"].wall),
-            fmt(r["result"].cpu, 1),
-            fmt(r["result"].maxrss_mb, 1),
-            f"{r['stored']:,}",
-            r["state_ok"],
-        ]
-        for r in results
-    ]
-    print(
-        table(
-            "3. Peak RSS of the target process (async path, os.wait4 ru_maxrss)",
-            [
-                "records",
-                "exit",
-                "wall s",
-                "records/s (wall)",
-                "cpu s",
-                "peak RSS MB",
-                "rows stored",
-                "final STATE",
-            ],
-            rows,
-        )
-    )
-    if len(results) >= 2:
-        small, big = results[0], results[-1]
-        ratio = big["result"].maxrss_mb / small["result"].maxrss_mb
-        print(
-            f"\nratio peak RSS {big['records']:,} / {small['records']:,}: {ratio:.2f}x "
-            "(target: <= 2x)"
-        )
-
-
 # --------------------------------------------------------------------------- main
 
 
-def main() -> int:  # noqa: PLR0915 - one linear script
+def parse_args() -> argparse.Namespace:
+    """The command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small smoke version")
-    parser.add_argument("--records", type=int, help="records for the CPU benchmark")
     parser.add_argument(
-        "--repeat", type=int, help="CPU benchmark trials (no-op and target alternating)"
+        "--only", nargs="+", choices=SECTIONS, help="run only these sections (default: all)"
     )
-    parser.add_argument("--sync-rows", type=int, help="rows for the sync throughput load")
-    parser.add_argument("--async-rows", type=int, help="rows for the async throughput load")
     parser.add_argument(
-        "--async-batch-rows", type=int, help="batch_size_rows (rows per request) for the async load"
+        "--shapes", nargs="+", choices=list(SHAPES), help="CPU section shapes (default: all)"
+    )
+    parser.add_argument(
+        "--records",
+        type=int,
+        help="records per CPU input, every shape (default: 200k flat and nested, 100k Segment)",
+    )
+    parser.add_argument(
+        "--trials", type=int, help="CPU trials per shape, no-op and target alternating (3)"
+    )
+    parser.add_argument(
+        "--latencies",
+        type=int,
+        nargs="+",
+        metavar="MS",
+        help="emulator latencies of the defaults section (100 500 1500)",
+    )
+    parser.add_argument(
+        "--defaults-seconds",
+        type=float,
+        help="defaults section: size each input for this many seconds at the limit (25)",
+    )
+    parser.add_argument(
+        "--defaults-cap",
+        type=float,
+        help="defaults section: stop a run still sending after this many seconds (35)",
+    )
+    parser.add_argument(
+        "--async-request-rows",
+        type=int,
+        help="defaults section: batch_size_rows (rows per request) of the async loads (250)",
     )
     parser.add_argument(
         "--memory-records",
         type=int,
         nargs=2,
         metavar=("SMALL", "LARGE"),
-        help="record counts for the peak-RSS comparison",
+        help="record counts for the peak-RSS comparison (100000 1000000)",
     )
-    parser.add_argument("--contacts-rows", type=int, help="rows for the sync+contacts count")
-    parser.add_argument(
-        "--budget-rows", type=int, help="rows per process for the shared-budget section"
-    )
+    parser.add_argument("--contacts-rows", type=int, help="rows of the sync+contacts count")
+    parser.add_argument("--shared-rows", type=int, help="rows per process, section 5 (8000)")
     parser.add_argument(
         "--profile",
         action="store_true",
-        help="also cProfile the target on the CPU input (top 15 cumulative)",
+        help="also cProfile the target on the flat CPU input (top 15 cumulative)",
     )
+    parser.add_argument("--json", type=Path, metavar="PATH", help="write every figure as JSON")
     parser.add_argument(
-        "--only",
-        nargs="+",
-        choices=["cpu", "throughput", "memory", "requests", "budget"],
-        help="run only these sections",
+        "--write-readme",
+        action="store_true",
+        help=f"write {RESULTS_JSON.relative_to(ROOT)} and README.md's benchmark block "
+        "(full runs of every section only)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, inputs)")
     args = parser.parse_args()
+    if args.write_readme and (args.quick or (args.only and set(args.only) != set(SECTIONS))):
+        parser.error("--write-readme needs a full run of every section (no --quick or --only)")
+    return args
 
+
+def main() -> int:  # noqa: C901, PLR0912, PLR0915 - one linear script
+    """Run the sections asked for, print their tables and the summary, write the results."""
+    args = parse_args()
     quick = args.quick
-    records = args.records or (20_000 if quick else 200_000)
-    repeat = args.repeat or (1 if quick else 3)
-    sync_rows = args.sync_rows or (4_000 if quick else 25_000)
-    async_rows = args.async_rows or (20_000 if quick else 200_000)
-    async_batch = args.async_batch_rows or (1_000 if quick else 2_000)
+    shapes = [SHAPES[name] for name in (args.shapes or SHAPES)]
+    records = {
+        s.name: args.records or (s.default_records // 10 if quick else s.default_records)
+        for s in shapes
+    }
+    trials = args.trials or (1 if quick else 3)
+    latencies = args.latencies or [100, 500, 1500]
+    seconds = args.defaults_seconds or (5.0 if quick else 25.0)
+    cap = args.defaults_cap or (10.0 if quick else 35.0)
+    async_request_rows = args.async_request_rows or 250
     mem_sizes = list(args.memory_records or ((10_000, 100_000) if quick else (100_000, 1_000_000)))
     contacts_rows = args.contacts_rows or (1_000 if quick else 5_000)
-    budget_rows = args.budget_rows or (3_000 if quick else 8_000)
-    sections = set(args.only or ["cpu", "throughput", "memory", "requests", "budget"])
+    shared_rows = args.shared_rows or (3_000 if quick else 8_000)
+    sections = set(args.only or SECTIONS)
     timeout = 1800.0
 
     workdir = Path(tempfile.mkdtemp(prefix="target-sfmc-bench-"))
     log(f"work dir {workdir}")
     started = time.perf_counter()
-    load_start = loadavg()
-    cpu = None
-    tps: list[dict[str, Any]] = []
-    contacts = None
-    memory: list[dict[str, Any]] = []
-    budget: list[dict[str, Any]] = []
+    results: dict[str, Any] = {
+        "meta": {
+            "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            **git_commit(),
+            "python": f"{platform.python_version()} ({platform.python_implementation()})",
+            "platform": platform.platform(),
+            "cpu_count": os.cpu_count(),
+            "cpus_usable": len(os.sched_getaffinity(0)),
+            "load_start": loadavg(),
+            "quick": quick,
+            "argv": sys.argv[1:],
+        }
+    }
+    failed: list[str] = []
     try:
+        meta = results["meta"]
         print("# target-sfmc benchmarks" + (" (--quick)" if quick else ""))
         print(
-            f"python {platform.python_version()} ({platform.python_implementation()}), "
-            f"{platform.platform()}, cpu_count {os.cpu_count()}, "
-            f"sched_getaffinity {len(os.sched_getaffinity(0))}"
+            f"python {meta['python']}, {meta['platform']}, cpu_count {meta['cpu_count']}, "
+            f"usable {meta['cpus_usable']}; commit {meta['commit']}"
+            + (" (with uncommitted changes)" if meta["dirty"] else "")
         )
         sys.stdout.flush()
         if "cpu" in sections:
-            cpu = bench_cpu(workdir, records, timeout, repeat=repeat, profile=args.profile)
+            cpu = bench_cpu(workdir, shapes, records, trials, timeout, profile=args.profile)
+            results["cpu"] = cpu
             report_cpu(cpu)
+            failed += [
+                f"cpu {n}"
+                for n, s in cpu["shapes"].items()
+                for r in s["runs"]
+                if r["noop"]["exit"] or r["target"]["exit"]
+            ]
             sys.stdout.flush()
-        if "throughput" in sections or "requests" in sections:
-            tps.append(bench_throughput(workdir, "sync", sync_rows, None, timeout))
-            tps.append(bench_throughput(workdir, "async", async_rows, async_batch, timeout))
-            report_throughput(tps)
+        if "defaults" in sections:
+            defaults = bench_defaults(workdir, latencies, seconds, cap, async_request_rows, timeout)
+            results["defaults"] = defaults
+            report_defaults(defaults)
+            failed += [
+                f"defaults {r['mode']} {r['latency_ms']}"
+                for r in defaults["runs"]
+                if r["process"]["exit"] and not r["process"]["stopped"]
+            ]
             sys.stdout.flush()
         if "memory" in sections:
             memory = bench_memory(workdir, mem_sizes, timeout)
+            results["memory"] = memory
             report_memory(memory)
+            failed += [f"memory {r['records']}" for r in memory["runs"] if r["process"]["exit"]]
             sys.stdout.flush()
         if "requests" in sections:
             contacts = bench_sync_contacts(workdir, contacts_rows, timeout)
-            report_requests(cpu, tps, contacts)
-        if "budget" in sections:
-            budget.append(bench_budget(workdir, budget_rows, timeout, "local", None))
+            results["requests"] = requests_table(
+                results.get("cpu"), results.get("defaults"), contacts
+            )
+            report_requests(results["requests"])
+            failed += ["requests contacts"] if contacts["process"]["exit"] else []
+            sys.stdout.flush()
+        if "shared" in sections:
+            shared = [bench_shared(workdir, shared_rows, timeout, "local", None)]
             redis_server = start_redis(workdir)
             if redis_server is None:
-                log("[budget] redis-server not installed: Redis run skipped")
+                log("[shared] redis-server not installed: Redis run skipped")
             else:
                 try:
-                    budget.append(
-                        bench_budget(workdir, budget_rows, timeout, "redis", redis_server[1])
+                    shared.append(
+                        bench_shared(workdir, shared_rows, timeout, "redis", redis_server[1])
                     )
                 finally:
                     redis_server[0].terminate()
                     redis_server[0].wait()
-            report_budget(budget)
+            results["shared"] = shared
+            report_shared(shared)
+            failed += [f"shared {r['store']}" for r in shared if any(r["codes"])]
             sys.stdout.flush()
-        if cpu is not None and "profile" in cpu:
-            prof_run, text = cpu["profile"]
+        profile = results.get("cpu", {}).get("profile")
+        if profile:
             print(
-                f"\n### cProfile of target-sfmc on the CPU input (main thread; wall "
-                f"{prof_run.wall:.1f} s under the profiler, exit {prof_run.returncode})\n"
+                f"\n### cProfile of target-sfmc on the flat CPU input (main thread; wall "
+                f"{profile['wall_s']:.1f} s under the profiler, exit {profile['exit']})\n"
             )
-            print("```\n" + text.strip() + "\n```")
-        print(
-            f"\ntotal benchmark time: {time.perf_counter() - started:.0f} s; load average "
-            f"at start {load_start}, at end {loadavg()} (other processes on this machine "
-            "inflate wall times; CPU-second figures are less sensitive to that)"
-        )
+            print("```\n" + profile["text"].strip() + "\n```")
+        meta["load_end"] = loadavg()
+        meta["total_s"] = round(time.perf_counter() - started)
+        print("\n## Summary (the README block, from this run)\n")
+        print(readme_block.render(results))
     finally:
         if args.keep:
             log(f"kept {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
-    failed = [
-        r
-        for r in ([res for t in cpu["trials"] for res in (t["noop"], t["target"])] if cpu else [])
-        + [t["result"] for t in tps]
-        + [m["result"] for m in memory]
-        + ([contacts["result"]] if contacts else [])
-        if r.returncode != 0
-    ]
-    budget_failed = any(code != 0 for r in budget for code in r["codes"])
-    return 1 if failed or budget_failed else 0
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+        log(f"wrote {args.json}")
+    if args.write_readme:
+        results.get("cpu", {}).pop("profile", None)
+        RESULTS_JSON.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+        readme_block.write_readme(README, results)
+        log(f"wrote {RESULTS_JSON} and the benchmark block of {README}")
+    if failed:
+        log("runs that failed: " + ", ".join(failed))
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
