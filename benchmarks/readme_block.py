@@ -83,6 +83,12 @@ def _cpu_rows(cpu: dict[str, Any]) -> list[list[str]]:
 def _defaults_rows(defaults: dict[str, Any]) -> list[list[str]]:
     rows = []
     limit = defaults["rate_limit"]
+    used = defaults.get("target_defaults") or {}
+    settings = (
+        " (" + ", ".join(f"`{k}` {v}" for k, v in used.items() if v is not None) + ")"
+        if any(v is not None for v in used.values())
+        else ""
+    )
     for r in defaults["runs"]:
         load = (
             f"async, {defaults['async_request_rows']}-row requests"
@@ -96,7 +102,10 @@ def _defaults_rows(defaults: dict[str, Any]) -> list[list[str]]:
             note = f" (**exit {r['process']['exit']}**)"
         rows.append(
             [
-                f"Budget at defaults: latency {r['latency_ms']} ± {r['jitter_ms']} ms, {load}",
+                (
+                    f"Budget at defaults{settings}: latency {r['latency_ms']} ± "
+                    f"{r['jitter_ms']} ms, {load}"
+                ),
                 (
                     f"**{_pct(r['busy_share'], 1)}** busy over {_secs(r['busy_s'])}, at most "
                     f"**{r['max_1s']}** requests in any second, **{r['throttled']}** 429s{note}"

@@ -59,6 +59,7 @@ if str(ROOT) not in sys.path:
 import readme_block  # noqa: E402 - benchmarks/ is the script's directory
 from shapes import FLAT, NESTED, SHAPES, Shape  # noqa: E402
 
+from target_sfmc import settings_schema  # noqa: E402
 from target_sfmc.emulator import SfmcEmulator  # noqa: E402
 from target_sfmc.tuning import tuned_for_loading  # noqa: E402
 
@@ -669,6 +670,11 @@ def bench_defaults(
         path.unlink(missing_ok=True)
     return {
         "rate_limit": RATE_LIMIT,
+        # The defaults the runs used (read from the code measured, not assumed).
+        "target_defaults": {
+            name: getattr(settings_schema, f"DEFAULT_{name.upper()}", None)
+            for name in ("requests_per_second", "max_concurrent_requests")
+        },
         "jitter_share": JITTER_SHARE,
         "seconds": seconds,
         "cap_s": cap,
@@ -797,7 +803,8 @@ def report_defaults(defaults: dict[str, Any]) -> None:
         table(
             f"2. Budget at defaults: emulator rate_limit {RATE_LIMIT}/s, latency with jitter "
             f"(uniform, +/- {defaults['jitter_share']:.0%}); target at its default settings "
-            "(requests_per_second 20, max_concurrent_requests 4); sync with contacts off, "
+            f"({', '.join(f'{k} {v}' for k, v in defaults['target_defaults'].items())}); "
+            "sync with contacts off, "
             f"async with batch_size_rows {defaults['async_request_rows']} so that the budget, "
             "not the CPU, is the bottleneck",
             [
@@ -1237,7 +1244,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--defaults-cap",
         type=float,
-        help="defaults section: stop a run still sending after this many seconds (35)",
+        help="defaults section: stop a run still sending after this many seconds (30)",
     )
     parser.add_argument(
         "--async-request-rows",
@@ -1252,7 +1259,7 @@ def parse_args() -> argparse.Namespace:
         help="record counts for the peak-RSS comparison (100000 1000000)",
     )
     parser.add_argument("--contacts-rows", type=int, help="rows of the sync+contacts count")
-    parser.add_argument("--shared-rows", type=int, help="rows per process, section 5 (8000)")
+    parser.add_argument("--shared-rows", type=int, help="rows per process, section 5 (6000)")
     parser.add_argument(
         "--profile",
         action="store_true",
@@ -1284,11 +1291,11 @@ def main() -> int:  # noqa: C901, PLR0912, PLR0915 - one linear script
     trials = args.trials or (1 if quick else 3)
     latencies = args.latencies or [100, 500, 1500]
     seconds = args.defaults_seconds or (5.0 if quick else 25.0)
-    cap = args.defaults_cap or (10.0 if quick else 35.0)
+    cap = args.defaults_cap or (10.0 if quick else 30.0)
     async_request_rows = args.async_request_rows or 250
     mem_sizes = list(args.memory_records or ((10_000, 100_000) if quick else (100_000, 1_000_000)))
     contacts_rows = args.contacts_rows or (1_000 if quick else 5_000)
-    shared_rows = args.shared_rows or (3_000 if quick else 8_000)
+    shared_rows = args.shared_rows or (3_000 if quick else 6_000)
     sections = set(args.only or SECTIONS)
     timeout = 1800.0
 
