@@ -247,7 +247,11 @@ def run_process(
         )
         try:
             returncode = proc.wait(timeout=min(timeout, stop_after or timeout))
-        except subprocess.TimeoutExpired:
+        except BaseException as exc:
+            if not isinstance(exc, subprocess.TimeoutExpired):  # the harness is stopping
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                raise
             stopped = stop_after is not None and stop_after < timeout
             if stopped:
                 # SIGKILL, not SIGTERM: a SIGTERM'd target drains what it read, which is not
@@ -1239,12 +1243,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--defaults-seconds",
         type=float,
-        help="defaults section: size each input for this many seconds at the limit (25)",
+        help="defaults section: size each input for this many seconds at the limit (20)",
     )
     parser.add_argument(
         "--defaults-cap",
         type=float,
-        help="defaults section: stop a run still sending after this many seconds (30)",
+        help="defaults section: stop a run still sending after this many seconds (25)",
     )
     parser.add_argument(
         "--async-request-rows",
@@ -1290,8 +1294,8 @@ def main() -> int:  # noqa: C901, PLR0912, PLR0915 - one linear script
     }
     trials = args.trials or (1 if quick else 3)
     latencies = args.latencies or [100, 500, 1500]
-    seconds = args.defaults_seconds or (5.0 if quick else 25.0)
-    cap = args.defaults_cap or (10.0 if quick else 30.0)
+    seconds = args.defaults_seconds or (5.0 if quick else 20.0)
+    cap = args.defaults_cap or (10.0 if quick else 25.0)
     async_request_rows = args.async_request_rows or 250
     mem_sizes = list(args.memory_records or ((10_000, 100_000) if quick else (100_000, 1_000_000)))
     contacts_rows = args.contacts_rows or (1_000 if quick else 5_000)
@@ -1407,6 +1411,8 @@ def main() -> int:  # noqa: C901, PLR0912, PLR0915 - one linear script
 
 
 if __name__ == "__main__":
+    # SIGTERM unwinds like Ctrl-C: running targets are killed and the temp dir removed.
+    signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
     # The in-process emulator holds every job's rows: tuned as the sfmc-emulator CLI is.
     with tuned_for_loading():
         sys.exit(main())
