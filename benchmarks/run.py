@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/run.py                  # full run (~10 min on 2 cores)
+    python benchmarks/run.py                  # full run (~12 min on 2 quiet cores)
     python benchmarks/run.py --quick          # small smoke version (~2 min)
     python benchmarks/run.py --json out.json  # also every figure as JSON
     python benchmarks/run.py --write-readme   # also benchmarks/results.json and README's block
