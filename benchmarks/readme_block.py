@@ -51,6 +51,8 @@ def _yes(value: bool) -> str:  # noqa: FBT001 - a table cell
 
 
 def _k(n: int) -> str:
+    if n % 1_000_000 == 0:
+        return f"{n // 1_000_000:,}M"
     return f"{n // 1000:,}k" if n % 1000 == 0 else f"{n:,}"
 
 
