@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from target_sfmc.fastpath.sink import FastPathSink
-from target_sfmc.loading.sync import SYNC_BATCH_ROWS
 
 if TYPE_CHECKING:
     from singer_sdk import Target
@@ -16,7 +15,8 @@ if TYPE_CHECKING:
 class RuntimeSink(FastPathSink):
     """A sink holding the target's shared runtime (client, pools, accounting)."""
 
-    MAX_SIZE_DEFAULT = SYNC_BATCH_ROWS
+    # The SDK's batch size for sinks that load no rows; a row loader picks its own.
+    MAX_SIZE_DEFAULT = 10_000
 
     def __init__(
         self,

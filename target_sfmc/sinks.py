@@ -154,6 +154,7 @@ class SfmcSink(RuntimeSink):
             else SyncRowLoader(
                 runtime.client,
                 runtime.executor,
+                runtime.pipeline,
                 runtime.contacts,
                 describe=describe,
                 on_confirmed=runtime.report.note_confirmed,
@@ -172,7 +173,13 @@ class SfmcSink(RuntimeSink):
         self._mirror = runtime.mirror
         if self._mirror is not None:
             self._register_mirror(stream)
-        self._records_per_batch = self.loader.records_per_batch(super().max_size)
+        # Journey events and exits go out when the batch is full: a batch as large as a row
+        # stream's would hold them (and STATE) back for long.
+        self._records_per_batch = (
+            self.batch_size_rows or self.MAX_SIZE_DEFAULT
+            if _sends_journey_calls(stream, settings)
+            else self.loader.records_per_batch(self.batch_size_rows)
+        )
         self.current_batch: Batch | None = None
         self._shared_destinations = self.runtime.shared_destinations  # the run's one set
         self._destination = stream.data_extension_key or stream.event_definition_key
@@ -433,6 +440,15 @@ class SfmcSink(RuntimeSink):
             skip_rejected_rows=self.runtime.settings.skip_rejected_rows,
             logger=self.logger,
         )
+
+
+def _sends_journey_calls(stream: StreamSettings, settings: TargetSettings) -> bool:
+    """Whether a stream's records may become entry events or journey exits."""
+    return (
+        stream.type == "api_event"
+        or bool(stream.journey_key)
+        or (stream.type == "segment" and bool(settings.api_events))
+    )
 
 
 def _destinations(stream: StreamSettings, settings: TargetSettings) -> set[str]:
