@@ -205,7 +205,7 @@ class MirrorPlan:
     where: str  # the Data Extension and its streams
     at: str  # when the mirror runs: at ACTIVATE_VERSION, or at the end of the input
     exists: bool  # False: the load creates it, so it holds only this run's rows
-    held: int  # rows it holds before the load (after the previous mirror, if any)
+    held: int | None  # rows it holds before the load (after the previous mirror); None: unread
     keys: int  # keys the input leaves in it (loaded, not deleted later in the input)
     new: int  # of those keys, the ones it does not hold yet
     total: int  # rows it holds when the mirror runs
@@ -450,7 +450,7 @@ class Mirror:
             where=where,
             at=at,
             exists=exists,
-            held=len(held or ()),
+            held=None if held is None else len(held),
             keys=len(loaded.keys),
             new=new,
             total=total,

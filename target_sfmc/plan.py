@@ -294,7 +294,9 @@ class PlanReport:
         """
         self.lines.append(f"Mirror of {plan.where} {plan.at}:")
         keys = f"{plan.keys} key{'' if plan.keys == 1 else 's'} in the input"
-        if not plan.exists:
+        if plan.held is None:
+            self.lines.append(f"  {keys}; the data extension's keys could not be listed")
+        elif not plan.exists:
             self.lines.append(f"  the data extension does not exist yet, {keys}: nothing to delete")
         else:
             new = f" ({plan.new} not in it yet)" if plan.new else ""

@@ -217,5 +217,6 @@ def test_a_plan_words_the_load_s_refusals(monkeypatch: pytest.MonkeyPatch) -> No
     odd, _ = mirror_with(FakeClient(held("a", "a")), monkeypatch, planning=True)
     odd.note(row("a"))
     (plan,) = odd.plan_pending()
+    assert plan.held is None  # not listed: nothing to count
     assert plan.refusal is not None
     assert "returned a row twice" in plan.refusal
