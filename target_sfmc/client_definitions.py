@@ -1,6 +1,7 @@
 """The SFMC client's Data Extension definition calls: search, columns, create, add, folders.
 
-The folders are read with a SOAP Retrieve of DataFolder objects.
+The folders are read with a SOAP Retrieve of DataFolder objects; ``--test`` makes the same
+kind of Retrieve to know that the SOAP API, which deletes rows, answers.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from urllib.parse import quote
 from xml.etree import ElementTree as ET
 from xml.sax.saxutils import escape
 
+from target_sfmc import soap
 from target_sfmc.client_base import ClientBase
 from target_sfmc.errors import SfmcApiError
 
@@ -30,6 +32,17 @@ _FOLDER_RETRIEVE = (
     "<SimpleOperator>equals</SimpleOperator><Value>dataextension</Value></Filter>"
     "</RetrieveRequest></RetrieveRequestMsg></s:Body></s:Envelope>"
 )
+
+# A Retrieve that changes nothing and that any package able to delete rows may make: the IDs of
+# the Data Extension folders.
+_SOAP_CHECK = (
+    f'<RetrieveRequestMsg xmlns="{soap.PARTNER_API}">'
+    "<RetrieveRequest><ObjectType>DataFolder</ObjectType><Properties>ID</Properties>"
+    '<Filter xsi:type="SimpleFilterPart"><Property>ContentType</Property>'
+    "<SimpleOperator>equals</SimpleOperator><Value>dataextension</Value></Filter>"
+    "</RetrieveRequest></RetrieveRequestMsg>"
+)
+_RETRIEVED = frozenset({"OK", "MoreDataAvailable"})
 
 
 def _local_name(tag: str) -> str:
@@ -164,4 +177,25 @@ class DataExtensionCalls(ClientBase):
             status=response.status_code,
             error_code="soap",
             message=status or "SFMC's answer could not be read",
+        )
+
+    def check_soap(self) -> str:
+        """Call the SOAP API once with a Retrieve that changes nothing (``--test``).
+
+        Returns:
+            The answer's ``OverallStatus``.
+
+        Raises:
+            SfmcApiError: When SFMC answers with a fault, an answer that is not SOAP, or a
+                status other than OK.
+        """
+        answer = self.soap_call("Retrieve", _SOAP_CHECK, endpoint="soap_check")
+        status = soap.child_text(answer, "OverallStatus")
+        if status in _RETRIEVED:
+            return status
+        raise SfmcApiError(
+            endpoint="soap_check",
+            status=200,
+            error_code="soap",
+            message=status or "the answer has no OverallStatus",
         )

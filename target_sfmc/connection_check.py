@@ -1,4 +1,8 @@
-"""`--test`: authenticate and check the configured Data Extension and event keys."""
+"""`--test`: authenticate and check the configured Data Extension and event keys.
+
+When rows may be deleted (``hard_delete``, or a mirror with ``load_method: overwrite``), the
+SOAP API, which deletes them, is called once too, with a Retrieve that changes nothing.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from target_sfmc.data_extensions import UNREADABLE, DataExtension, DataExtensionCatalog
 from target_sfmc.errors import TargetSfmcError
+from target_sfmc.mirror import MIRRORED_TYPES
+from target_sfmc.routing import deletes_rows
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -87,7 +93,40 @@ def check_connection(settings: TargetSettings, client: SfmcClient) -> list[Check
         )
         for key in event_keys
     ]
+    why = soap_needed_by(settings)
+    if why:
+        results.append(_soap_check(client, why))
     return results
+
+
+def soap_needed_by(settings: TargetSettings) -> str:
+    """The settings that make a load delete rows through the SOAP API.
+
+    Args:
+        settings: Target settings.
+
+    Returns:
+        Their names (``hard_delete``, ``load_method 'overwrite'``), or "" when no row is deleted.
+    """
+    streams = settings.streams.values()
+    reasons = []
+    if any(deletes_rows(stream, settings) for stream in streams):
+        reasons.append("hard_delete")
+    if settings.mirror and any(stream.type in MIRRORED_TYPES for stream in streams):
+        reasons.append("load_method 'overwrite'")
+    return " and ".join(reasons)
+
+
+def _soap_check(client: SfmcClient, why: str) -> CheckResult:
+    """Call the SOAP API once: a load deletes rows through it."""
+    where = "Service.asmx"
+    try:
+        where = client.settings.soap_base_url(client.tokens.get().soap_instance_url) + "/" + where
+        status = client.check_soap()
+    except TargetSfmcError as exc:
+        return CheckResult("SOAP API", where, ok=False, detail=f"{exc} (needed by {why})")
+    detail = f"Retrieve answered {status}; rows are deleted through it ({why})"
+    return CheckResult("SOAP API", where, ok=True, detail=detail)
 
 
 def budget_results(client: SfmcClient) -> list[CheckResult]:

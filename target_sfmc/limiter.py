@@ -3,10 +3,16 @@
 With a budget store (the default), the requests-per-second ceiling is the account's, shared by
 every process that uses the account (:mod:`target_sfmc.budget`). Without one, or once the store
 fails, the process paces itself alone at its share.
+
+How many requests may be in flight follows the latency SFMC shows. By Little's law, keeping
+``rate`` requests a second going when each takes ``latency`` seconds needs ``rate * latency``
+of them in flight: a fixed number either starves the budget when SFMC is slow or keeps
+needless connections open when it is fast. ``max_concurrent_requests`` is the ceiling.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import deque
@@ -27,6 +33,83 @@ _MARGIN = 1.05
 _WINDOW_SECONDS = _MARGIN
 # Float sums of the spacing land a hair before the window's end: treat that as the end.
 _CLOCK_SLACK = 1e-9
+# In flight before any latency is known.
+INITIAL_IN_FLIGHT = 4
+# Above Little's law: latencies vary from request to request, and a few requests wait in the
+# schedule for their start while holding their place.
+_LATENCY_HEADROOM = 1.5
+_WAITING_FOR_START = 2
+# Weight of the newest latency in the running estimate: follows a change within a few dozen
+# requests, while one slow answer moves it little.
+_LATENCY_WEIGHT = 0.1
+
+
+class InFlightLimit:
+    """A ceiling on requests in flight that follows SFMC's latency (Little's law, with headroom).
+
+    The working limit starts at :data:`INITIAL_IN_FLIGHT` and, after each request, becomes
+    ``rate * latency * headroom`` plus the requests waiting for their start, never above the
+    configured ceiling nor below one.
+    """
+
+    def __init__(self, requests_per_second: float, ceiling: int) -> None:
+        """Create the limit.
+
+        Args:
+            requests_per_second: The rate the requests are paced at.
+            ceiling: ``max_concurrent_requests``: never more in flight than this.
+        """
+        self.ceiling = ceiling
+        self.requests_per_second = requests_per_second
+        self.limit = min(ceiling, INITIAL_IN_FLIGHT)
+        self.latency: float | None = None  # the running estimate, seconds
+        self.peak = 0  # the most requests ever in flight at once
+        self._in_flight = 0
+        self._changed = threading.Condition()
+
+    def acquire(self) -> None:
+        """Wait until one more request may be in flight, and count it."""
+        with self._changed:
+            while self._in_flight >= self.limit:
+                self._changed.wait()
+            self._in_flight += 1
+            self.peak = max(self.peak, self._in_flight)
+
+    def release(self, latency: float | None) -> None:
+        """Count a request out, and learn from its latency.
+
+        Args:
+            latency: Seconds from its start to its answer; None when it failed without one
+                (a timeout says nothing about SFMC's usual latency).
+        """
+        with self._changed:
+            self._in_flight -= 1
+            if latency is not None:
+                self._learn(latency)
+            # Waiters wake first come, first served: a request that waits long holds back the
+            # job it belongs to, and reading waits for whole jobs.
+            self._changed.notify(self.limit - self._in_flight)
+
+    def set_rate(self, requests_per_second: float) -> None:
+        """Pace at another rate from now on (the shared store failed: this process's share).
+
+        Args:
+            requests_per_second: The new rate.
+        """
+        with self._changed:
+            self.requests_per_second = requests_per_second
+            if self.latency is not None:
+                self._learn(self.latency)
+            self._changed.notify(self.limit - self._in_flight)
+
+    def _learn(self, latency: float) -> None:
+        estimate = self.latency
+        estimate = (
+            latency if estimate is None else estimate + _LATENCY_WEIGHT * (latency - estimate)
+        )
+        self.latency = estimate
+        wanted = math.ceil(self.requests_per_second * estimate * _LATENCY_HEADROOM)
+        self.limit = max(1, min(self.ceiling, wanted + _WAITING_FOR_START))
 
 
 class RateLimiter:
@@ -36,7 +119,8 @@ class RateLimiter:
     that network jitter cannot push more than the ceiling into any one-second window at
     SFMC. Alone, the process keeps the schedule itself and checks a sliding one-second
     window as well; with an :class:`~target_sfmc.budget.AccountBudget`, the schedule is the
-    account's, in the shared store. The in-flight cap is always this process's own.
+    account's, in the shared store. The in-flight limit (:class:`InFlightLimit`) is always this
+    process's own.
     """
 
     def __init__(
@@ -52,7 +136,8 @@ class RateLimiter:
 
         Args:
             requests_per_second: Ceiling on request starts per second.
-            max_concurrent_requests: Ceiling on requests in flight.
+            max_concurrent_requests: Ceiling on requests in flight; the working limit
+                follows the latency below it.
             budget: The account's shared budget; None paces this process alone.
             clock: Monotonic clock (injectable for tests).
             sleep: Sleep function (injectable for tests).
@@ -70,7 +155,7 @@ class RateLimiter:
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
-        self._slots = threading.BoundedSemaphore(max_concurrent_requests)
+        self.in_flight = InFlightLimit(requests_per_second / _MARGIN, max_concurrent_requests)
         self._next_start = 0.0
         self._recent: deque[float] = deque()
 
@@ -127,6 +212,7 @@ class RateLimiter:
                     self._shared = None
                     self.requests_per_second = self._budget.fallback_rps
                     self.spacing = _MARGIN / self.requests_per_second
+                    self.in_flight.set_rate(self.requests_per_second / _MARGIN)
             if self._budget is not None:
                 self._budget.lost(exc)
             return False
@@ -134,15 +220,21 @@ class RateLimiter:
 
     @contextmanager
     def slot(self) -> Iterator[None]:
-        """Hold one in-flight slot for the duration of a request, started on schedule.
+        """Hold one in-flight place for the duration of a request, started on schedule.
 
         Yields:
             Nothing; the request runs inside the block.
         """
-        with self._slots:
+        self.in_flight.acquire()
+        latency: float | None = None
+        try:
             if not self._take_shared_turn():
                 start, wait = self._reserve_start()
                 if wait > 0:
                     self._sleep(wait)
                 self._admit(start)
+            started = self._clock()
             yield
+            latency = self._clock() - started
+        finally:
+            self.in_flight.release(latency)

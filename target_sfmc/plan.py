@@ -1,10 +1,14 @@
-"""``--plan``: read the input's SCHEMA messages and say what each Data Extension needs.
+"""``--plan``: read the input and say what each Data Extension needs, and what a mirror deletes.
 
-Nothing is written to SFMC: definitions are only read. Records are read only to find the
-audiences of audience streams (one Boolean column each). Per stream the plan shows the Data
-Extensions to create (columns and types), the columns to add, the attributes a Data Extension
-lacks (not sent), type conflicts and primary-key mismatches, then one line: whether a load
-would succeed with the current settings, and if not, why. Exit code 0 or 1 follows it.
+Nothing is written to SFMC: definitions and, for a mirror, rows' keys are only read. Per
+stream the plan shows the Data Extensions to create (columns and types), the columns to add,
+the attributes a Data Extension lacks (not sent), type conflicts and primary-key mismatches.
+Records are read to find the audiences of audience streams (one Boolean column each) and,
+with ``load_method: overwrite``, to route them as a load would and keep the primary keys of
+mirrored Data Extensions (only the keys): per mirrored Data Extension the plan then tells the
+rows it holds, the keys in the input, how many rows the mirror would delete and whether it
+would refuse, and why. Then one line: whether a load would succeed with the current settings,
+and if not, why. Exit code 0 or 1 follows it.
 """
 
 from __future__ import annotations
@@ -15,11 +19,16 @@ import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from singer_sdk.exceptions import InvalidRecord
+
 from target_sfmc.data_extensions import UNREADABLE, DataExtension
 from target_sfmc.de_conflicts import conflicts, mismatches
 from target_sfmc.de_tables import TableSpec, stream_tables
 from target_sfmc.errors import TargetSfmcError
 from target_sfmc.mapping import title_case
+from target_sfmc.mirror import MIRRORED_TYPES, Mirror
+from target_sfmc.records import DataExtensionRow
+from target_sfmc.routing import StreamRouting
 from target_sfmc.settings_schema import STREAM_TYPES
 from target_sfmc.sink_base import RuntimeSink
 
@@ -29,6 +38,7 @@ if TYPE_CHECKING:
 
     from target_sfmc.data_extensions import DataExtensionCatalog
     from target_sfmc.de_columns import Column
+    from target_sfmc.mirror import MirrorPlan
     from target_sfmc.settings import TargetSettings
 
 
@@ -46,10 +56,12 @@ class Planner:
     """Collects the input's streams while it is read."""
 
     streams: dict[str, PlannedStream] = field(default_factory=dict)
+    # What each mirror of the input would do, in the order a load would mirror.
+    mirrors: list[MirrorPlan] = field(default_factory=list)
 
 
 class PlanSink(RuntimeSink):
-    """Notes a stream's SCHEMA (and its audiences); loads nothing."""
+    """Notes a stream's SCHEMA, its audiences and its mirrored keys; loads nothing."""
 
     def __init__(
         self, target: Target, stream_name: str, schema: dict, key_properties: list[str] | None
@@ -69,10 +81,17 @@ class PlanSink(RuntimeSink):
         """Note the stream (a later SCHEMA replaces an earlier one)."""
         self.planned = PlannedStream(dict(self.schema), list(self.key_properties))
         self.planner.streams[self.stream_name] = self.planned
-        stream = self.runtime.settings.streams.get(self.stream_name)
+        settings = self.runtime.settings
+        stream = settings.streams.get(self.stream_name)
         self._audience_property = (
             stream.audience_property if stream is not None and stream.type == "audience" else None
         )
+        # A mirror compares keys: records are routed as a load routes them, any stream's rows
+        # count for the Data Extension they go to.
+        self._routing: StreamRouting | None = None
+        if stream is not None and self.runtime.mirror is not None:
+            self._routing = StreamRouting.of(stream, settings, list(self.key_properties))
+            self.register_mirror(stream)
 
     def get_validator(self) -> BaseJSONSchemaValidator | None:
         """Records are not validated while planning.
@@ -83,25 +102,47 @@ class PlanSink(RuntimeSink):
         return None
 
     def validate_and_parse(self, record: dict[str, Any]) -> None:
-        """Records are neither validated nor parsed while planning.
+        """Parse a routed record's date-like fields, as a load does; nothing is validated.
 
         Args:
-            record: The record.
+            record: The record (changed in place).
         """
+        if self._routing is not None:
+            # An unparsable date fails a load at validation; the plan does not validate.
+            with contextlib.suppress(InvalidRecord):
+                self.date_parser.parse(record)
 
     def process_record(self, record: dict, context: dict) -> None:
-        """Note the audience a record names (audience streams).
+        """Note the audience a record names (audience streams) and its mirrored keys.
 
         Args:
             record: The record.
             context: The SDK's batch context.
         """
         del context  # the SDK's signature; planning keeps no batch
-        if self._audience_property is None:
+        deleted = self.take_record_deleted()
+        if self._audience_property is not None:
+            audience = record.get(self._audience_property)
+            if isinstance(audience, str) and title_case(audience):
+                self.planned.audiences[audience] = None
+        mirror = self.runtime.mirror
+        if self._routing is None or mirror is None:
             return
-        audience = record.get(self._audience_property)
-        if isinstance(audience, str) and title_case(audience):
-            self.planned.audiences[audience] = None
+        for outcome in self._routing.outcomes(record, deleted=deleted):
+            if type(outcome) is DataExtensionRow:
+                mirror.note(outcome)
+
+    def activate_version(self, new_version: int) -> None:
+        """``ACTIVATE_VERSION``: plan the mirror a load would run now.
+
+        Args:
+            new_version: The version the tap activates.
+        """
+        del new_version
+        found = self.mirror_to_activate()
+        if found is not None:
+            mirror, key = found
+            self.planner.mirrors.append(mirror.plan(key, at="at ACTIVATE_VERSION"))
 
     def process_batch(self, context: dict) -> None:
         """Nothing is loaded.
@@ -245,6 +286,33 @@ class PlanReport:
             f"(add_missing_fields is off): {names}"
         )
 
+    def mirror(self, plan: MirrorPlan) -> None:
+        """Tell what a mirror would delete, and whether it would be refused.
+
+        Args:
+            plan: What the mirror would do.
+        """
+        self.lines.append(f"Mirror of {plan.where} {plan.at}:")
+        keys = f"{plan.keys} key{'' if plan.keys == 1 else 's'} in the input"
+        if plan.held is None:
+            self.lines.append(f"  {keys}; the data extension's keys could not be listed")
+        elif not plan.exists:
+            self.lines.append(f"  the data extension does not exist yet, {keys}: nothing to delete")
+        else:
+            new = f" ({plan.new} not in it yet)" if plan.new else ""
+            self.lines.append(
+                f"  {plan.held} rows in the data extension before the load, {keys}{new}"
+            )
+            if plan.doomed:
+                self.lines.append(
+                    f"  would delete {plan.doomed} of the {plan.total} rows it then holds "
+                    f"({plan.doomed / plan.total:.0%})"
+                )
+            else:
+                self.lines.append("  nothing to delete")
+        if plan.refusal is not None:
+            self.fail(plan.refusal)
+
     def entry_event(self, catalog: DataExtensionCatalog, spec: TableSpec) -> None:
         """Plan the ``Data`` of a Journey entry event definition.
 
@@ -318,6 +386,13 @@ def build_plan(
                 report.entry_event(catalog, event)
         except TargetSfmcError as exc:
             report.fail(str(exc))
+        if settings.mirror and stream.type not in MIRRORED_TYPES:
+            report.lines.append(
+                "  load_method 'overwrite' mirrors identify and track streams: this stream is "
+                "loaded as upserts only"
+            )
+    for mirror in planner.mirrors:
+        report.mirror(mirror)
     if not planner.streams:
         report.lines.append("The input has no SCHEMA message.")
     return report
@@ -333,12 +408,17 @@ def run_plan(target: Any, file_input: Any) -> int:
     Returns:
         0 when a load would succeed with the current settings, else 1.
     """
-    target.planner = Planner()
+    planner = target.planner = Planner()
+    runtime = target.runtime
+    if runtime.settings.mirror:
+        runtime.mirror = Mirror(runtime, planning=True)
     try:
         # Stdout carries the plan: the STATE messages the SDK writes while reading are dropped.
         with contextlib.redirect_stdout(io.TextIOWrapper(io.BytesIO(), encoding="utf-8")):
             target.listen(file_input)
-        report = build_plan(target.planner, target.runtime.settings, target.runtime.data_extensions)
+        if runtime.mirror is not None:
+            planner.mirrors.extend(runtime.mirror.plan_pending())
+        report = build_plan(planner, runtime.settings, runtime.data_extensions)
     except TargetSfmcError as exc:
         sys.stdout.write(f"Plan: a load would fail: {exc}\n")
         return 1

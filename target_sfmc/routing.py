@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from target_sfmc.mapping import (
@@ -372,3 +373,59 @@ def segment_router(settings: TargetSettings) -> Router:
         return outcomes or [Skipped(UNMAPPED_EVENT, dict(message), None)]
 
     return route
+
+
+@dataclass(frozen=True)
+class StreamRouting:
+    """How a configured stream's records become outcomes, records marked deleted included.
+
+    Loading and ``--plan`` route records with it alike, so a plan's primary keys are the
+    load's.
+    """
+
+    route: Router
+    # Records marked deleted (``_sdc_deleted_at``); None: they route like any other.
+    deleted: Router | None
+    # The destination a mapping refusal names.
+    destination: str | None
+
+    @classmethod
+    def of(
+        cls, stream: StreamSettings, settings: TargetSettings, key_properties: list[str]
+    ) -> StreamRouting:
+        """Build a stream's routing.
+
+        Args:
+            stream: The stream's settings.
+            settings: The target settings.
+            key_properties: The stream's ``key_properties`` from its SCHEMA.
+
+        Returns:
+            The routing.
+        """
+        route = (
+            segment_router(settings)
+            if stream.type == "segment"
+            else flat_router(stream, settings, key_properties)
+        )
+        return cls(
+            route,
+            deleted_record_router(stream, settings, route),
+            stream.data_extension_key or stream.event_definition_key,
+        )
+
+    def outcomes(self, record: Mapping[str, Any], *, deleted: bool) -> list[Outcome]:
+        """Route one record.
+
+        Args:
+            record: The record (validated, date-times parsed).
+            deleted: The record carried a ``_sdc_deleted_at``.
+
+        Returns:
+            Its outcomes; a refusal when a value cannot be mapped.
+        """
+        route = self.deleted if deleted and self.deleted is not None else self.route
+        try:
+            return route(record)
+        except MappingError as exc:  # a value SFMC cannot take (NaN): this record only
+            return [MappingRefusal(str(exc), {}, self.destination)]

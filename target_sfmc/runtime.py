@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any
 from target_sfmc.accounting import RunReport
 from target_sfmc.client import SfmcClient
 from target_sfmc.data_extensions import DataExtensionCatalog
-from target_sfmc.loading.asynchronous import MAX_UNFINISHED_REQUESTS
 from target_sfmc.loading.contacts import ContactRegistry
 from target_sfmc.loading.journey_exit import JourneyExitLoader
 from target_sfmc.loading.journeys import JourneyEventLoader
+from target_sfmc.loading.streaming import MIN_UNFINISHED_JOBS
 from target_sfmc.mirror import Mirror
 
 if TYPE_CHECKING:
@@ -27,8 +27,8 @@ class LoadingRuntime:
     """The run's shared parts.
 
     Two thread pools: ``executor`` runs single requests (rowsets, contacts, events, the
-    parts of an async load); ``pipeline`` runs whole async requests sent while reading,
-    which wait on ``executor`` jobs and so must never share its threads.
+    parts of an async load); ``pipeline`` runs the jobs sent while reading (a few rowsets, or
+    a whole async request), which wait on ``executor`` jobs and so must never share its threads.
     """
 
     settings: TargetSettings
@@ -72,7 +72,8 @@ class LoadingRuntime:
             client=client,
             executor=executor,
             pipeline=ThreadPoolExecutor(
-                max_workers=MAX_UNFINISHED_REQUESTS, thread_name_prefix="target-sfmc-job"
+                max_workers=max(MIN_UNFINISHED_JOBS, settings.client.max_concurrent_requests),
+                thread_name_prefix="target-sfmc-job",
             ),
             report=RunReport(client.stats, settings.dead_letter_path),
             contacts=ContactRegistry(client, executor),

@@ -11,7 +11,7 @@ STREAM_TYPES = ("identify", "track", "api_event", "audience", "segment")
 
 # Defaults of the settings.
 DEFAULT_REQUESTS_PER_SECOND = 20
-DEFAULT_MAX_CONCURRENT_REQUESTS = 4
+DEFAULT_MAX_CONCURRENT_REQUESTS = 48
 DEFAULT_REQUEST_TIMEOUT_SECONDS = 120
 DEFAULT_RETRY_MAX_ATTEMPTS = 8
 DEFAULT_RETRY_BACKOFF_MS = 500
@@ -158,7 +158,11 @@ CONFIG_SCHEMA = th.PropertiesList(
         th.IntegerType(minimum=1),
         default=DEFAULT_MAX_CONCURRENT_REQUESTS,
         title="Max concurrent requests",
-        description="Requests in flight at once, per process.",
+        description=(
+            "Ceiling on requests in flight at once, per process. Below it, the number follows "
+            "SFMC's latency: enough to keep requests_per_second busy (rate x latency, with "
+            "headroom)."
+        ),
     ),
     th.Property(
         "rate_limit_url",

@@ -37,26 +37,16 @@ from target_sfmc.loading.asynchronous import AsyncRowLoader
 from target_sfmc.loading.deletes import DeletingRowLoader, RowDeleter
 from target_sfmc.loading.journey_exit import load_in_order
 from target_sfmc.loading.sync import SyncRowLoader
-from target_sfmc.mapping import MappingError, title_case
-from target_sfmc.mirror import MIRRORED_TYPES
+from target_sfmc.mapping import title_case
 from target_sfmc.records import (
     DataExtensionRow,
     JourneyEvent,
     JourneyExit,
     LoadResult,
-    MappingRefusal,
     Outcome,
     Skipped,
 )
-from target_sfmc.routing import (
-    Router,
-    deleted_record_router,
-    deletes_rows,
-    flat_router,
-    key_columns,
-    row_builder,
-    segment_router,
-)
+from target_sfmc.routing import StreamRouting, deletes_rows, row_builder
 from target_sfmc.settings_schema import STREAM_TYPES
 from target_sfmc.sink_base import RuntimeSink
 from target_sfmc.sink_batch import Batch
@@ -124,11 +114,7 @@ class SfmcSink(RuntimeSink):
                 "set: its identify messages are skipped and counted (unmapped_event).",
                 stream_name,
             )
-        self.router: Router = (
-            segment_router(settings)
-            if stream.type == "segment"
-            else flat_router(stream, settings, list(self.key_properties))
-        )
+        self.routing = StreamRouting.of(stream, settings, list(self.key_properties))
         self._tally = self.runtime.report.tally(stream_name)
         for name in self.schema.get("properties", {}):
             if not title_case(name):
@@ -154,6 +140,7 @@ class SfmcSink(RuntimeSink):
             else SyncRowLoader(
                 runtime.client,
                 runtime.executor,
+                runtime.pipeline,
                 runtime.contacts,
                 describe=describe,
                 on_confirmed=runtime.report.note_confirmed,
@@ -167,65 +154,34 @@ class SfmcSink(RuntimeSink):
                 on_confirmed=runtime.report.note_confirmed,
             )
             self.loader = DeletingRowLoader(self.loader, deleter)
-        self._deleted_router = deleted_record_router(stream, settings, self.router)
         self._journey_in_order = bool(stream.journey_key)
         self._mirror = runtime.mirror
-        if self._mirror is not None:
-            self._register_mirror(stream)
-        self._records_per_batch = self.loader.records_per_batch(super().max_size)
+        self.register_mirror(stream)
+        # Journey events and exits go out when the batch is full: a batch as large as a row
+        # stream's would hold them (and STATE) back for long.
+        self._records_per_batch = (
+            self.batch_size_rows or self.MAX_SIZE_DEFAULT
+            if _sends_journey_calls(stream, settings)
+            else self.loader.records_per_batch(self.batch_size_rows)
+        )
         self.current_batch: Batch | None = None
         self._shared_destinations = self.runtime.shared_destinations  # the run's one set
-        self._destination = stream.data_extension_key or stream.event_definition_key
         for key in _destinations(stream, settings):
             self.runtime.add_writer(key, self)
-
-    def _register_mirror(self, stream: StreamSettings) -> None:
-        """Mirror the stream's Data Extension (``load_method: overwrite``) when it can be."""
-        if self._mirror is None:
-            return
-        if stream.type in MIRRORED_TYPES and stream.data_extension_key:
-            columns = key_columns(stream, list(self.key_properties))
-            self._mirror.register(self.stream_name, stream.data_extension_key, columns)
-            return
-        self.runtime.report.warn_once(
-            self.stream_name,
-            "not-mirrored",
-            "load_method 'overwrite' mirrors identify and track streams; stream '%s' (%s) is "
-            "loaded as upserts only.",
-            self.stream_name,
-            stream.type,
-        )
 
     def activate_version(self, new_version: int) -> None:
         """``ACTIVATE_VERSION``: the stream was sent in full; mirror its Data Extension now.
 
         Every row of the Data Extension is confirmed first (this stream's and any other's).
-        A version activated before any of its rows arrived is mirrored once they have (at
-        the next ``ACTIVATE_VERSION`` or the end of the input).
 
         Args:
             new_version: The version the tap activates.
         """
         del new_version
-        stream = self.runtime.settings.streams[self.stream_name]
-        key = stream.data_extension_key
-        mirror = self._mirror
-        if mirror is None or key is None or stream.type not in MIRRORED_TYPES:
-            self.runtime.report.warn_once(
-                self.stream_name,
-                "activate-version",
-                "ACTIVATE_VERSION for stream '%s' changes nothing: only identify and track "
-                "streams are mirrored, with load_method 'overwrite'.",
-                self.stream_name,
-            )
+        found = self.mirror_to_activate()
+        if found is None:
             return
-        if not mirror.has_rows(key):
-            self.logger.info(
-                "ACTIVATE_VERSION for stream '%s' before any of its rows: the mirror waits for "
-                "them.",
-                self.stream_name,
-            )
-            return
+        mirror, key = found
         for writer in list(self.runtime.writers.get(key, ())):
             self.runtime.drain(writer)
         mirror.mirror(key, self.stream_name)
@@ -287,15 +243,7 @@ class SfmcSink(RuntimeSink):
         batch: Batch = context["batch"]
         # Only the reading thread changes this counter: no lock needed per record.
         self._tally.read += 1
-        route = self.router
-        if self.record_deleted:
-            self.record_deleted = False
-            route = self._deleted_router or route
-        try:
-            outcomes = route(record)
-        except MappingError as exc:  # a value SFMC cannot take (NaN): this record only
-            outcomes = [MappingRefusal(str(exc), {}, self._destination)]
-        for outcome in outcomes:
+        for outcome in self.routing.outcomes(record, deleted=self.take_record_deleted()):
             self._add_outcome(outcome, batch)
 
     def lane_spec(self) -> LaneSpec | None:
@@ -322,7 +270,7 @@ class SfmcSink(RuntimeSink):
             stream.user_id_properties,
             stream.email_property,
             keep,
-            declines_deleted=self._deleted_router is not None,
+            declines_deleted=self.routing.deleted is not None,
             constraints=constraints,
             on_lane=None if gate is None else gate.trust_lane,
         )
@@ -433,6 +381,15 @@ class SfmcSink(RuntimeSink):
             skip_rejected_rows=self.runtime.settings.skip_rejected_rows,
             logger=self.logger,
         )
+
+
+def _sends_journey_calls(stream: StreamSettings, settings: TargetSettings) -> bool:
+    """Whether a stream's records may become entry events or journey exits."""
+    return (
+        stream.type == "api_event"
+        or bool(stream.journey_key)
+        or (stream.type == "segment" and bool(settings.api_events))
+    )
 
 
 def _destinations(stream: StreamSettings, settings: TargetSettings) -> set[str]:

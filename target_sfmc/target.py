@@ -167,8 +167,9 @@ class TargetSfmc(FastPathTarget):
 
     def on_input_loaded(self) -> None:
         """Every record of the input is confirmed: mirror what ``load_method`` says to."""
-        if self.runtime.mirror is not None:
-            self.runtime.mirror.mirror_pending()
+        mirror = self.runtime.mirror
+        if mirror is not None and not mirror.planning:  # --plan tells, after reading
+            mirror.mirror_pending()
 
     def on_termination(self, signum: int) -> None:
         """On SIGTERM/SIGINT, never emit STATE for rows SFMC has not confirmed.
@@ -225,8 +226,9 @@ class TargetSfmc(FastPathTarget):
                 ["--plan"],
                 is_flag=True,
                 help=(
-                    "Read the input's SCHEMA messages and print what each Data Extension needs "
-                    "(create, add columns, conflicts); write nothing. Exit 1 if a load would fail."
+                    "Read the input and print what each Data Extension needs (create, add "
+                    "columns, conflicts) and, with load_method 'overwrite', how many rows the "
+                    "mirror would delete; write nothing. Exit 1 if a load would fail."
                 ),
             )
         )

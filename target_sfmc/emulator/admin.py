@@ -79,6 +79,7 @@ class AdminApi:
             "/_emulator/requests": lambda: {
                 "requests": self.log.entries(),
                 "counts": counts_as_json(self.log.counts()),
+                "peak_in_flight": self.log.peak_in_flight,
             },
             "/_emulator/faults": self.faults.config.to_dict,
             "/_emulator/data-extensions": lambda: [

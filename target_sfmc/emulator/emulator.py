@@ -253,6 +253,14 @@ class SfmcEmulator:
         """
         return self._log.entries()
 
+    def peak_in_flight(self) -> int:
+        """Return the most SFMC requests handled at once since the start (or ``reset_log``).
+
+        Returns:
+            The peak.
+        """
+        return self._log.peak_in_flight
+
     def request_counts(self) -> dict[str, dict[int, int]]:
         """Return request counts by endpoint and status.
 

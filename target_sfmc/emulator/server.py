@@ -161,7 +161,7 @@ class ServerSettings:
         Returns:
             Seconds to wait before handling the request.
         """
-        latency = self.latency_ms + extra_ms
+        latency: float = self.latency_ms + extra_ms
         if self.latency_jitter_ms:
             latency += random.uniform(-self.latency_jitter_ms, self.latency_jitter_ms)  # noqa: S311 - timing noise, not security
         return max(latency, 0) / 1000
@@ -315,12 +315,18 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
                 return
             endpoint, handler_name, params, allowed = match_route(method, path)
             response: ApiResponse | None
-            if not srv.limiter.allow(arrival_mono):
-                self._read_body()
-                response = _rate_limited()
-            else:
-                body = self._read_body()
-                response = self._serve(endpoint, handler_name, params, allowed, split.query, body)
+            srv.log.enter()
+            try:
+                if not srv.limiter.allow(arrival_mono):
+                    self._read_body()
+                    response = _rate_limited()
+                else:
+                    body = self._read_body()
+                    response = self._serve(
+                        endpoint, handler_name, params, allowed, split.query, body
+                    )
+            finally:
+                srv.log.leave()
             # Log before answering so a client that saw the answer also sees the log entry.
             srv.log.record(
                 time=arrival,

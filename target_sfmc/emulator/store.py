@@ -521,6 +521,19 @@ class RequestLog:
         self._lock = threading.Lock()
         self._entries: deque[dict[str, Any]] = deque(maxlen=max_entries)
         self._counts: dict[str, dict[int, int]] = {}
+        self._in_flight = 0
+        self.peak_in_flight = 0  # the most SFMC requests being handled at once
+
+    def enter(self) -> None:
+        """Count a request in while it is handled (for the peak of requests in flight)."""
+        with self._lock:
+            self._in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
+
+    def leave(self) -> None:
+        """Count a handled request out."""
+        with self._lock:
+            self._in_flight -= 1
 
     def record(self, *, time: float, method: str, path: str, endpoint: str, status: int) -> None:
         """Append one request.
@@ -567,3 +580,4 @@ class RequestLog:
         with self._lock:
             self._entries.clear()
             self._counts.clear()
+            self.peak_in_flight = self._in_flight

@@ -69,6 +69,17 @@ class FastPathSink(BatchSink):
         self.record_deleted = is_deleted(record.get("_sdc_deleted_at"))
         super()._remove_sdc_metadata_from_record(record)
 
+    def take_record_deleted(self) -> bool:
+        """Whether the record about to be processed was marked deleted (the mark is reset).
+
+        Returns:
+            True when it carried a ``_sdc_deleted_at``.
+        """
+        if self.record_deleted:
+            self.record_deleted = False
+            return True
+        return False
+
     def _add_sdc_metadata_to_record(self, record: dict, message: dict, context: dict) -> None:
         """The SDK's hook: note whether the record is marked deleted, then add the metadata.
 

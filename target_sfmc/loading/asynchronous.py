@@ -1,14 +1,11 @@
 """Loading through SFMC's asynchronous Data Extension API ("batching").
 
-Rows are sent while the batch is still being read: a request goes out as soon as a Data
-Extension has enough pending rows, and SFMC works on it while more records are read. A
-request is a ``PUT`` of ``{"items": [...]}`` within SFMC's row and size limits; its outcome
-is read by polling the request's status and, when it has errors, its per-row results.
+Rows are sent while the batch is still being read (:mod:`target_sfmc.loading.streaming`):
+a request goes out as soon as a Data Extension has enough pending rows, and SFMC works on it
+while more records are read. A request is a ``PUT`` of ``{"items": [...]}`` within SFMC's
+row and size limits; its outcome is read by polling the request's status and, when it has
+errors, its per-row results.
 
-- Requests for one Data Extension run side by side, except that a request sharing a primary
-  key with an unfinished one waits for it, so the later row for a key still wins.
-- Unconfirmed rows are held in memory only up to a cap (requests and rows); past it, reading
-  waits for the oldest request.
 - A request that ends in ``Error``, and rows SFMC reports as deadlocked ("Rerun the
   transaction.") or gives no result for, are sent again with backoff: upserts are idempotent.
 """
@@ -18,18 +15,19 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from target_sfmc.errors import TargetSfmcError
 from target_sfmc.jsonio import encode_json
-from target_sfmc.loading.base import PendingRows, UpsertLoader
-from target_sfmc.loading.concurrency import run_all, wait_all
+from target_sfmc.loading.base import UpsertLoader
+from target_sfmc.loading.concurrency import run_all
+from target_sfmc.loading.streaming import StreamingBatchLoad
 from target_sfmc.records import DataExtensionRow, LoadResult, SfmcRejection
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from concurrent.futures import Executor, Future
+    from concurrent.futures import Executor
 
     from backoff.types import Details
 
@@ -42,9 +40,6 @@ ASYNC_BYTES_PER_REQUEST = 4_000_000
 # Rows are sent while reading, so a large batch costs no memory; it only moves the point
 # where reading waits for every confirmation (and STATE can be emitted).
 ASYNC_BATCH_ROWS = 500_000
-# Sent but unconfirmed rows kept in memory; enough requests to keep the limiter busy.
-MAX_UNFINISHED_ROWS = 64_000
-MAX_UNFINISHED_REQUESTS = 16
 # A small first request gets SFMC working early and measures the row size.
 FIRST_REQUEST_ROWS = 2_000
 DEADLOCK_MARKER = "Rerun the transaction."
@@ -91,24 +86,42 @@ class AsyncRowLoader(UpsertLoader):
         self._bytes_per_row = 0.0
         self._seconds_per_row = 0.0  # how long SFMC took per row on the last request
 
-    def records_per_batch(self, sdk_batch_size: int) -> int:
+    def records_per_batch(self, batch_size_rows: int | None) -> int:
         """Records read before reading waits for every confirmation: large, see above.
 
         Args:
-            sdk_batch_size: ``batch_size_rows`` (which here sizes requests), or the default.
+            batch_size_rows: The setting (which here sizes requests), if set.
 
         Returns:
             The batch size.
         """
-        return max(ASYNC_BATCH_ROWS, sdk_batch_size)
+        return max(ASYNC_BATCH_ROWS, batch_size_rows or 0)
 
-    def open_batch(self) -> AsyncBatchLoad:
+    def open_batch(self) -> StreamingBatchLoad:
         """Start a batch whose rows are sent while it is read.
+
+        The first request is small: SFMC starts early and the row size gets measured.
 
         Returns:
             The batch's load.
         """
-        return AsyncBatchLoad(self)
+        return StreamingBatchLoad(self, send_at=min(FIRST_REQUEST_ROWS, self.request_rows_cap))
+
+    def rows_per_job(self) -> int:
+        """Pending rows sent as one request while reading.
+
+        Returns:
+            :meth:`rows_per_request`.
+        """
+        return self.rows_per_request()
+
+    def jobs_wanted(self) -> int:
+        """Requests kept unfinished: one per request the limiter lets be in flight.
+
+        Returns:
+            The limiter's working in-flight limit.
+        """
+        return self.client.transport.limiter.in_flight.limit
 
     def rows_per_request(self) -> int:
         """How many rows fit one request, judged from the rows sent so far.
@@ -278,94 +291,6 @@ class _Resend:
 
     indexes: list[int]
     body: bytes | None
-
-
-@dataclass
-class InFlightRequest:
-    """A request sent while reading and not yet confirmed."""
-
-    job: Future[LoadResult]
-    data_extension_key: str
-    primary_keys: set[tuple[Any, ...]]
-
-
-@dataclass
-class AsyncBatchLoad:
-    """A batch whose rows go to SFMC while it is read."""
-
-    loader: AsyncRowLoader
-    jobs: list[Future[LoadResult]] = field(default_factory=list)
-    in_flight: list[InFlightRequest] = field(default_factory=list)
-    send_at: int = 0
-
-    def __post_init__(self) -> None:
-        """Size the first request small: SFMC starts early and the row size gets measured."""
-        self.send_at = min(FIRST_REQUEST_ROWS, self.loader.request_rows_cap)
-
-    def send(self, key: str, rows: PendingRows) -> None:
-        """Send a Data Extension's pending rows as one request; reading goes on.
-
-        Args:
-            key: Data Extension key.
-            rows: Its pending rows by primary key.
-        """
-        keys = set(rows)
-        self.in_flight = [request for request in self.in_flight if not request.job.done()]
-        earlier = [
-            request.job
-            for request in self.in_flight
-            if request.data_extension_key == key and not keys.isdisjoint(request.primary_keys)
-        ]
-        self.send_at = self.loader.rows_per_request()
-        job = self.loader.pipeline.submit(self._load_after, earlier, key, list(rows.values()))
-        self.jobs.append(job)
-        self.in_flight.append(InFlightRequest(job, key, keys))
-        unfinished_rows = sum(len(request.primary_keys) for request in self.in_flight)
-        while (
-            len(self.in_flight) > MAX_UNFINISHED_REQUESTS or unfinished_rows > MAX_UNFINISHED_ROWS
-        ):
-            oldest = self.in_flight.pop(0)
-            oldest.job.result()  # bounds memory; raises early if SFMC refused rows
-            unfinished_rows -= len(oldest.primary_keys)
-
-    def holds(self, key: str, primary_key: tuple[Any, ...]) -> bool:
-        """Tell whether a request with a row for the key is sent and not confirmed yet.
-
-        Args:
-            key: Data Extension key.
-            primary_key: A row's primary key.
-
-        Returns:
-            True when a row for the key is in flight.
-        """
-        return any(
-            request.data_extension_key == key
-            and primary_key in request.primary_keys
-            and not request.job.done()
-            for request in self.in_flight
-        )
-
-    def _load_after(
-        self, earlier: list[Future[LoadResult]], key: str, rows: list[DataExtensionRow]
-    ) -> LoadResult:
-        for job in earlier:
-            job.result()
-        return self.loader.load(key, rows)
-
-    def finish(self, rounds: list[dict[str, PendingRows]], result: LoadResult) -> None:
-        """Send what is pending, round after round, then wait for every request of the batch.
-
-        A request waits for earlier ones that share a key with it, so rounds keep their order.
-
-        Args:
-            rounds: Data Extension key -> its rows by primary key, per round.
-            result: Where each request's outcome is added as it is collected, so that a
-                failure keeps what SFMC confirmed before it.
-        """
-        for pending in rounds:
-            for key, rows in pending.items():
-                self.send(key, rows)
-        wait_all(self.jobs, on_result=result.extend)
 
 
 def _working_seconds(status: dict[str, Any]) -> float | None:

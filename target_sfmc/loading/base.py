@@ -2,8 +2,8 @@
 
 A sink picks one :class:`RowLoader` when it starts (the rowset API, or the async API), opens
 a :class:`BatchLoad` per batch, hands it a Data Extension's pending rows whenever they reach
-``send_at`` (only the async API sends while reading), and calls ``finish`` when the batch is
-full: ``finish`` returns only once SFMC confirmed or refused every row.
+``send_at`` (sent while reading), and calls ``finish`` when the batch is full: ``finish``
+returns only once SFMC confirmed or refused every row.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ class BatchLoad(Protocol):
 class RowLoader(Protocol):
     """A way of loading rows (rowsets or async requests), chosen once per sink."""
 
-    def records_per_batch(self, sdk_batch_size: int) -> int:
+    def records_per_batch(self, batch_size_rows: int | None) -> int:
         """Records read before reading waits for the whole batch to be confirmed."""
 
     def open_batch(self) -> BatchLoad:

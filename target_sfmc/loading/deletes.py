@@ -216,16 +216,16 @@ class DeletingRowLoader:
         self.upserts = upserts
         self.deleter = deleter
 
-    def records_per_batch(self, sdk_batch_size: int) -> int:
+    def records_per_batch(self, batch_size_rows: int | None) -> int:
         """Records per batch: the upsert loader's.
 
         Args:
-            sdk_batch_size: ``batch_size_rows``, or the sink's default.
+            batch_size_rows: The setting, if set.
 
         Returns:
             The batch size.
         """
-        return self.upserts.records_per_batch(sdk_batch_size)
+        return self.upserts.records_per_batch(batch_size_rows)
 
     def open_batch(self) -> DeletingBatchLoad:
         """Start a batch.

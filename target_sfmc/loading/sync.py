@@ -1,5 +1,9 @@
 """Loading through SFMC's synchronous rowset API: 50 rows a request, Contacts first.
 
+A Data Extension's rows go out while the batch is read (:mod:`target_sfmc.loading.streaming`),
+a few rowsets at a time, so that the requests in flight never run dry while the next records
+are read; the batch ends when SFMC answered for all of them.
+
 SFMC does not say which row of a refused rowset was wrong, so a refused rowset is split in
 halves and each half resent (upserts are idempotent) until every refused row stands alone
 with SFMC's own message.
@@ -7,13 +11,14 @@ with SFMC's own message.
 
 from __future__ import annotations
 
-import sys
-from typing import TYPE_CHECKING, Any
+import math
+from typing import TYPE_CHECKING
 
 from target_sfmc.errors import SfmcApiError
 from target_sfmc.jsonio import encode_json
-from target_sfmc.loading.base import PendingRows, UpsertLoader, is_row_error
+from target_sfmc.loading.base import UpsertLoader, is_row_error
 from target_sfmc.loading.concurrency import chunk_by_size, run_all
+from target_sfmc.loading.streaming import StreamingBatchLoad
 from target_sfmc.records import DataExtensionRow, LoadResult, SfmcRejection
 
 if TYPE_CHECKING:
@@ -26,7 +31,12 @@ if TYPE_CHECKING:
 SYNC_ROWS_PER_REQUEST = 50
 SYNC_BYTES_PER_REQUEST = 4_000_000
 # Rows read before reading waits for SFMC to confirm the batch (the SDK's batch size).
-SYNC_BATCH_ROWS = 10_000
+# Rows read before reading waits for SFMC to confirm the whole batch (and STATE may be emitted),
+# unless batch_size_rows says otherwise. While the last rows of a batch are answered no new
+# request starts, so a larger batch keeps the request budget busier when SFMC is slow.
+SYNC_BATCH_ROWS = 100_000
+# A Data Extension's pending rows sent as one job while reading: a few rowsets.
+SYNC_ROWS_PER_JOB = 10 * SYNC_ROWS_PER_REQUEST
 
 
 class SyncRowLoader(UpsertLoader):
@@ -36,6 +46,7 @@ class SyncRowLoader(UpsertLoader):
         self,
         client: SfmcClient,
         executor: Executor,
+        pipeline: Executor,
         contacts: ContactRegistry,
         *,
         describe: Callable[[str], str],
@@ -46,31 +57,51 @@ class SyncRowLoader(UpsertLoader):
         Args:
             client: SFMC client.
             executor: Shared pool for requests sent side by side.
+            pipeline: Pool that runs the jobs sent while reading; they wait on request jobs,
+                which never wait on them.
             contacts: The run's Contact registry.
             describe: Names a DE key for error messages (adds the stream).
             on_confirmed: Told how many rows SFMC confirmed, as each load finishes.
         """
         super().__init__(client, executor, describe=describe, on_confirmed=on_confirmed)
+        self.pipeline = pipeline
         self.contacts = contacts
 
-    def records_per_batch(self, sdk_batch_size: int) -> int:
-        """Records read before the batch is loaded: the SDK's own batch size.
+    def records_per_batch(self, batch_size_rows: int | None) -> int:
+        """Records read before reading waits for every confirmation.
 
         Args:
-            sdk_batch_size: ``batch_size_rows``, or the sink's default.
+            batch_size_rows: The setting, if set.
 
         Returns:
             The batch size.
         """
-        return sdk_batch_size
+        return batch_size_rows or SYNC_BATCH_ROWS
 
-    def open_batch(self) -> SyncBatchLoad:
-        """Start loading a batch (rows wait until the batch is full).
+    def open_batch(self) -> StreamingBatchLoad:
+        """Start a batch whose rows are sent, a few rowsets at a time, while it is read.
 
         Returns:
             The batch's load.
         """
-        return SyncBatchLoad(self)
+        return StreamingBatchLoad(self, send_at=SYNC_ROWS_PER_JOB)
+
+    def rows_per_job(self) -> int:
+        """Pending rows of a Data Extension sent as one job while reading.
+
+        Returns:
+            A few rowsets' worth.
+        """
+        return SYNC_ROWS_PER_JOB
+
+    def jobs_wanted(self) -> int:
+        """Jobs kept unfinished: enough rowsets for the limiter's working in-flight limit.
+
+        Returns:
+            How many jobs.
+        """
+        rowsets_per_job = SYNC_ROWS_PER_JOB // SYNC_ROWS_PER_REQUEST
+        return math.ceil(self.client.transport.limiter.in_flight.limit / rowsets_per_job) + 1
 
     def _upsert(self, key: str, rows: list[DataExtensionRow]) -> LoadResult:
         encoded = [encode_json({"keys": row.keys, "values": row.values}) for row in rows]
@@ -126,55 +157,3 @@ class SyncRowLoader(UpsertLoader):
                 if row.contact_key in failures
             ]
         )
-
-
-class SyncBatchLoad:
-    """A batch for the rowset API: nothing is sent before the batch is full."""
-
-    # Never reached: rows wait for the end of the batch.
-    send_at = sys.maxsize
-
-    def __init__(self, loader: SyncRowLoader) -> None:
-        """Start the batch.
-
-        Args:
-            loader: The sink's loader.
-        """
-        self._loader = loader
-
-    def holds(self, key: str, primary_key: tuple[Any, ...]) -> bool:
-        """Rowset batches send nothing before they are full.
-
-        Args:
-            key: Data Extension key.
-            primary_key: A row's primary key.
-
-        Returns:
-            False: no row is sent and unconfirmed while reading.
-        """
-        del key, primary_key
-        return False
-
-    def send(self, key: str, rows: PendingRows) -> None:
-        """Rowset batches never send while reading.
-
-        Args:
-            key: Data Extension key.
-            rows: Its pending rows.
-
-        Raises:
-            AssertionError: Always: ``send_at`` is never reached.
-        """
-        raise AssertionError(f"rowset batches are loaded whole ({key}, {len(rows)} rows)")
-
-    def finish(self, rounds: list[dict[str, PendingRows]], result: LoadResult) -> None:
-        """Load every pending row, round by round, Data Extension by Data Extension.
-
-        Args:
-            rounds: Data Extension key -> its rows by primary key, per round.
-            result: Where confirmations and refusals are added, part by part, so that a
-                failure keeps what SFMC confirmed before it.
-        """
-        for pending in rounds:
-            for key, rows_by_key in pending.items():
-                result.extend(self._loader.load(key, list(rows_by_key.values())))

@@ -2,16 +2,20 @@
 
 A fully loaded stream's Data Extension ends up holding exactly the stream's keys; the mirror
 refuses (and deletes nothing) when the stream is empty, when too much would go, when keys
-cannot be compared, and it never runs after a failed run.
+cannot be compared, and it never runs after a failed run. ``--plan`` tells, before anything is
+loaded and without writing, how many rows the mirror would delete and whether it would refuse;
+each plan is checked against the real run that follows it.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import subprocess
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from cli_harness import TargetRun, run_target, summary
+from cli_harness import TargetRun, run_target, summary, target_command, write_config
 from harness import CLIENT_ID, CLIENT_SECRET, base_config
 
 from target_sfmc.emulator import SfmcEmulator
@@ -290,3 +294,189 @@ def test_streams_the_mirror_cannot_apply_to_load_as_upserts(emulator, tmp_path):
     assert run.returncode == 0, run.tail()
     assert "is loaded as upserts only" in run.stderr
     assert calls(emulator, "customobjectdata_get") == 0
+
+
+# --plan: what a mirror would delete, told before anything is loaded. Only these reads are
+# allowed while planning; anything else would change SFMC.
+PLAN_READS = {"token", "customobjects_search", "customobject_fields", "customobjectdata_get"}
+WOULD_DELETE = re.compile(r"^  would delete (\d+) of the (\d+) rows it then holds", re.MULTILINE)
+PLAN_FAILS = "Plan: a load would fail: "
+
+
+def plan(tmp_path: Any, config: dict[str, Any], lines: list[str]) -> TargetRun:
+    proc = subprocess.run(
+        target_command(write_config(tmp_path, config), "--plan"),
+        input="\n".join(lines) + "\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    return TargetRun(proc.returncode, proc.stdout, proc.stderr)
+
+
+def assert_read_only(emulator: SfmcEmulator) -> None:
+    log = emulator.request_log()
+    assert {entry["endpoint"] for entry in log} <= PLAN_READS, log
+    assert all(entry["method"] == "GET" for entry in log if entry["endpoint"] != "token"), log
+
+
+def would_delete(run: TargetRun) -> tuple[int, int]:
+    found = WOULD_DELETE.findall(run.stdout)
+    assert len(found) == 1, run.stdout
+    doomed, total = found[0]
+    return int(doomed), int(total)
+
+
+def test_plan_tells_how_many_rows_the_mirror_deletes_and_the_load_then_does(emulator, tmp_path):
+    seed(emulator, tmp_path, *names(10))
+    before = set(keys(emulator))
+    lines = [
+        schema(),
+        *(record(user(k)) for k in names(8)),
+        record(user("newcomer")),
+        record(user("u00003", _sdc_deleted_at="2024-05-01T00:00:00Z")),  # a hard delete
+    ]
+    config = config_for(emulator, hard_delete=True)
+    planned = plan(tmp_path, config, lines)
+    assert planned.returncode == 0, planned.tail()
+    assert "Mirror of data extension 'IDENT' (stream 'users') at the end of the input:" in (
+        planned.stdout
+    )
+    assert (
+        "  10 rows in the data extension before the load, 8 keys in the input (1 not in it yet)"
+        in (planned.stdout)
+    )
+    doomed, total = would_delete(planned)
+    assert (doomed, total) == (2, 10)
+    assert planned.stdout.splitlines()[-1] == (
+        "Plan: a load would succeed with the current settings."
+    )
+    assert_read_only(emulator)
+    assert set(keys(emulator)) == before
+
+    run = run_target(tmp_path, config, lines)
+    assert run.returncode == 0, run.tail()
+    after = set(keys(emulator))
+    assert len(after) == total - doomed
+    assert len(before - after - {"u00003"}) == doomed  # the rows the mirror deleted
+    assert f"mirror_deleted={doomed}" in run.stderr
+    assert f"{doomed} of {total} rows were not in this run's input and were deleted" in run.stderr
+
+
+def test_plan_tells_the_ratio_refusal_with_the_load_s_own_sentence(emulator, tmp_path):
+    seed(emulator, tmp_path, *names(10))
+    lines = users(*names(3))
+    planned = plan(tmp_path, config_for(emulator), lines)
+    assert planned.returncode == 1, planned.tail()
+    assert would_delete(planned) == (7, 10)
+    refusal = (
+        "Mirror of data extension 'IDENT' (stream 'users') refused: it would delete 7 of 10 "
+        "rows (70%), more than mirror_max_delete_ratio (0.5); nothing was deleted."
+    )
+    assert f"    FAILS: {refusal}" in planned.stdout.splitlines()
+    assert planned.stdout.splitlines()[-1] == PLAN_FAILS + refusal
+    assert_read_only(emulator)
+
+    run = run_target(tmp_path, config_for(emulator), lines)
+    assert_refused(run, refusal)
+    assert keys(emulator) == names(10)
+
+
+def test_plan_tells_an_empty_stream_is_refused_unless_allowed(emulator, tmp_path):
+    seed(emulator, tmp_path, *names(4))
+    planned = plan(tmp_path, config_for(emulator), users())
+    assert planned.returncode == 1, planned.tail()
+    assert "  4 rows in the data extension before the load, 0 keys in the input" in (
+        planned.stdout.splitlines()
+    )
+    last = planned.stdout.splitlines()[-1]
+    assert last.startswith(PLAN_FAILS + "Mirror of data extension 'IDENT' (stream 'users') refused")
+    assert "sent no rows" in last
+    assert "allow_empty_mirror" in last
+    run = run_target(tmp_path, config_for(emulator), users())
+    assert_refused(run, last.removeprefix(PLAN_FAILS))
+
+    allowed = config_for(emulator, allow_empty_mirror=True)
+    emulator.reset_log()
+    planned = plan(tmp_path, allowed, users())
+    assert planned.returncode == 0, planned.tail()
+    assert would_delete(planned) == (4, 4)
+    assert_read_only(emulator)
+    assert keys(emulator) == names(4)
+    assert run_target(tmp_path, allowed, users()).returncode == 0
+    assert keys(emulator) == []
+
+
+def test_plan_of_a_data_extension_that_does_not_exist_yet(emulator, tmp_path):
+    config = config_for(
+        emulator,
+        create_data_extensions=True,
+        data_extension_folder_id=7040,  # no folder lookup: SOAP is not called at all
+        streams={"users": {"type": "identify", "data_extension_key": "FRESH"}},
+    )
+    lines = users(*names(3))
+    planned = plan(tmp_path, config, lines)
+    assert planned.returncode == 0, planned.tail()
+    assert planned.stdout.splitlines()[-3:] == [
+        "Mirror of data extension 'FRESH' (stream 'users') at the end of the input:",
+        "  the data extension does not exist yet, 3 keys in the input: nothing to delete",
+        "Plan: a load would succeed with the current settings.",
+    ]
+    assert_read_only(emulator)
+    with pytest.raises(KeyError):
+        emulator.rows("FRESH")
+
+    run = run_target(tmp_path, config, lines)
+    assert run.returncode == 0, run.tail()
+    assert sorted(row["Contact Key"] for row in emulator.rows("FRESH")) == names(3)
+    assert "0 of 3 rows were not in this run's input and were deleted" in run.stderr
+
+
+def test_plan_follows_each_activate_version_like_the_load(emulator, tmp_path):
+    seed(emulator, tmp_path, *names(4))
+    lines = [
+        schema(),
+        activate(),  # before any row: nothing to mirror yet
+        *(record(user(k)) for k in names(3)),
+        activate(),  # mirrors now: 1 of 4 rows goes
+        record(user("later")),  # then the end of the input mirrors again: 3 of 4 would go
+    ]
+    planned = plan(tmp_path, config_for(emulator), lines)
+    assert planned.returncode == 1, planned.tail()
+    out = planned.stdout.splitlines()
+    at_activate = out.index(
+        "Mirror of data extension 'IDENT' (stream 'users') at ACTIVATE_VERSION:"
+    )
+    assert out[at_activate + 1 : at_activate + 3] == [
+        "  4 rows in the data extension before the load, 3 keys in the input",
+        "  would delete 1 of the 4 rows it then holds (25%)",
+    ]
+    at_end = out.index("Mirror of data extension 'IDENT' (stream 'users') at the end of the input:")
+    assert out[at_end + 1 : at_end + 3] == [
+        "  3 rows in the data extension before the load, 1 key in the input (1 not in it yet)",
+        "  would delete 3 of the 4 rows it then holds (75%)",
+    ]
+    assert_read_only(emulator)
+    assert calls(emulator, "customobjectdata_get") == 1  # later mirrors follow from the first
+
+    run = run_target(tmp_path, config_for(emulator), lines)
+    assert_refused(run, out[-1].removeprefix(PLAN_FAILS))
+    assert keys(emulator) == sorted([*names(3), "later"])
+
+
+def test_plan_with_hard_deletes_and_a_refused_mirror_writes_nothing(emulator, tmp_path):
+    seed(emulator, tmp_path, *names(6))
+    stored = emulator.rows(IDENT)
+    lines = [
+        schema(),
+        record(user("u00000", _sdc_deleted_at="2024-05-01T00:00:00Z")),
+        record(user("brand-new")),
+        activate(),
+    ]
+    planned = plan(tmp_path, config_for(emulator, hard_delete=True), lines)
+    assert planned.returncode == 1, planned.tail()
+    assert would_delete(planned) == (5, 6)
+    assert_read_only(emulator)
+    assert calls(emulator, "soap") == 0
+    assert emulator.rows(IDENT) == stored

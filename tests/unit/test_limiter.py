@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from target_sfmc.limiter import RateLimiter
+from target_sfmc.limiter import INITIAL_IN_FLIGHT, InFlightLimit, RateLimiter
 
 EPS = 1e-9
 
@@ -208,3 +208,85 @@ def test_slot_is_released_when_the_request_fails() -> None:
     thread.start()
     thread.join(timeout=2)
     assert acquired.is_set()
+
+
+def test_in_flight_starts_at_the_old_fixed_number_within_the_ceiling() -> None:
+    assert InFlightLimit(20, 48).limit == INITIAL_IN_FLIGHT
+    assert InFlightLimit(20, 2).limit == 2
+
+
+@pytest.mark.parametrize(
+    ("latency", "expected"),
+    [(0.01, 3), (0.1, 5), (0.5, 17), (1.5, 47)],
+)
+def test_in_flight_follows_littles_law_with_headroom(latency: float, expected: int) -> None:
+    # rate x latency x 1.5, plus 2 waiting for their start.
+    limit = InFlightLimit(20, 64)
+    for _ in range(5):
+        limit.acquire()
+        limit.release(latency)
+    assert limit.limit == expected
+
+
+def test_in_flight_never_exceeds_the_ceiling() -> None:
+    limit = InFlightLimit(20, 10)
+    limit.acquire()
+    limit.release(30.0)
+    assert limit.limit == 10
+
+
+def test_one_slow_answer_moves_the_estimate_little() -> None:
+    limit = InFlightLimit(20, 200)
+    for _ in range(50):
+        limit.acquire()
+        limit.release(0.5)
+    limit.acquire()
+    limit.release(10.0)
+    assert limit.latency == pytest.approx(0.5 + 0.1 * 9.5)
+    assert limit.limit < 60
+
+
+def test_a_failed_request_teaches_nothing() -> None:
+    limit = InFlightLimit(20, 64)
+    limit.acquire()
+    limit.release(None)
+    assert limit.latency is None
+    assert limit.limit == INITIAL_IN_FLIGHT
+
+
+def test_a_lower_rate_needs_fewer_in_flight() -> None:
+    limit = InFlightLimit(20, 64)
+    limit.acquire()
+    limit.release(1.0)
+    assert limit.limit == 32
+    limit.set_rate(5)
+    assert limit.limit == 10
+
+
+def test_slot_measures_the_latency_from_the_start_not_the_wait() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(1, 10, clock=clock, sleep=clock.sleep)
+    with limiter.slot():
+        clock.advance(0.4)
+    with limiter.slot():  # waits ~1 s for its start, then takes 0.4 s
+        clock.advance(0.4)
+    assert limiter.in_flight.latency == pytest.approx(0.4)
+
+
+def test_a_raised_limit_wakes_the_waiting_requests() -> None:
+    limit = InFlightLimit(1_000, 64)
+    for _ in range(INITIAL_IN_FLIGHT):
+        limit.acquire()
+    entered = threading.Semaphore(0)
+
+    def waiter() -> None:
+        limit.acquire()
+        entered.release()
+
+    threads = [threading.Thread(target=waiter, daemon=True) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    assert not entered.acquire(timeout=0.2)  # the limit holds them back
+    limit.release(0.5)  # learns: 1,000/s at 0.5 s needs far more than 4 in flight
+    for _ in range(8):
+        assert entered.acquire(timeout=5)

@@ -68,7 +68,7 @@ class FakeDeleter:
 
 
 def mirror_with(
-    client: FakeClient, monkeypatch: pytest.MonkeyPatch, **config: Any
+    client: FakeClient, monkeypatch: pytest.MonkeyPatch, *, planning: bool = False, **config: Any
 ) -> tuple[Mirror, SimpleNamespace]:
     settings, errors = parse_settings(
         {
@@ -91,9 +91,10 @@ def mirror_with(
         batch_started=lambda: None,
         batch_finished=lambda: None,
         counted=counted,
+        data_extensions=SimpleNamespace(lookup=lambda _key: "the definition"),
     )
     monkeypatch.setattr("target_sfmc.mirror.RowDeleter", lambda *_a, **_k: FakeDeleter(client))
-    mirror = Mirror(runtime)  # type: ignore[arg-type]
+    mirror = Mirror(runtime, planning=planning)  # type: ignore[arg-type]
     mirror.register("users", "DE", ("Contact Key",))
     return mirror, runtime
 
@@ -177,3 +178,45 @@ def test_the_ratio_and_the_empty_stream(monkeypatch: pytest.MonkeyPatch) -> None
     allowed, _ = mirror_with(client, monkeypatch, allow_empty_mirror=True)
     allowed.mirror_pending()
     assert sorted(client.deleted) == ["a", "b", "c"]
+
+
+def test_a_plan_counts_what_the_mirror_would_find_after_the_load(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    client = FakeClient(held("a", "b", "c", "d"))
+    mirror, runtime = mirror_with(client, monkeypatch, planning=True)
+    for key in ("a", "b", "new"):
+        mirror.note(row(key))
+    mirror.note(row("b", delete=True))  # hard-deleted later in the input: not there to delete
+    (plan,) = mirror.plan_pending()
+    # After the load the DE holds a, c, d and new; the mirror deletes c and d.
+    assert (plan.held, plan.keys, plan.new, plan.total, plan.doomed) == (4, 2, 1, 4, 2)
+    assert plan.refusal is None  # 50% is not more than the default 0.5
+    mirror.note(row("a"))
+    (again,) = mirror.plan_pending()  # follows from the first plan, not from SFMC
+    assert (again.held, again.keys, again.total, again.doomed) == (2, 1, 2, 1)
+    assert len(client.pages) == 1
+    assert client.deleted == []
+    assert runtime.counted == {}
+    with pytest.raises(RuntimeError, match="never mirrors"):
+        mirror.mirror("DE", "users")
+
+
+def test_a_plan_words_the_load_s_refusals(monkeypatch: pytest.MonkeyPatch) -> None:
+    client = FakeClient(held("a", "b", "c"))
+    mirror, _ = mirror_with(client, monkeypatch, planning=True)
+    mirror.note(row("a"))
+    (plan,) = mirror.plan_pending()
+    assert plan.refusal is not None
+    assert "would delete 2 of 3 rows (67%)" in plan.refusal
+    empty, _ = mirror_with(client, monkeypatch, planning=True)
+    (plan,) = empty.plan_pending()
+    assert (plan.held, plan.doomed) == (3, 3)
+    assert plan.refusal is not None
+    assert "sent no rows" in plan.refusal
+    odd, _ = mirror_with(FakeClient(held("a", "a")), monkeypatch, planning=True)
+    odd.note(row("a"))
+    (plan,) = odd.plan_pending()
+    assert plan.held is None  # not listed: nothing to count
+    assert plan.refusal is not None
+    assert "returned a row twice" in plan.refusal
