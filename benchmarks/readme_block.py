@@ -99,7 +99,8 @@ def _defaults_rows(defaults: dict[str, Any]) -> list[list[str]]:
         )
         note = ""
         if r["process"]["stopped"]:
-            note = f" (stopped at {defaults['cap_s']:g} s, {r['stored']:,} of {r['rows']:,} rows)"
+            cap = r.get("cap_s", defaults["cap_s"])
+            note = f" (stopped at {cap:.1f} s, {r['stored']:,} of {r['rows']:,} rows)"
         elif r["process"]["exit"] != 0:
             note = f" (**exit {r['process']['exit']}**)"
         rows.append(
