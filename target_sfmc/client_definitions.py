@@ -6,38 +6,26 @@ kind of Retrieve to know that the SOAP API, which deletes rows, answers.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
-from xml.etree import ElementTree as ET
-from xml.sax.saxutils import escape
 
 from target_sfmc import soap
 from target_sfmc.client_base import ClientBase
 from target_sfmc.errors import SfmcApiError
 
+if TYPE_CHECKING:
+    from xml.etree import ElementTree as ET
+
 DATA_EXTENSION_SEARCH_PAGE_SIZE = 50
 
-# SOAP Retrieve of the Data Extension folders; the token goes in the header (%s).
+# The Data Extension folders: what a new Data Extension needs when no folder is set, and a
+# Retrieve that changes nothing for ``--test`` to know that the SOAP API answers.
 _FOLDER_RETRIEVE = (
-    '<?xml version="1.0" encoding="UTF-8"?>'
-    '<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" '
-    'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
-    '<s:Header><fueloauth xmlns="http://exacttarget.com">%s</fueloauth></s:Header>'
-    '<s:Body><RetrieveRequestMsg xmlns="http://exacttarget.com/wsdl/partnerAPI">'
+    f'<RetrieveRequestMsg xmlns="{soap.PARTNER_API}">'
     "<RetrieveRequest><ObjectType>DataFolder</ObjectType>"
     "<Properties>ID</Properties><Properties>Name</Properties>"
     "<Properties>CustomerKey</Properties><Properties>ContentType</Properties>"
     "<Properties>ParentFolder.ID</Properties>"
-    '<Filter xsi:type="SimpleFilterPart"><Property>ContentType</Property>'
-    "<SimpleOperator>equals</SimpleOperator><Value>dataextension</Value></Filter>"
-    "</RetrieveRequest></RetrieveRequestMsg></s:Body></s:Envelope>"
-)
-
-# A Retrieve that changes nothing and that any package able to delete rows may make: the IDs of
-# the Data Extension folders.
-_SOAP_CHECK = (
-    f'<RetrieveRequestMsg xmlns="{soap.PARTNER_API}">'
-    "<RetrieveRequest><ObjectType>DataFolder</ObjectType><Properties>ID</Properties>"
     '<Filter xsi:type="SimpleFilterPart"><Property>ContentType</Property>'
     "<SimpleOperator>equals</SimpleOperator><Value>dataextension</Value></Filter>"
     "</RetrieveRequest></RetrieveRequestMsg>"
@@ -45,44 +33,29 @@ _SOAP_CHECK = (
 _RETRIEVED = frozenset({"OK", "MoreDataAvailable"})
 
 
-def _local_name(tag: str) -> str:
-    return tag.rsplit("}", 1)[-1]
-
-
-def _folders_from_soap(text: str) -> tuple[list[dict[str, str]], str]:
-    """Read a SOAP Retrieve answer of DataFolder objects.
+def _folders_of(answer: ET.Element) -> list[dict[str, str]]:
+    """The folders of a Retrieve answer of DataFolder objects.
 
     Args:
-        text: The answer's XML.
+        answer: The answer's ``RetrieveResponseMsg``.
 
     Returns:
-        The folders (``ID``, ``Name``, ``CustomerKey``, ``ContentType``, ``ParentFolder.ID``)
-        and the ``OverallStatus`` (for a SOAP fault: its fault string; "" when unreadable).
+        One ``{"ID", "Name", "CustomerKey", "ContentType", "ParentFolder.ID"}`` per folder.
     """
-    if "<!DOCTYPE" in text or "<!ENTITY" in text:  # never expand entities from an answer
-        return [], ""
-    try:
-        root = ET.fromstring(text)  # noqa: S314 - DTDs refused above
-    except ET.ParseError:
-        return [], ""
-    status, folders = "", []
-    for element in root.iter():
-        name = _local_name(element.tag)
-        if name == "OverallStatus":
-            status = (element.text or "").strip()
-        elif name == "faultstring" or (name == "Text" and not status):
-            status = f"SOAP fault: {(element.text or '').strip()}"
-        elif name == "Results":
-            folder: dict[str, str] = {}
-            for child in element:
-                child_name = _local_name(child.tag)
-                if child_name == "ParentFolder":
-                    for parent in child:
-                        folder[f"ParentFolder.{_local_name(parent.tag)}"] = parent.text or ""
-                else:
-                    folder[child_name] = (child.text or "").strip()
-            folders.append(folder)
-    return folders, status
+    folders = []
+    for result in answer:
+        if soap.local_name(result.tag) != "Results":
+            continue
+        folder: dict[str, str] = {}
+        for item in result:
+            name = soap.local_name(item.tag)
+            if name == "ParentFolder":
+                for parent in item:
+                    folder[f"ParentFolder.{soap.local_name(parent.tag)}"] = parent.text or ""
+            else:
+                folder[name] = (item.text or "").strip()
+        folders.append(folder)
+    return folders
 
 
 class DataExtensionCalls(ClientBase):
@@ -151,51 +124,37 @@ class DataExtensionCalls(ClientBase):
             payload={"fields": fields},
         )
 
-    def retrieve_data_extension_folders(self) -> list[dict[str, str]]:
+    def retrieve_data_extension_folders(
+        self, *, endpoint: str = "soap_retrieve"
+    ) -> tuple[list[dict[str, str]], str]:
         """Retrieve the business unit's Data Extension folders (SOAP Retrieve of DataFolder).
 
+        Args:
+            endpoint: Name of the call in logs and stats.
+
         Returns:
-            One ``{"ID", "Name", "CustomerKey", "ParentFolder.ID"}`` per folder.
+            One ``{"ID", "Name", "CustomerKey", "ParentFolder.ID"}`` per folder, and the
+            answer's ``OverallStatus``.
 
         Raises:
-            SfmcApiError: When SFMC answers with a fault or a status other than OK.
+            SfmcApiError: When SFMC answers with a fault, an answer that is not SOAP, or a
+                status other than OK.
         """
-        token = self.tokens.get()
-        url = self.settings.soap_base_url(token.soap_instance_url) + "/Service.asmx"
-        response = self.transport.send(
-            "POST",
-            url,
-            endpoint="soap_retrieve",
-            body=(_FOLDER_RETRIEVE % escape(token.value)).encode(),
-            headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": "Retrieve"},
-        )
-        folders, status = _folders_from_soap(response.text)
-        if response.status_code == 200 and status in {"OK", "MoreDataAvailable"}:  # noqa: PLR2004
-            return folders
-        raise SfmcApiError(
-            endpoint="soap_retrieve",
-            status=response.status_code,
-            error_code="soap",
-            message=status or "SFMC's answer could not be read",
-        )
+        answer = self.soap_call("Retrieve", _FOLDER_RETRIEVE, endpoint=endpoint)
+        status = soap.child_text(answer, "OverallStatus")
+        if status not in _RETRIEVED:
+            raise SfmcApiError(
+                endpoint=endpoint,
+                status=200,
+                error_code="soap",
+                message=status or "the answer has no OverallStatus",
+            )
+        return _folders_of(answer), status
 
     def check_soap(self) -> str:
         """Call the SOAP API once with a Retrieve that changes nothing (``--test``).
 
         Returns:
             The answer's ``OverallStatus``.
-
-        Raises:
-            SfmcApiError: When SFMC answers with a fault, an answer that is not SOAP, or a
-                status other than OK.
         """
-        answer = self.soap_call("Retrieve", _SOAP_CHECK, endpoint="soap_check")
-        status = soap.child_text(answer, "OverallStatus")
-        if status in _RETRIEVED:
-            return status
-        raise SfmcApiError(
-            endpoint="soap_check",
-            status=200,
-            error_code="soap",
-            message=status or "the answer has no OverallStatus",
-        )
+        return self.retrieve_data_extension_folders(endpoint="soap_check")[1]

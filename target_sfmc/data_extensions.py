@@ -362,7 +362,7 @@ class DataExtensionCatalog:
         if self._folder_id is not None:
             return self._folder_id
         try:
-            folders = self.client.retrieve_data_extension_folders()
+            folders, _status = self.client.retrieve_data_extension_folders()
         except TargetSfmcError as exc:
             raise TargetSfmcError(
                 f"Cannot create data extension '{key}' (stream '{stream}'): the root Data "
