@@ -12,6 +12,7 @@ decides and words any error. A lane never refuses a record itself.
 from __future__ import annotations
 
 import decimal
+import functools
 from typing import TYPE_CHECKING, Annotated, Any, Union
 
 import msgspec
@@ -87,7 +88,7 @@ class RecordLane:
         decode: Callable[[msgspec.Raw | bytes | str], Any],
         titles: Sequence[str],
         number_checks: Sequence[tuple[int, frozenset[type]]],
-        nested_checks: Sequence[tuple[int, Callable[[Any], Any]]],
+        nested_checks: Sequence[tuple[int, Callable[[msgspec.Raw], bool]]],
         dates: Sequence[tuple[int, str, Callable[[Any], Any]]],
         identifier_at: Sequence[int],
         *,
@@ -148,7 +149,7 @@ class RecordLane:
                 return None
         for index, check in self._nested_checks:
             nested = values[index]
-            if nested is not None and not _nested_value_passes(nested, check):
+            if nested is not None and not check(nested):
                 return None
         if self._converts:
             values = list(values)
@@ -189,10 +190,14 @@ def _nested_value_passes(raw: msgspec.Raw, check: Callable[[Any], Any]) -> bool:
     return True
 
 
-def _field_type(
+def struct_field_type(
     allowed: frozenset[type], constraint: tuple[type, msgspec.Meta] | None
 ) -> tuple[Any, bool]:
-    """A typed field for the record Struct, with the constraint on its base type if it has it.
+    """A typed field for a record Struct, with the constraint on its base type if it has it.
+
+    Args:
+        allowed: The Python types the property's schema accepts (none of them a number).
+        constraint: ``(str or int, msgspec.Meta)`` its values must also meet, if any.
 
     Returns:
         The field type, and whether every value it lets through meets the constraint.
@@ -243,9 +248,9 @@ def compile_lane(
     if "context" in allowed_by_name or not must_be_present <= set(allowed_by_name) - SDK_METADATA:
         return None
     nested = {
-        name: _nested_check(schema, name, validate=validate)
+        name: _nested_check(schema, name, allowed, validate=validate)
         for name, allowed in allowed_by_name.items()
-        if allowed is None and name not in SDK_METADATA
+        if (allowed is None or allowed <= _DROPPED_TYPES) and name not in SDK_METADATA
     }
     if None in nested.values() or must_be_present & set(nested):
         return None
@@ -258,7 +263,9 @@ def compile_lane(
     names = mapped + unmapped
     fields: list[tuple[str, Any, Any] | tuple[str, Any]] = []
     number_checks: list[tuple[int, frozenset[type]]] = []
-    nested_checks = [(names.index(name), check) for name, check in nested.items()]
+    nested_checks = [
+        (names.index(name), check) for name, check in nested.items() if check is not None
+    ]
     typed = validate
     dates = [(name, kind, parse) for name, kind, parse in datelike_properties(schema)]
     datelike = {name for name, _kind, _parse in dates}
@@ -276,7 +283,7 @@ def compile_lane(
             number_checks.append((index, allowed))
         else:
             constraint = None if name in datelike else (constraints or {}).get(name)
-            field_type, held = _field_type(allowed, constraint)
+            field_type, held = struct_field_type(allowed, constraint)
             constrained += [titles[index]] * held
             typed = typed and not allowed & {dict, list}
         # A missing key or required property fails the decode: the general path words it.
@@ -315,35 +322,73 @@ def compile_lane(
     )
 
 
-def _object_array_or_null(value: Any) -> None:
-    """Without validation: only an object, an array or null is dropped like a nested value.
-
-    Raises:
-        TypeError: For any other value (the general path sends it as an attribute).
-    """
-    if not isinstance(value, (dict, list)) and value is not None:
-        raise TypeError
-
-
-def _nested_check(schema: dict[str, Any], name: str, *, validate: bool) -> Any:
+def _nested_check(
+    schema: dict[str, Any], name: str, allowed: frozenset[type] | None, *, validate: bool
+) -> Callable[[msgspec.Raw], bool] | None:
     """How a lane takes an object or array property: the mapping drops its value.
 
+    Args:
+        schema: The stream's schema.
+        name: The property.
+        allowed: The types its schema accepts, when they are plain types (else None).
+        validate: Whether records are validated.
+
     Returns:
-        A check run on the decoded value: the property's own schema with validation, else
-        that the value is one the mapping drops; None when the lane cannot take the property
-        (another keyword, or a reference to the rest of the schema).
+        A check of the value's JSON text: the property's plain types or own schema with
+        validation, else that the value is one the mapping drops; None when the lane cannot
+        take the property (another keyword, or a reference to the rest of the schema).
     """
+    if allowed is not None:  # objects, arrays, null: told by the first character
+        return _starts_as(allowed if validate else _DROPPED_TYPES)
     definition = schema["properties"][name]
     kinds = definition.get("type") if isinstance(definition, dict) else None
     names = {kinds} if isinstance(kinds, str) else set(kinds) if isinstance(kinds, list) else set()
-    if (
-        not names
-        or not names <= {"object", "array", "null"}
-        or b'"$ref"' in encode_json(definition)
-    ):
+    if not names or not names <= {"object", "array", "null"} or _refers(definition):
         return None
     if not validate:
-        return _object_array_or_null
+        return _starts_as(_DROPPED_TYPES)
+    check = own_schema_check(schema, name)
+    return None if check is None else functools.partial(_nested_value_passes, check=check)
+
+
+# Values the mapping drops, and the first character of their JSON text.
+_DROPPED_TYPES: frozenset[type] = frozenset({dict, list, type(None)})
+_FIRST_CHARACTERS: dict[type, int] = {dict: ord("{"), list: ord("["), type(None): ord("n")}
+
+
+def _starts_as(allowed: frozenset[type]) -> Callable[[msgspec.Raw], bool]:
+    """A check that a value's JSON text is of one of the allowed types (objects, arrays, null).
+
+    msgspec has checked the text is JSON; its first character tells its type.
+    """
+    firsts = frozenset(_FIRST_CHARACTERS[kind] for kind in allowed)
+
+    def check(raw: msgspec.Raw) -> bool:
+        return memoryview(raw)[0] in firsts
+
+    return check
+
+
+def _refers(definition: Any) -> bool:
+    """Whether a property's schema refers to another part of the schema (``$ref``)."""
+    return b'"$ref"' in encode_json(definition)
+
+
+def own_schema_check(schema: dict[str, Any], name: str) -> Callable[[Any], Any] | None:
+    """A property's own schema as a check of its decoded value, apart from the record's.
+
+    Args:
+        schema: The stream's schema.
+        name: The property.
+
+    Returns:
+        A function raising on a value the record's validation refuses at that property, or
+        None when the property's schema refers to the rest of the schema or does not compile
+        (the general path words what is wrong with it).
+    """
+    definition = schema["properties"][name]
+    if not isinstance(definition, dict) or _refers(definition):
+        return None
     own = {**definition, **({"$schema": schema["$schema"]} if "$schema" in schema else {})}
     try:
         return compile_validator(own)

@@ -245,6 +245,40 @@ def test_the_lane_declines(record: dict[str, Any], why: str) -> None:
     assert lane_for(SCHEMA).map(json.dumps(record).encode()) is None, why
 
 
+CONTAINERS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "user_id": {"type": "string"},
+        "plan": {"type": ["string", "null"]},
+        "meta": {"type": ["object", "null"]},
+        "tags": {"type": "array"},
+        "extra": {"anyOf": [{"type": "object"}, {"type": "array"}]},
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("record", "taken"),
+    [
+        ({"user_id": "u", "plan": "p", "meta": {"a": [1]}, "tags": [], "extra": {}}, True),
+        ({"user_id": "u", "meta": None, "tags": [{"x": 1}], "extra": []}, True),
+        ({"user_id": "u", "meta": "text"}, False),
+        ({"user_id": "u", "tags": None}, False),
+        ({"user_id": "u", "extra": None}, False),
+        ({"user_id": "u", "meta": 1}, False),
+    ],
+)
+def test_plain_object_and_array_properties_keep_rows_built_in_one_call(
+    record: dict[str, Any], *, taken: bool
+) -> None:
+    text = json.dumps(record)
+    mapped = lane_for(CONTAINERS_SCHEMA).map(text.encode())
+    assert (mapped is not None) is taken
+    if mapped is not None:
+        assert isinstance(mapped[1], AttributeRow)
+        assert (mapped[0], dict(mapped[1])) == general_path(text, CONTAINERS_SCHEMA, validate=True)
+
+
 USER_ID = {"user_id": {"type": "string"}}
 
 
