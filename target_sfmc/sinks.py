@@ -32,7 +32,7 @@ from singer_sdk.exceptions import InvalidJSONSchema
 from target_sfmc.batch_accounting import account_batch
 from target_sfmc.column_gate import StreamGates
 from target_sfmc.errors import TargetSfmcError
-from target_sfmc.fastpath.sink import LaneSpec
+from target_sfmc.fastpath.sink import LaneSpec, SegmentLaneSpec
 from target_sfmc.loading.asynchronous import AsyncRowLoader
 from target_sfmc.loading.deletes import DeletingRowLoader, RowDeleter
 from target_sfmc.loading.journey_exit import load_in_order
@@ -50,6 +50,7 @@ from target_sfmc.records import (
 )
 from target_sfmc.routing import (
     Router,
+    SegmentRouter,
     deleted_record_router,
     deletes_rows,
     flat_router,
@@ -298,13 +299,15 @@ class SfmcSink(RuntimeSink):
         for outcome in outcomes:
             self._add_outcome(outcome, batch)
 
-    def lane_spec(self) -> LaneSpec | None:
+    def lane_spec(self) -> LaneSpec | SegmentLaneSpec | None:
         """How a lane of this stream builds and keeps rows (flat identify and track streams).
 
         Returns:
             The spec, or None for streams whose rows need more of the record.
         """
         stream = self.runtime.settings.streams[self.stream_name]
+        if isinstance(self.router, SegmentRouter):
+            return self._segment_lane_spec(self.router)
         build_row = row_builder(stream, self.runtime.settings, list(self.key_properties))
         if build_row is None:
             return None
@@ -326,6 +329,18 @@ class SfmcSink(RuntimeSink):
             constraints=constraints,
             on_lane=None if gate is None else gate.trust_lane,
         )
+
+    def _segment_lane_spec(self, router: SegmentRouter) -> SegmentLaneSpec:
+        """How a lane of a Segment-format stream routes messages and keeps their outcomes."""
+        tally, add_outcome = self._tally, self._add_outcome
+
+        def keep(outcomes: list[Outcome], context: dict) -> None:
+            tally.read += 1
+            batch = context["batch"]
+            for outcome in outcomes:
+                add_outcome(outcome, batch)
+
+        return SegmentLaneSpec(router.route_fields, keep)
 
     def _add_outcome(self, outcome: Outcome, batch: Batch) -> None:
         outcome = self._gates.admit(outcome)
