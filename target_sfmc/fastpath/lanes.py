@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import decimal
 import functools
+import types
 from typing import TYPE_CHECKING, Annotated, Any, Union
 
 import msgspec
@@ -248,7 +249,7 @@ def compile_lane(
     if "context" in allowed_by_name or not must_be_present <= set(allowed_by_name) - SDK_METADATA:
         return None
     nested = {
-        name: _nested_check(schema, name, allowed, validate=validate)
+        name: _nested_field(schema, name, allowed, validate=validate)
         for name, allowed in allowed_by_name.items()
         if (allowed is None or allowed <= _DROPPED_TYPES) and name not in SDK_METADATA
     }
@@ -264,7 +265,9 @@ def compile_lane(
     fields: list[tuple[str, Any, Any] | tuple[str, Any]] = []
     number_checks: list[tuple[int, frozenset[type]]] = []
     nested_checks = [
-        (names.index(name), check) for name, check in nested.items() if check is not None
+        (names.index(name), field[1])
+        for name, field in nested.items()
+        if field is not None and field[1] is not None
     ]
     typed = validate
     dates = [(name, kind, parse) for name, kind, parse in datelike_properties(schema)]
@@ -272,7 +275,8 @@ def compile_lane(
     constrained: list[str] = []
     for index, name in enumerate(names):
         allowed = allowed_by_name[name]
-        field_type: Any = msgspec.Raw if name in nested else Any
+        nested_field = nested.get(name)
+        field_type: Any = Any if nested_field is None else nested_field[0]
         default: Any = None
         if name in nested or allowed is None or name in SDK_METADATA or not validate:
             pass  # nested values are checked apart; metadata is decoded, never checked
@@ -322,9 +326,9 @@ def compile_lane(
     )
 
 
-def _nested_check(
+def _nested_field(
     schema: dict[str, Any], name: str, allowed: frozenset[type] | None, *, validate: bool
-) -> Callable[[msgspec.Raw], bool] | None:
+) -> tuple[Any, Callable[[msgspec.Raw], bool] | None] | None:
     """How a lane takes an object or array property: the mapping drops its value.
 
     Args:
@@ -334,21 +338,127 @@ def _nested_check(
         validate: Whether records are validated.
 
     Returns:
-        A check of the value's JSON text: the property's plain types or own schema with
-        validation, else that the value is one the mapping drops; None when the lane cannot
-        take the property (another keyword, or a reference to the rest of the schema).
+        ``(field type, check)``: a type the decode holds the value to exactly as the
+        property's schema would (no check then), or the value's JSON text and a check of it
+        (the property's plain types or own schema with validation, else that the value is
+        one the mapping drops); None when the lane cannot take the property (another
+        keyword, or a reference to the rest of the schema).
     """
     if allowed is not None:  # objects, arrays, null: told by the first character
-        return _starts_as(allowed if validate else _DROPPED_TYPES)
+        return msgspec.Raw, _starts_as(allowed if validate else _DROPPED_TYPES)
     definition = schema["properties"][name]
     kinds = definition.get("type") if isinstance(definition, dict) else None
     names = {kinds} if isinstance(kinds, str) else set(kinds) if isinstance(kinds, list) else set()
     if not names or not names <= {"object", "array", "null"} or _refers(definition):
         return None
     if not validate:
-        return _starts_as(_DROPPED_TYPES)
+        return msgspec.Raw, _starts_as(_DROPPED_TYPES)
+    exact = exact_type(definition)
+    if exact is not None:
+        return exact, None
     check = own_schema_check(schema, name)
-    return None if check is None else functools.partial(_nested_value_passes, check=check)
+    if check is None:
+        return None
+    return msgspec.Raw, functools.partial(_nested_value_passes, check=check)
+
+
+# JSON Schema types as msgspec types that take exactly their values (no bool for numbers).
+_EXACT_PLAIN: dict[str, Any] = {
+    "string": str,
+    "integer": int,
+    "number": int | float,
+    "boolean": bool,
+    "null": None,
+}
+# Keywords that never refuse a value (formats are not checked, as in the SDK).
+_PASSIVE = frozenset(
+    {"type", "format", "description", "title", "default", "examples", "$comment", "readOnly"}
+    | {"writeOnly", "deprecated"}
+)
+_MAX_NESTING = 8
+
+
+def exact_type(definition: Any, depth: int = 0) -> Any:
+    """A msgspec type that decodes exactly the values a (nested) property schema accepts.
+
+    Only plain types, ``properties`` with ``required`` and a boolean ``additionalProperties``,
+    and ``items`` of such schemas; a value the type refuses fails the record's decode, and
+    the general path decides.
+
+    Args:
+        definition: A property's schema.
+        depth: How deep in the schema (nesting is bounded).
+
+    Returns:
+        The type, or None when the schema has anything else.
+    """
+    if not isinstance(definition, dict) or depth > _MAX_NESTING:
+        return None
+    kinds = definition.get("type")
+    names = [kinds] if isinstance(kinds, str) else kinds if isinstance(kinds, list) else []
+    keywords = set(definition) - _PASSIVE
+    object_keywords = keywords & {"properties", "required", "additionalProperties"}
+    if (
+        not names
+        or not keywords <= {"properties", "required", "additionalProperties", "items"}
+        or (object_keywords and "object" not in names)
+        or ("items" in keywords and "array" not in names)
+    ):
+        return None
+    members: list[Any] = []
+    for kind in names:
+        if kind in _EXACT_PLAIN:
+            member = _EXACT_PLAIN[kind]
+        elif kind == "object":
+            member = _exact_object(definition, depth)
+        elif kind == "array":
+            item = exact_type(definition["items"], depth + 1) if "items" in definition else Any
+            member = None if item is None else types.GenericAlias(list, (item,))
+        else:
+            return None
+        if member is None and kind != "null":
+            return None
+        members.append(member)
+    try:
+        exact: Any = Union[tuple(members)]  # noqa: UP007
+        msgspec.json.Decoder(exact)  # a union msgspec cannot decode is no exact type
+    except (TypeError, ValueError):
+        return None
+    return exact
+
+
+def _exact_object(definition: dict[str, Any], depth: int) -> Any:
+    """A Struct holding an object to its ``properties`` (others skipped unless forbidden)."""
+    properties = definition.get("properties", {})
+    required = definition.get("required", [])
+    additional = definition.get("additionalProperties", True)
+    if (
+        not isinstance(properties, dict)
+        or not isinstance(required, list)
+        or not set(required) <= set(properties)
+        or additional not in (True, False, {})
+    ):
+        return None
+    if not properties:
+        return dict if additional is not False else None
+    fields: list[tuple[str, Any] | tuple[str, Any, Any]] = []
+    for index, (name, sub) in enumerate(properties.items()):
+        kind = exact_type(sub, depth + 1)
+        if kind is None:
+            return None
+        # An absent property is valid: its default is never checked.
+        fields.append((f"f{index}", kind) if name in required else (f"f{index}", kind, None))
+    try:
+        return msgspec.defstruct(
+            "NestedObject",
+            fields,
+            rename={f"f{index}": name for index, name in enumerate(properties)},
+            forbid_unknown_fields=additional is False,
+            kw_only=True,
+            gc=False,
+        )
+    except (TypeError, ValueError):
+        return None
 
 
 # Values the mapping drops, and the first character of their JSON text.

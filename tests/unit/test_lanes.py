@@ -7,6 +7,7 @@ import json
 import logging
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -277,6 +278,55 @@ def test_plain_object_and_array_properties_keep_rows_built_in_one_call(
     if mapped is not None:
         assert isinstance(mapped[1], AttributeRow)
         assert (mapped[0], dict(mapped[1])) == general_path(text, CONTAINERS_SCHEMA, validate=True)
+
+
+plain_type_names = st.sampled_from(["string", "integer", "number", "boolean", "null"])
+type_lists = st.one_of(plain_type_names, st.lists(plain_type_names, min_size=1, max_size=3))
+nested_schemas = st.recursive(
+    st.builds(lambda kinds: {"type": kinds}, type_lists),
+    lambda inner: st.one_of(
+        st.builds(
+            lambda properties, required, closed, nullable: {
+                "type": ["object", "null"] if nullable else "object",
+                "properties": properties,
+                "required": [name for name in properties if name in required],
+                **({"additionalProperties": False} if closed else {}),
+            },
+            st.dictionaries(st.sampled_from(["a", "b", "c"]), inner, max_size=3),
+            st.sets(st.sampled_from(["a", "b"])),
+            st.booleans(),
+            st.booleans(),
+        ),
+        st.builds(lambda items: {"type": "array", "items": items}, inner),
+        st.builds(lambda kinds: {"type": kinds, "minimum": 0}, type_lists),
+    ),
+    max_leaves=6,
+)
+nested_values = st.recursive(
+    json_values,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.dictionaries(st.sampled_from(["a", "b", "c", "d"]), inner, max_size=3),
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(definition=nested_schemas, value=nested_values)
+def test_a_nested_value_the_decode_takes_is_valid(definition: dict[str, Any], value: Any) -> None:
+    from target_sfmc.fastpath.lanes import exact_type  # noqa: PLC0415
+    from target_sfmc.validation import compile_validator  # noqa: PLC0415
+
+    exact = exact_type(definition)
+    if exact is None:
+        return
+    text = encode_json(value)
+    try:
+        msgspec.json.Decoder(exact, float_hook=decimal.Decimal).decode(text)
+    except msgspec.ValidationError:
+        return
+    compile_validator(definition)(sdk_decoder.decode(text))  # the schema takes it too
 
 
 USER_ID = {"user_id": {"type": "string"}}
