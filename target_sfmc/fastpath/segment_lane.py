@@ -26,7 +26,12 @@ from target_sfmc.dates import (
     parse_datelike,
     parse_nested_datelike,
 )
-from target_sfmc.fastpath.lanes import SDK_METADATA, own_schema_check, struct_field_type
+from target_sfmc.fastpath.lanes import (
+    SDK_METADATA,
+    exact_type,
+    own_schema_check,
+    struct_field_type,
+)
 from target_sfmc.mapping import MappingError
 from target_sfmc.routing import SEGMENT_ROUTED_FIELDS
 from target_sfmc.validation import type_table
@@ -151,6 +156,7 @@ def compile_segment_lane(  # noqa: C901, PLR0912 - one decision per kind of prop
     # With validation, a closed schema refuses undeclared properties: every declared one is
     # then decoded, and anything else fails the decode. Otherwise undeclared ones are skipped.
     forbid_unknown = validate and closed
+    definitions = schema["properties"]
     names: list[str] = []
     fields: list[tuple[str, Any, Any] | tuple[str, Any]] = []
     number_checks: list[tuple[int, frozenset[type]]] = []
@@ -166,6 +172,8 @@ def compile_segment_lane(  # noqa: C901, PLR0912 - one decision per kind of prop
         default: Any = None
         if not checked:
             pass
+        elif allowed is None and not needed and (exact := exact_type(definitions[name])):
+            field_type = exact  # held by the decode itself, then dropped
         elif allowed is None:  # keywords beyond types: the property's own schema checks it
             check = own_schema_check(schema, name)
             if check is None:

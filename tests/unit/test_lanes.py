@@ -421,6 +421,11 @@ RICH_SEGMENT_SCHEMA: dict[str, Any] = {
             },
         },
         "integrations": {"type": "object", "additionalProperties": {"type": "boolean"}},
+        "page": {
+            "type": ["object", "null"],
+            "properties": {"url": {"type": "string"}, "hits": {"type": ["integer", "null"]}},
+            "required": ["url"],
+        },
     },
     "required": ["type"],
 }
@@ -490,6 +495,10 @@ valid_segment_fields = st.fixed_dictionaries(
             st.none(), st.integers(), st.decimals(allow_nan=False, allow_infinity=False, places=2)
         ),
         "integrations": st.dictionaries(st.text(max_size=2), st.booleans(), max_size=2),
+        "page": st.one_of(
+            st.none(),
+            st.fixed_dictionaries({"url": st.text(max_size=2)}, optional={"hits": json_values}),
+        ),
         "_sdc_extracted_at": date_texts,
     },
 )
