@@ -300,7 +300,7 @@ class SfmcSink(RuntimeSink):
             self._add_outcome(outcome, batch)
 
     def lane_spec(self) -> LaneSpec | SegmentLaneSpec | None:
-        """How a lane of this stream builds and keeps rows (flat identify and track streams).
+        """How a lane of this stream builds and keeps rows (identify, track, Segment format).
 
         Returns:
             The spec, or None for streams whose rows need more of the record.

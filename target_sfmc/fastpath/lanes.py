@@ -248,10 +248,12 @@ def compile_lane(
     must_be_present = {*key_properties, *(required if validate else ())}
     if "context" in allowed_by_name or not must_be_present <= set(allowed_by_name) - SDK_METADATA:
         return None
+    # Plain object and array properties a record must carry stay decoded (an untyped lane).
     nested = {
         name: _nested_field(schema, name, allowed, validate=validate)
         for name, allowed in allowed_by_name.items()
-        if (allowed is None or allowed <= _DROPPED_TYPES) and name not in SDK_METADATA
+        if name not in SDK_METADATA
+        and (allowed is None or (allowed <= _DROPPED_TYPES and name not in must_be_present))
     }
     if None in nested.values() or must_be_present & set(nested):
         return None

@@ -280,6 +280,15 @@ def test_plain_object_and_array_properties_keep_rows_built_in_one_call(
         assert (mapped[0], dict(mapped[1])) == general_path(text, CONTAINERS_SCHEMA, validate=True)
 
 
+def test_a_required_object_property_keeps_its_lane() -> None:
+    schema = {**CONTAINERS_SCHEMA, "required": ["meta"]}
+    text = json.dumps({"user_id": "u", "meta": {"a": 1}})
+    mapped = lane_for(schema).map(text.encode())
+    assert mapped is not None
+    assert (mapped[0], dict(mapped[1])) == general_path(text, schema, validate=True)
+    assert lane_for(schema).map(b'{"user_id": "u"}') is None  # the general path refuses it
+
+
 plain_type_names = st.sampled_from(["string", "integer", "number", "boolean", "null"])
 type_lists = st.one_of(plain_type_names, st.lists(plain_type_names, min_size=1, max_size=3))
 nested_schemas = st.recursive(
