@@ -170,6 +170,46 @@ def parse_datelike(value: Any, kind: str, parse: Callable[[Any], Any]) -> Any:
     return parsed
 
 
+NestedField = tuple[str, str, str, "Callable[[Any], Any]"]
+
+
+def nested_datelike_properties(schema: dict) -> tuple[NestedField, ...]:
+    """The date-like properties one object level down (Segment traits, properties, context).
+
+    Args:
+        schema: The stream's schema.
+
+    Returns:
+        ``(parent, name, kind, parser)`` per date-like property of an object property.
+    """
+    nested: list[NestedField] = []
+    for parent, definition in schema.get("properties", {}).items():
+        if isinstance(definition, dict) and isinstance(definition.get("properties"), dict):
+            nested += [(parent, *field) for field in datelike_properties(definition, schema)]
+    return tuple(nested)
+
+
+def parse_nested_datelike(record: dict[str, Any], nested: tuple[NestedField, ...]) -> None:
+    """Parse the date-like values one object level down, in place; never refuse one.
+
+    The SDK leaves nested values alone, so a value that does not parse stays as it is
+    rather than failing the record.
+
+    Args:
+        record: The record (or the fields of it that hold the objects).
+        nested: From :func:`nested_datelike_properties`.
+    """
+    for parent, name, kind, parse in nested:
+        container = record.get(parent)
+        value = container.get(name) if type(container) is dict else None
+        if type(value) is not str:
+            continue
+        try:
+            container[name] = parse_datelike(value, kind, parse)  # type: ignore[index]
+        except ValueError:
+            continue
+
+
 class DateParser:
     """Parses a stream's top-level date-like fields (and those one object level down)."""
 
@@ -186,11 +226,7 @@ class DateParser:
         self._treatment = treatment
         self._logger = logger
         self._fields = datelike_properties(schema)
-        nested: list[tuple[str, str, str, Callable[[Any], Any]]] = []
-        for parent, definition in schema.get("properties", {}).items():
-            if isinstance(definition, dict) and isinstance(definition.get("properties"), dict):
-                nested += [(parent, *field) for field in datelike_properties(definition, schema)]
-        self._nested = tuple(nested)
+        self._nested = nested_datelike_properties(schema)
 
     def parse(self, record: dict[str, Any]) -> None:
         """Parse the record's date-like fields in place (see :func:`parse_datelike`).
@@ -209,17 +245,7 @@ class DateParser:
                 record[name] = parse_datelike(value, kind, parse)
             except (ValueError, TypeError):
                 record[name] = self._repair(name, kind)
-        for parent, name, kind, parse in self._nested:
-            # Segment traits/properties: the SDK leaves nested values alone, so a value that
-            # does not parse stays as it is rather than failing the record.
-            container = record.get(parent)
-            value = container.get(name) if type(container) is dict else None
-            if type(value) is not str:
-                continue
-            try:
-                container[name] = parse_datelike(value, kind, parse)  # type: ignore[index]
-            except ValueError:
-                continue
+        parse_nested_datelike(record, self._nested)
 
     def _repair(self, name: str, kind: str) -> Any:
         if self._treatment == DatetimeErrorTreatmentEnum.NULL:

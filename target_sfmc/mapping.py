@@ -22,7 +22,7 @@ import functools
 import math
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import msgspec
 from msgspec import UNSET
@@ -109,6 +109,24 @@ def title_case(key: str) -> str:
         spaced.append(key[i])
     words = "".join(spaced).replace("_", " ").split()
     return " ".join(_capitalize_first(word) for word in words)
+
+
+# Bounds the memory of names seen (a stream whose keys never repeat would grow it forever).
+_TITLE_CACHE_SIZE = 65536
+
+
+class _TitleCaseCache(dict[str, str]):
+    """Title Case names computed once: a known name is one dict lookup, in C."""
+
+    def __missing__(self, key: str) -> str:
+        if len(self) >= _TITLE_CACHE_SIZE:
+            self.clear()
+        value = self[key] = title_case(key)
+        return value
+
+
+title_cased = _TitleCaseCache().__getitem__
+"""Same as :func:`title_case`, for the names of every record (cheaper per known name)."""
 
 
 def clean_contact_key(value: Any) -> str | None:
@@ -246,6 +264,37 @@ def is_dropped(value: Any) -> bool:
     return value is _DROP
 
 
+def is_mapping(value: Any) -> TypeGuard[Mapping[str, Any]]:
+    """Tell whether a value is an object (a dict first: the ABC check costs more).
+
+    Args:
+        value: Any record value.
+
+    Returns:
+        True for a dict or another Mapping.
+    """
+    return type(value) is dict or isinstance(value, Mapping)
+
+
+def _context_groups() -> tuple[tuple[str, str | None, tuple[tuple[str, str], ...]], ...]:
+    """:data:`CONTEXT_ATTRIBUTES` by the context key each path starts at, in their order.
+
+    Each group is ``(key, name, ())`` for a path of one part, ``(key, None, ((part, name),
+    ...))`` for paths of two. Each key's paths are adjacent in the table, so walking the
+    groups adds the attributes in the table's order.
+    """
+    groups: dict[str, tuple[str | None, list[tuple[str, str]]]] = {}
+    for path, name in CONTEXT_ATTRIBUTES:
+        if len(path) == 1:
+            groups[path[0]] = (name, [])
+        else:
+            groups.setdefault(path[0], (None, []))[1].append((path[1], name))
+    return tuple((key, own, tuple(leaves)) for key, (own, leaves) in groups.items())
+
+
+_CONTEXT_GROUPS = _context_groups()
+
+
 def context_attributes(context: Any) -> dict[str, Any]:
     """Attributes taken from a Segment ``context`` object.
 
@@ -255,18 +304,26 @@ def context_attributes(context: Any) -> dict[str, Any]:
     Returns:
         Attribute name -> SFMC value, nulls and nested values left out.
     """
-    if not isinstance(context, Mapping):
-        return {}
     attributes: dict[str, Any] = {}
-    for path, name in CONTEXT_ATTRIBUTES:
-        node: Any = context
-        for part in path:
-            node = node.get(part) if isinstance(node, Mapping) else None
-            if node is None:
-                break
-        value = to_sfmc_value(node)
-        if not is_dropped(value):
-            attributes[name] = value
+    if not is_mapping(context):
+        return attributes
+    for key, own, leaves in _CONTEXT_GROUPS:
+        node = context.get(key)
+        if node is None:
+            continue
+        if own is not None:  # a value of the context itself (locale, ip, ...)
+            if type(node) in _SENT_AS_IS:
+                attributes[own] = node
+            else:
+                _put_converted(attributes, own, node)
+        elif is_mapping(node):
+            get = node.get
+            for part, name in leaves:
+                value = get(part)
+                if type(value) in _SENT_AS_IS:
+                    attributes[name] = value
+                elif value is not None:
+                    _put_converted(attributes, name, value)
     return attributes
 
 
@@ -285,7 +342,7 @@ def map_attributes(
         keys give the same name the later key wins.
     """
     attributes = context_attributes(context) if context is not None else {}
-    put_attributes(attributes, map(title_case, record), record.values())
+    put_attributes(attributes, map(title_cased, record), record.values())
     attributes.pop("", None)  # a name with no letters or digits ("", "_") names no column
     return attributes
 
@@ -303,10 +360,16 @@ def put_attributes(attributes: dict[str, Any], names: Iterable[str], values: Ite
         # Fast path for the common JSON types; everything else goes through to_sfmc_value.
         if type(raw) in _SENT_AS_IS:
             attributes[name] = raw
-        elif raw is not None and raw is not UNSET and type(raw) not in _NESTED:
-            value = to_sfmc_value(raw)
-            if value is not _DROP:
-                attributes[name] = value
+        elif raw is not None:
+            _put_converted(attributes, name, raw)
+
+
+def _put_converted(attributes: dict[str, Any], name: str, raw: Any) -> None:
+    """Add one value that is not sent as it is (nested and missing values are left out)."""
+    if raw is not UNSET and type(raw) not in _NESTED:
+        value = to_sfmc_value(raw)
+        if value is not _DROP:
+            attributes[name] = value
 
 
 def parse_primary_keys(spec: str | Iterable[str] | None) -> tuple[str, ...]:
@@ -377,10 +440,18 @@ def segment_email(message: Mapping[str, Any]) -> Any:
     Returns:
         The first email found, or None.
     """
-    for path in (("traits",), ("context", "traits"), ("properties",)):
-        node: Any = message
-        for part in path:
-            node = node.get(part) if isinstance(node, Mapping) else None
-        if isinstance(node, Mapping) and node.get("email") not in {None, ""}:
-            return node["email"]
-    return None
+    email = _email_in(message.get("traits"))
+    if email is None:
+        context = message.get("context")
+        if is_mapping(context):
+            email = _email_in(context.get("traits"))
+    return _email_in(message.get("properties")) if email is None else email
+
+
+def _email_in(node: Any) -> Any:
+    """The ``email`` of an object when it has one (not null, not empty), else None."""
+    if not is_mapping(node):
+        return None
+    email = node.get("email")
+    # An unhashable email (an object, a list) is no Contact Key, but still the one found.
+    return None if email == "" else email

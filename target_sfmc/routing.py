@@ -12,6 +12,7 @@ from target_sfmc.mapping import (
     MappingError,
     contact_key,
     first_present,
+    is_mapping,
     map_attributes,
     primary_key_values,
     record_uuid,
@@ -33,7 +34,7 @@ from target_sfmc.settings_schema import DEFAULT_MESSAGE_ID_PROPERTIES, DEFAULT_U
 
 if TYPE_CHECKING:
     from target_sfmc.records import Attributes
-    from target_sfmc.settings import ConversionEvent, StreamSettings, TargetSettings
+    from target_sfmc.settings import StreamSettings, TargetSettings
 
 
 Router = Callable[[Mapping[str, Any]], list[Outcome]]
@@ -309,70 +310,138 @@ def deletes_rows(stream: StreamSettings, settings: TargetSettings) -> bool:
     return settings.hard_delete and stream.type in {"identify", "track"}
 
 
-def _conversion_row(
-    conversion: ConversionEvent,
-    ck: str | None,
-    attributes: dict[str, Any],
-    message: Mapping[str, Any],
-) -> Outcome:
-    return _track_row(
-        conversion.data_extension_key,
-        ck,
-        attributes,
-        conversion.primary_keys,
-        uuid_key=conversion.uuid_primary_key,
-        message_id=first_present(message, DEFAULT_MESSAGE_ID_PROPERTIES),
-        record=message,
-    )
+# The fields of a Segment message its routing reads (a lane decodes these and no others).
+SEGMENT_ROUTED_FIELDS = (
+    "type",
+    *DEFAULT_USER_ID_PROPERTIES,
+    *DEFAULT_MESSAGE_ID_PROPERTIES,
+    "event",
+    "traits",
+    "properties",
+    "context",
+)
 
 
-def segment_router(settings: TargetSettings) -> Router:
+class _WholeMessageNeeded(Exception):  # noqa: N818 - a signal, not an error
+    """The outcome of a message depends on more than its routed fields."""
+
+
+class SegmentRouter:
+    """Routes Segment-format messages: identify, track to conversion DEs and API events.
+
+    One set of rules for a whole message (the general path, :meth:`__call__`) and for the
+    routed fields a lane decoded (:meth:`route_fields`), which declines the messages whose
+    outcome carries the whole message (skipped types and events, a Uuid key made from the
+    message).
+    """
+
+    def __init__(self, settings: TargetSettings) -> None:
+        """Keep the settings the rules read.
+
+        Args:
+            settings: The target settings.
+        """
+        self._identify_key = settings.identify_data_extension_key
+        self._create_contacts = settings.create_contacts
+        self._conversions = settings.conversion_events
+        self._api_events = settings.api_events
+
+    def __call__(self, message: Mapping[str, Any]) -> list[Outcome]:
+        """Map one Segment message to its outcomes.
+
+        Args:
+            message: The message (validated, date-times parsed).
+
+        Returns:
+            Its outcomes.
+        """
+        return self._route(message, message)
+
+    def route_fields(self, fields: Mapping[str, Any]) -> list[Outcome] | None:
+        """Map a message from its routed fields (:data:`SEGMENT_ROUTED_FIELDS`) alone.
+
+        Args:
+            fields: The message's routed fields, as the general path would see them.
+
+        Returns:
+            The outcomes the whole message would have, or None when they would carry more
+            of it than these fields.
+        """
+        try:
+            return self._route(fields, None)
+        except _WholeMessageNeeded:
+            return None
+
+    def _route(self, message: Mapping[str, Any], whole: Mapping[str, Any] | None) -> list[Outcome]:
+        kind = str(message.get("type") or "").lower()
+        ck = contact_key(*map(message.get, DEFAULT_USER_ID_PROPERTIES), segment_email(message))
+        context = message.get("context")
+        if kind == "identify":
+            traits = message.get("traits")
+            attributes = map_attributes(traits if is_mapping(traits) else {}, context)
+            return [
+                _identify_row(
+                    self._identify_key, ck, attributes, create_contact=self._create_contacts
+                )
+            ]
+        if kind != "track":
+            return [Skipped(UNSUPPORTED_TYPE, dict(_whole(whole)), None)]
+        event = str(message.get("event") or "").strip().casefold()
+        conversion = self._conversions.get(event)
+        definition = self._api_events.get(event)
+        if conversion is None and definition is None:
+            return [Skipped(UNMAPPED_EVENT, dict(_whole(whole)), None)]
+        properties = message.get("properties")
+        attributes = map_attributes(properties if is_mapping(properties) else {}, context)
+        outcomes: list[Outcome] = []
+        if conversion is not None:
+            message_id = first_present(message, DEFAULT_MESSAGE_ID_PROPERTIES)
+            if conversion.uuid_primary_key and _message_id(message_id) is None:
+                _whole(whole)  # the Uuid key is made from the whole message
+            row_attributes = dict(attributes) if definition is not None else attributes
+            outcomes.append(
+                _track_row(
+                    conversion.data_extension_key,
+                    ck,
+                    row_attributes,
+                    conversion.primary_keys,
+                    uuid_key=conversion.uuid_primary_key,
+                    message_id=message_id,
+                    record=whole if whole is not None else {},
+                )
+            )
+        if definition is not None:
+            secondary = bool(outcomes)
+            if ck is None:
+                outcomes.append(
+                    Skipped(MISSING_IDENTIFIER, attributes, definition, secondary=secondary)
+                )
+            else:
+                outcomes.append(JourneyEvent(definition, ck, attributes, secondary=secondary))
+        return outcomes
+
+
+def _whole(message: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    """The whole message, when routing has it.
+
+    Raises:
+        _WholeMessageNeeded: When routing has only the routed fields.
+    """
+    if message is None:
+        raise _WholeMessageNeeded
+    return message
+
+
+def segment_router(settings: TargetSettings) -> SegmentRouter:
     """Build the router of a Segment-format stream.
 
     Args:
         settings: The target settings.
 
     Returns:
-        A function mapping one Segment message to its outcomes.
+        A function mapping one Segment message to its outcomes (and its lane's fields).
     """
-
-    def route(message: Mapping[str, Any]) -> list[Outcome]:
-        kind = str(message.get("type") or "").lower()
-        ck = contact_key(*map(message.get, DEFAULT_USER_ID_PROPERTIES), segment_email(message))
-        context = message.get("context")
-        if kind == "identify":
-            traits = message.get("traits")
-            attributes = map_attributes(traits if isinstance(traits, Mapping) else {}, context)
-            return [
-                _identify_row(
-                    settings.identify_data_extension_key,
-                    ck,
-                    attributes,
-                    create_contact=settings.create_contacts,
-                )
-            ]
-        if kind != "track":
-            return [Skipped(UNSUPPORTED_TYPE, dict(message), None)]
-        event = str(message.get("event") or "").strip().casefold()
-        properties = message.get("properties")
-        props = properties if isinstance(properties, Mapping) else {}
-        outcomes: list[Outcome] = []
-        conversion = settings.conversion_events.get(event)
-        if conversion is not None:
-            outcomes.append(
-                _conversion_row(conversion, ck, map_attributes(props, context), message)
-            )
-        definition = settings.api_events.get(event)
-        if definition is not None:
-            data = map_attributes(props, context)
-            secondary = bool(outcomes)
-            if ck is None:
-                outcomes.append(Skipped(MISSING_IDENTIFIER, data, definition, secondary=secondary))
-            else:
-                outcomes.append(JourneyEvent(definition, ck, data, secondary=secondary))
-        return outcomes or [Skipped(UNMAPPED_EVENT, dict(message), None)]
-
-    return route
+    return SegmentRouter(settings)
 
 
 @dataclass(frozen=True)

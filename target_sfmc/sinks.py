@@ -32,7 +32,7 @@ from singer_sdk.exceptions import InvalidJSONSchema
 from target_sfmc.batch_accounting import account_batch
 from target_sfmc.column_gate import StreamGates
 from target_sfmc.errors import TargetSfmcError
-from target_sfmc.fastpath.sink import LaneSpec
+from target_sfmc.fastpath.sink import LaneSpec, SegmentLaneSpec
 from target_sfmc.loading.asynchronous import AsyncRowLoader
 from target_sfmc.loading.deletes import DeletingRowLoader, RowDeleter
 from target_sfmc.loading.journey_exit import load_in_order
@@ -46,7 +46,7 @@ from target_sfmc.records import (
     Outcome,
     Skipped,
 )
-from target_sfmc.routing import StreamRouting, deletes_rows, row_builder
+from target_sfmc.routing import SegmentRouter, StreamRouting, deletes_rows, row_builder
 from target_sfmc.settings_schema import STREAM_TYPES
 from target_sfmc.sink_base import RuntimeSink
 from target_sfmc.sink_batch import Batch
@@ -246,13 +246,15 @@ class SfmcSink(RuntimeSink):
         for outcome in self.routing.outcomes(record, deleted=self.take_record_deleted()):
             self._add_outcome(outcome, batch)
 
-    def lane_spec(self) -> LaneSpec | None:
-        """How a lane of this stream builds and keeps rows (flat identify and track streams).
+    def lane_spec(self) -> LaneSpec | SegmentLaneSpec | None:
+        """How a lane of this stream builds and keeps rows (identify, track, Segment format).
 
         Returns:
             The spec, or None for streams whose rows need more of the record.
         """
         stream = self.runtime.settings.streams[self.stream_name]
+        if isinstance(self.routing.route, SegmentRouter):
+            return self._segment_lane_spec(self.routing.route)
         build_row = row_builder(stream, self.runtime.settings, list(self.key_properties))
         if build_row is None:
             return None
@@ -274,6 +276,18 @@ class SfmcSink(RuntimeSink):
             constraints=constraints,
             on_lane=None if gate is None else gate.trust_lane,
         )
+
+    def _segment_lane_spec(self, router: SegmentRouter) -> SegmentLaneSpec:
+        """How a lane of a Segment-format stream routes messages and keeps their outcomes."""
+        tally, add_outcome = self._tally, self._add_outcome
+
+        def keep(outcomes: list[Outcome], context: dict) -> None:
+            tally.read += 1
+            batch = context["batch"]
+            for outcome in outcomes:
+                add_outcome(outcome, batch)
+
+        return SegmentLaneSpec(router.route_fields, keep)
 
     def _add_outcome(self, outcome: Outcome, batch: Batch) -> None:
         outcome = self._gates.admit(outcome)

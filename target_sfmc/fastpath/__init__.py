@@ -10,5 +10,7 @@ other module names a private SDK attribute. An SDK upgrade means re-reading this
 - :mod:`.reader`: reads Singer lines, hands a laned stream's RECORD to its lane undecoded,
   and names the line of any bad message.
 - :mod:`.lanes`: a lane decodes, checks and maps a flat record's JSON text in one pass.
+- :mod:`.segment_lane`: the lane of Segment-format streams: decode and check a message's
+  routed fields, then route them with the general path's rules.
 - :mod:`.rows`: the row type lanes build in one call.
 """

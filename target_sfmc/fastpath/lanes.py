@@ -12,6 +12,8 @@ decides and words any error. A lane never refuses a record itself.
 from __future__ import annotations
 
 import decimal
+import functools
+import types
 from typing import TYPE_CHECKING, Annotated, Any, Union
 
 import msgspec
@@ -87,7 +89,7 @@ class RecordLane:
         decode: Callable[[msgspec.Raw | bytes | str], Any],
         titles: Sequence[str],
         number_checks: Sequence[tuple[int, frozenset[type]]],
-        nested_checks: Sequence[tuple[int, Callable[[Any], Any]]],
+        nested_checks: Sequence[tuple[int, Callable[[msgspec.Raw], bool]]],
         dates: Sequence[tuple[int, str, Callable[[Any], Any]]],
         identifier_at: Sequence[int],
         *,
@@ -148,7 +150,7 @@ class RecordLane:
                 return None
         for index, check in self._nested_checks:
             nested = values[index]
-            if nested is not None and not _nested_value_passes(nested, check):
+            if nested is not None and not check(nested):
                 return None
         if self._converts:
             values = list(values)
@@ -189,10 +191,14 @@ def _nested_value_passes(raw: msgspec.Raw, check: Callable[[Any], Any]) -> bool:
     return True
 
 
-def _field_type(
+def struct_field_type(
     allowed: frozenset[type], constraint: tuple[type, msgspec.Meta] | None
 ) -> tuple[Any, bool]:
-    """A typed field for the record Struct, with the constraint on its base type if it has it.
+    """A typed field for a record Struct, with the constraint on its base type if it has it.
+
+    Args:
+        allowed: The Python types the property's schema accepts (none of them a number).
+        constraint: ``(str or int, msgspec.Meta)`` its values must also meet, if any.
 
     Returns:
         The field type, and whether every value it lets through meets the constraint.
@@ -242,10 +248,12 @@ def compile_lane(
     must_be_present = {*key_properties, *(required if validate else ())}
     if "context" in allowed_by_name or not must_be_present <= set(allowed_by_name) - SDK_METADATA:
         return None
+    # Plain object and array properties a record must carry stay decoded (an untyped lane).
     nested = {
-        name: _nested_check(schema, name, validate=validate)
+        name: _nested_field(schema, name, allowed, validate=validate)
         for name, allowed in allowed_by_name.items()
-        if allowed is None and name not in SDK_METADATA
+        if name not in SDK_METADATA
+        and (allowed is None or (allowed <= _DROPPED_TYPES and name not in must_be_present))
     }
     if None in nested.values() or must_be_present & set(nested):
         return None
@@ -258,14 +266,19 @@ def compile_lane(
     names = mapped + unmapped
     fields: list[tuple[str, Any, Any] | tuple[str, Any]] = []
     number_checks: list[tuple[int, frozenset[type]]] = []
-    nested_checks = [(names.index(name), check) for name, check in nested.items()]
+    nested_checks = [
+        (names.index(name), field[1])
+        for name, field in nested.items()
+        if field is not None and field[1] is not None
+    ]
     typed = validate
     dates = [(name, kind, parse) for name, kind, parse in datelike_properties(schema)]
     datelike = {name for name, _kind, _parse in dates}
     constrained: list[str] = []
     for index, name in enumerate(names):
         allowed = allowed_by_name[name]
-        field_type: Any = msgspec.Raw if name in nested else Any
+        nested_field = nested.get(name)
+        field_type: Any = Any if nested_field is None else nested_field[0]
         default: Any = None
         if name in nested or allowed is None or name in SDK_METADATA or not validate:
             pass  # nested values are checked apart; metadata is decoded, never checked
@@ -276,7 +289,7 @@ def compile_lane(
             number_checks.append((index, allowed))
         else:
             constraint = None if name in datelike else (constraints or {}).get(name)
-            field_type, held = _field_type(allowed, constraint)
+            field_type, held = struct_field_type(allowed, constraint)
             constrained += [titles[index]] * held
             typed = typed and not allowed & {dict, list}
         # A missing key or required property fails the decode: the general path words it.
@@ -315,35 +328,179 @@ def compile_lane(
     )
 
 
-def _object_array_or_null(value: Any) -> None:
-    """Without validation: only an object, an array or null is dropped like a nested value.
-
-    Raises:
-        TypeError: For any other value (the general path sends it as an attribute).
-    """
-    if not isinstance(value, (dict, list)) and value is not None:
-        raise TypeError
-
-
-def _nested_check(schema: dict[str, Any], name: str, *, validate: bool) -> Any:
+def _nested_field(
+    schema: dict[str, Any], name: str, allowed: frozenset[type] | None, *, validate: bool
+) -> tuple[Any, Callable[[msgspec.Raw], bool] | None] | None:
     """How a lane takes an object or array property: the mapping drops its value.
 
+    Args:
+        schema: The stream's schema.
+        name: The property.
+        allowed: The types its schema accepts, when they are plain types (else None).
+        validate: Whether records are validated.
+
     Returns:
-        A check run on the decoded value: the property's own schema with validation, else
-        that the value is one the mapping drops; None when the lane cannot take the property
-        (another keyword, or a reference to the rest of the schema).
+        ``(field type, check)``: a type the decode holds the value to exactly as the
+        property's schema would (no check then), or the value's JSON text and a check of it
+        (the property's plain types or own schema with validation, else that the value is
+        one the mapping drops); None when the lane cannot take the property (another
+        keyword, or a reference to the rest of the schema).
     """
+    if allowed is not None:  # objects, arrays, null: told by the first character
+        return msgspec.Raw, _starts_as(allowed if validate else _DROPPED_TYPES)
     definition = schema["properties"][name]
     kinds = definition.get("type") if isinstance(definition, dict) else None
     names = {kinds} if isinstance(kinds, str) else set(kinds) if isinstance(kinds, list) else set()
-    if (
-        not names
-        or not names <= {"object", "array", "null"}
-        or b'"$ref"' in encode_json(definition)
-    ):
+    if not names or not names <= {"object", "array", "null"} or _refers(definition):
         return None
     if not validate:
-        return _object_array_or_null
+        return msgspec.Raw, _starts_as(_DROPPED_TYPES)
+    exact = exact_type(definition)
+    if exact is not None:
+        return exact, None
+    check = own_schema_check(schema, name)
+    if check is None:
+        return None
+    return msgspec.Raw, functools.partial(_nested_value_passes, check=check)
+
+
+# JSON Schema types as msgspec types that take exactly their values (no bool for numbers).
+_EXACT_PLAIN: dict[str, Any] = {
+    "string": str,
+    "integer": int,
+    "number": int | float,
+    "boolean": bool,
+    "null": None,
+}
+# Keywords that never refuse a value (formats are not checked, as in the SDK).
+_PASSIVE = frozenset(
+    {"type", "format", "description", "title", "default", "examples", "$comment", "readOnly"}
+    | {"writeOnly", "deprecated"}
+)
+_MAX_NESTING = 8
+
+
+def exact_type(definition: Any, depth: int = 0) -> Any:
+    """A msgspec type that decodes exactly the values a (nested) property schema accepts.
+
+    Only plain types, ``properties`` with ``required`` and a boolean ``additionalProperties``,
+    and ``items`` of such schemas; a value the type refuses fails the record's decode, and
+    the general path decides.
+
+    Args:
+        definition: A property's schema.
+        depth: How deep in the schema (nesting is bounded).
+
+    Returns:
+        The type, or None when the schema has anything else.
+    """
+    if not isinstance(definition, dict) or depth > _MAX_NESTING:
+        return None
+    kinds = definition.get("type")
+    names = [kinds] if isinstance(kinds, str) else kinds if isinstance(kinds, list) else []
+    keywords = set(definition) - _PASSIVE
+    object_keywords = keywords & {"properties", "required", "additionalProperties"}
+    if (
+        not names
+        or not keywords <= {"properties", "required", "additionalProperties", "items"}
+        or (object_keywords and "object" not in names)
+        or ("items" in keywords and "array" not in names)
+    ):
+        return None
+    members: list[Any] = []
+    for kind in names:
+        if kind in _EXACT_PLAIN:
+            member = _EXACT_PLAIN[kind]
+        elif kind == "object":
+            member = _exact_object(definition, depth)
+        elif kind == "array":
+            item = exact_type(definition["items"], depth + 1) if "items" in definition else Any
+            member = None if item is None else types.GenericAlias(list, (item,))
+        else:
+            return None
+        if member is None and kind != "null":
+            return None
+        members.append(member)
+    try:
+        exact: Any = Union[tuple(members)]  # noqa: UP007
+        msgspec.json.Decoder(exact)  # a union msgspec cannot decode is no exact type
+    except (TypeError, ValueError):
+        return None
+    return exact
+
+
+def _exact_object(definition: dict[str, Any], depth: int) -> Any:
+    """A Struct holding an object to its ``properties`` (others skipped unless forbidden)."""
+    properties = definition.get("properties", {})
+    required = definition.get("required", [])
+    additional = definition.get("additionalProperties", True)
+    if (
+        not isinstance(properties, dict)
+        or not isinstance(required, list)
+        or not set(required) <= set(properties)
+        or additional not in (True, False, {})
+    ):
+        return None
+    if not properties:
+        return dict if additional is not False else None
+    fields: list[tuple[str, Any] | tuple[str, Any, Any]] = []
+    for index, (name, sub) in enumerate(properties.items()):
+        kind = exact_type(sub, depth + 1)
+        if kind is None:
+            return None
+        # An absent property is valid: its default is never checked.
+        fields.append((f"f{index}", kind) if name in required else (f"f{index}", kind, None))
+    try:
+        return msgspec.defstruct(
+            "NestedObject",
+            fields,
+            rename={f"f{index}": name for index, name in enumerate(properties)},
+            forbid_unknown_fields=additional is False,
+            kw_only=True,
+            gc=False,
+        )
+    except (TypeError, ValueError):
+        return None
+
+
+# Values the mapping drops, and the first character of their JSON text.
+_DROPPED_TYPES: frozenset[type] = frozenset({dict, list, type(None)})
+_FIRST_CHARACTERS: dict[type, int] = {dict: ord("{"), list: ord("["), type(None): ord("n")}
+
+
+def _starts_as(allowed: frozenset[type]) -> Callable[[msgspec.Raw], bool]:
+    """A check that a value's JSON text is of one of the allowed types (objects, arrays, null).
+
+    msgspec has checked the text is JSON; its first character tells its type.
+    """
+    firsts = frozenset(_FIRST_CHARACTERS[kind] for kind in allowed)
+
+    def check(raw: msgspec.Raw) -> bool:
+        return memoryview(raw)[0] in firsts
+
+    return check
+
+
+def _refers(definition: Any) -> bool:
+    """Whether a property's schema refers to another part of the schema (``$ref``)."""
+    return b'"$ref"' in encode_json(definition)
+
+
+def own_schema_check(schema: dict[str, Any], name: str) -> Callable[[Any], Any] | None:
+    """A property's own schema as a check of its decoded value, apart from the record's.
+
+    Args:
+        schema: The stream's schema.
+        name: The property.
+
+    Returns:
+        A function raising on a value the record's validation refuses at that property, or
+        None when the property's schema refers to the rest of the schema or does not compile
+        (the general path words what is wrong with it).
+    """
+    definition = schema["properties"][name]
+    if not isinstance(definition, dict) or _refers(definition):
+        return None
     own = {**definition, **({"$schema": schema["$schema"]} if "$schema" in schema else {})}
     try:
         return compile_validator(own)

@@ -97,6 +97,13 @@ class LineNumberingReader(MsgSpecReader):
         return message
 
     def _taken_by_lane(self, line: str | bytes) -> bool:
+        # Lanes skip parts of a line without decoding them, which would let bytes that are
+        # not UTF-8 through; the whole line's decode refuses them.
+        if type(line) is bytes and not line.isascii():
+            try:
+                line.decode()
+            except UnicodeDecodeError:
+                return False
         try:
             envelope = decode_envelope(line)
         except msgspec.DecodeError:

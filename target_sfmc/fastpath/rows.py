@@ -36,6 +36,10 @@ class AttributeRow(msgspec.Struct, omit_defaults=True, gc=False):
             raise KeyError(name)
         return value
 
+    def __contains__(self, name: object) -> bool:
+        """Whether the row has the attribute (a value that is not None or UNSET)."""
+        return isinstance(name, str) and self.get(name, UNSET) is not UNSET
+
     def __setitem__(self, name: str, value: Any) -> None:
         """Set an attribute the row type declares (the Contact Key, once it is known)."""
         setattr(self, self._fields_by_name[name], value)

@@ -12,6 +12,7 @@ from singer_sdk.sinks import BatchSink
 from target_sfmc.dates import DateParser, UnresolvableReferenceError
 from target_sfmc.errors import TargetSfmcError
 from target_sfmc.fastpath.lanes import compile_lane
+from target_sfmc.fastpath.segment_lane import compile_segment_lane
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -48,6 +49,15 @@ class LaneSpec:
     constraints: Mapping[str, tuple[type, msgspec.Meta]] = field(default_factory=dict)
     # Told the lane once it is built (its row type and the names its decode constrained).
     on_lane: Callable[[RecordLane], None] | None = None
+
+
+@dataclass(frozen=True)
+class SegmentLaneSpec:
+    """What a Segment-format sink tells the fast path so that a lane can route its messages."""
+
+    # The routed fields of a message -> its outcomes (None: the whole message is needed).
+    route_fields: Callable[[Mapping[str, Any]], list[Outcome] | None]
+    keep: Callable[[list[Outcome], dict], None]  # adds a message's outcomes to the batch
 
 
 class FastPathSink(BatchSink):
@@ -147,7 +157,7 @@ class FastPathSink(BatchSink):
                 f"The SCHEMA of stream '{self.stream_name}' cannot be used: {exc}"
             ) from None
 
-    def lane_spec(self) -> LaneSpec | None:
+    def lane_spec(self) -> LaneSpec | SegmentLaneSpec | None:
         """How this stream's lane builds and keeps rows; None: the stream has no lane.
 
         Returns:
@@ -166,6 +176,8 @@ class FastPathSink(BatchSink):
         spec = self.lane_spec()
         if spec is None:
             return None
+        if isinstance(spec, SegmentLaneSpec):
+            return self._segment_lane(spec)
         lane = compile_lane(
             self.schema,
             self.key_properties,
@@ -186,6 +198,27 @@ class FastPathSink(BatchSink):
             if mapped is None:
                 return False
             keep(build_row(*mapped), context)
+            return True
+
+        return take
+
+    def _segment_lane(self, spec: SegmentLaneSpec) -> Callable[[msgspec.Raw, dict], bool] | None:
+        """The lane of a Segment-format stream (see :meth:`record_lane`)."""
+        lane = compile_segment_lane(
+            self.schema,
+            self.key_properties,
+            validate=self._validator is not None,
+            route=spec.route_fields,
+        )
+        if lane is None:
+            return None
+        lane_map, keep = lane.map, spec.keep
+
+        def take(raw: msgspec.Raw, context: dict) -> bool:
+            outcomes = lane_map(raw)
+            if outcomes is None:
+                return False
+            keep(outcomes, context)
             return True
 
         return take

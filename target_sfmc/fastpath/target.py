@@ -71,6 +71,8 @@ class FastPathTarget(Target):
         super().__init__(*args, **kwargs)
         self._direct_sinks: dict[str, Sink] = {}
         self._lanes_tried: set[str] = set()
+        # Stream -> records its lanes took (one cell per stream, cheap to add to).
+        self._lane_records: dict[str, list[int]] = {}
         self._state_on_hold = False
 
     @classmethod
@@ -207,6 +209,7 @@ class FastPathTarget(Target):
         handle_max_record_age = self._handle_max_record_age
         clock = time.monotonic
         next_clock_check = clock()
+        taken = self._lane_records.setdefault(stream_name, [0])
 
         def lane(raw: msgspec.Raw) -> bool:
             nonlocal next_clock_check
@@ -214,6 +217,7 @@ class FastPathTarget(Target):
                 return False
             if not take(raw, get_context(no_record)):
                 return False
+            taken[0] += 1
             tally_record_read()
             record_counter.value += 1  # exact; only its clock (when to log) is read below
             if sink.current_size >= max_size:
@@ -256,6 +260,8 @@ class FastPathTarget(Target):
             super().process_endofpipe()
         finally:
             self._state_on_hold = False
+        for stream_name, (taken,) in self._lane_records.items():
+            self.logger.debug("Stream '%s': %d records took its lane.", stream_name, taken)
         self.on_input_loaded()
         if self._latest_state:
             self._write_state_message(copy.deepcopy(self._latest_state))

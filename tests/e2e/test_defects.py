@@ -331,9 +331,17 @@ def test_tiny_decimal_is_sent_as_plain_digits(emulator, bodies, tmp_path, use_as
 # -- 5. non-UTF-8 input --------------------------------------------------------------------
 
 
-def test_non_utf8_byte_names_its_line(emulator, tmp_path):
+@pytest.mark.parametrize(
+    "bad",
+    [
+        b'{"type": "RECORD", "stream": "users", "record": {"user_id": "bad-\xff"}}\n',
+        # Outside the record, where a record lane does not decode the line.
+        b'{"type": "RECORD", "stream": "users", "record": {"user_id": "b"}, "x": "\xff"}\n',
+    ],
+    ids=["in-the-record", "beside-the-record"],
+)
+def test_non_utf8_byte_names_its_line(emulator, tmp_path, bad):
     head = schema("users", USERS_SCHEMA) + "\n" + record("users", {"user_id": "ok-1"}) + "\n"
-    bad = b'{"type": "RECORD", "stream": "users", "record": {"user_id": "bad-\xff"}}\n'
     tail = (record("users", {"user_id": "ok-2"}) + "\n" + state({"chunk": 1}) + "\n").encode()
     result = run(tmp_path, config_for(emulator), head.encode() + bad + tail)
 

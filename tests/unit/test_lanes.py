@@ -7,6 +7,7 @@ import json
 import logging
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -245,6 +246,98 @@ def test_the_lane_declines(record: dict[str, Any], why: str) -> None:
     assert lane_for(SCHEMA).map(json.dumps(record).encode()) is None, why
 
 
+CONTAINERS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "user_id": {"type": "string"},
+        "plan": {"type": ["string", "null"]},
+        "meta": {"type": ["object", "null"]},
+        "tags": {"type": "array"},
+        "extra": {"anyOf": [{"type": "object"}, {"type": "array"}]},
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("record", "taken"),
+    [
+        ({"user_id": "u", "plan": "p", "meta": {"a": [1]}, "tags": [], "extra": {}}, True),
+        ({"user_id": "u", "meta": None, "tags": [{"x": 1}], "extra": []}, True),
+        ({"user_id": "u", "meta": "text"}, False),
+        ({"user_id": "u", "tags": None}, False),
+        ({"user_id": "u", "extra": None}, False),
+        ({"user_id": "u", "meta": 1}, False),
+    ],
+)
+def test_plain_object_and_array_properties_keep_rows_built_in_one_call(
+    record: dict[str, Any], *, taken: bool
+) -> None:
+    text = json.dumps(record)
+    mapped = lane_for(CONTAINERS_SCHEMA).map(text.encode())
+    assert (mapped is not None) is taken
+    if mapped is not None:
+        assert isinstance(mapped[1], AttributeRow)
+        assert (mapped[0], dict(mapped[1])) == general_path(text, CONTAINERS_SCHEMA, validate=True)
+
+
+def test_a_required_object_property_keeps_its_lane() -> None:
+    schema = {**CONTAINERS_SCHEMA, "required": ["meta"]}
+    text = json.dumps({"user_id": "u", "meta": {"a": 1}})
+    mapped = lane_for(schema).map(text.encode())
+    assert mapped is not None
+    assert (mapped[0], dict(mapped[1])) == general_path(text, schema, validate=True)
+    assert lane_for(schema).map(b'{"user_id": "u"}') is None  # the general path refuses it
+
+
+plain_type_names = st.sampled_from(["string", "integer", "number", "boolean", "null"])
+type_lists = st.one_of(plain_type_names, st.lists(plain_type_names, min_size=1, max_size=3))
+nested_schemas = st.recursive(
+    st.builds(lambda kinds: {"type": kinds}, type_lists),
+    lambda inner: st.one_of(
+        st.builds(
+            lambda properties, required, closed, nullable: {
+                "type": ["object", "null"] if nullable else "object",
+                "properties": properties,
+                "required": [name for name in properties if name in required],
+                **({"additionalProperties": False} if closed else {}),
+            },
+            st.dictionaries(st.sampled_from(["a", "b", "c"]), inner, max_size=3),
+            st.sets(st.sampled_from(["a", "b"])),
+            st.booleans(),
+            st.booleans(),
+        ),
+        st.builds(lambda items: {"type": "array", "items": items}, inner),
+        st.builds(lambda kinds: {"type": kinds, "minimum": 0}, type_lists),
+    ),
+    max_leaves=6,
+)
+nested_values = st.recursive(
+    json_values,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.dictionaries(st.sampled_from(["a", "b", "c", "d"]), inner, max_size=3),
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(definition=nested_schemas, value=nested_values)
+def test_a_nested_value_the_decode_takes_is_valid(definition: dict[str, Any], value: Any) -> None:
+    from target_sfmc.fastpath.lanes import exact_type  # noqa: PLC0415
+    from target_sfmc.validation import compile_validator  # noqa: PLC0415
+
+    exact = exact_type(definition)
+    if exact is None:
+        return
+    text = encode_json(value)
+    try:
+        msgspec.json.Decoder(exact, float_hook=decimal.Decimal).decode(text)
+    except msgspec.ValidationError:
+        return
+    compile_validator(definition)(sdk_decoder.decode(text))  # the schema takes it too
+
+
 USER_ID = {"user_id": {"type": "string"}}
 
 
@@ -283,3 +376,285 @@ def lane_for_or_none(schema: dict[str, Any]) -> Any:
         user_id_properties=USER_ID_PROPERTIES,
         email_property=EMAIL_PROPERTY,
     )
+
+
+# -- Segment-format streams ------------------------------------------------------------------
+
+SEGMENT_SETTINGS = {
+    "client_id": "x",
+    "client_secret": "y",
+    "subdomain": "mc563885gzs27c5t9-63k636ttgm",
+    "identify_data_extension_key": "IDENTIFY",
+    "conversion_events": [
+        {
+            "event": "Order Completed",
+            "data_extension_key": "ORDERS",
+            "primary_keys": "Contact Key,Order Id",
+        },
+        {"event": "Signed Up", "data_extension_key": "SIGNUPS", "uuid_primary_key": True},
+    ],
+    "api_events": [
+        {"event": "order completed", "event_definition_key": "APIEvent-order"},
+        {"event": "Viewed", "event_definition_key": "APIEvent-viewed"},
+    ],
+    "streams": {"events": {"type": "segment"}},
+}
+SEGMENT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "messageId": {"type": ["string", "null"]},
+        "type": {"type": "string"},
+        "userId": {"type": ["string", "integer", "null"]},
+        "anonymousId": {"type": ["string", "null"]},
+        "event": {"type": ["string", "null"]},
+        "traits": {"type": ["object", "null"]},
+        "properties": {"anyOf": [{"type": "object"}, {"type": "null"}]},
+        "context": {"type": ["object", "null"]},
+        "timestamp": {"type": ["string", "null"], "format": "date-time"},
+        "sentAt": {"type": "string", "format": "date"},
+        "version": {"type": ["number", "null"]},
+        "_sdc_extracted_at": {"type": ["string", "null"], "format": "date-time"},
+    },
+}
+# Keywords beyond types (an enum, nested schemas with dates), as Segment export taps write.
+RICH_SEGMENT_SCHEMA: dict[str, Any] = {
+    **SEGMENT_SCHEMA,
+    "properties": {
+        **SEGMENT_SCHEMA["properties"],
+        "type": {"type": "string", "enum": ["identify", "track", "page", "Identify"]},
+        "traits": {
+            "type": ["object", "null"],
+            "properties": {
+                "created_at": {"type": ["string", "null"], "format": "date-time"},
+                "logins": {"type": ["integer", "null"], "minimum": 0},
+            },
+        },
+        "integrations": {"type": "object", "additionalProperties": {"type": "boolean"}},
+        "page": {
+            "type": ["object", "null"],
+            "properties": {"url": {"type": "string"}, "hits": {"type": ["integer", "null"]}},
+            "required": ["url"],
+        },
+    },
+    "required": ["type"],
+}
+CLOSED_SEGMENT_SCHEMA: dict[str, Any] = {**SEGMENT_SCHEMA, "additionalProperties": False}
+SEGMENT_SCHEMAS = {
+    "plain": SEGMENT_SCHEMA,
+    "rich": RICH_SEGMENT_SCHEMA,
+    "closed": CLOSED_SEGMENT_SCHEMA,
+}
+
+attribute_names = st.sampled_from(
+    ["email", "firstName", "first_name", "plan", "order_id", "created_at", "logins", "locale", "_"]
+)
+attribute_values = st.one_of(json_values, date_texts)
+bodies = st.one_of(
+    st.dictionaries(attribute_names, attribute_values, max_size=5),
+    json_values,
+)
+context_nodes = st.one_of(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "name": attribute_values,
+            "version": attribute_values,
+            "source": attribute_values,
+            "model": attribute_values,
+            "email": attribute_values,
+            "wifi": attribute_values,
+        },
+    ),
+    json_values,
+)
+context_objects = st.fixed_dictionaries(
+    {},
+    optional={
+        "app": context_nodes,
+        "campaign": context_nodes,
+        "device": context_nodes,
+        "network": context_nodes,
+        "traits": context_nodes,
+        "locale": attribute_values,
+        "ip": attribute_values,
+        "page": context_nodes,
+    },
+)
+contexts = st.one_of(context_objects, json_values)
+# Mostly valid messages (values of the declared types), some with any value anywhere.
+valid_segment_fields = st.fixed_dictionaries(
+    {
+        "messageId": st.one_of(st.none(), st.sampled_from(["m-1", " ", "m:2"])),
+        "type": st.sampled_from(["identify", "track", "Identify", "page"]),
+    },
+    optional={
+        "userId": st.one_of(st.none(), st.sampled_from(["u1", "", "a:b"]), st.integers()),
+        "user_id": st.one_of(st.none(), st.sampled_from(["u2", "  "])),
+        "message_id": st.sampled_from(["m-3", None]),
+        "anonymousId": st.one_of(st.none(), st.text(max_size=2)),
+        "event": st.sampled_from(
+            ["Order Completed", " order completed ", "Signed Up", "Viewed", "Unknown", None]
+        ),
+        "traits": st.one_of(st.none(), st.dictionaries(attribute_names, attribute_values)),
+        "properties": st.one_of(st.none(), st.dictionaries(attribute_names, attribute_values)),
+        "context": st.one_of(st.none(), context_objects),
+        "timestamp": st.one_of(st.none(), date_texts),
+        "sentAt": st.sampled_from(["2023-01-02", "2023-01-02", "2023-13-01"]),
+        "version": st.one_of(
+            st.none(), st.integers(), st.decimals(allow_nan=False, allow_infinity=False, places=2)
+        ),
+        "integrations": st.dictionaries(st.text(max_size=2), st.booleans(), max_size=2),
+        "page": st.one_of(
+            st.none(),
+            st.fixed_dictionaries({"url": st.text(max_size=2)}, optional={"hits": json_values}),
+        ),
+        "_sdc_extracted_at": date_texts,
+    },
+)
+any_segment_fields = st.dictionaries(
+    st.sampled_from([*RICH_SEGMENT_SCHEMA["properties"], "user_id", "message_id", "undeclared"]),
+    st.one_of(json_values, bodies, contexts),
+    max_size=1,
+)
+segment_messages = st.builds(
+    lambda valid, anything: {**valid, **anything}, valid_segment_fields, any_segment_fields
+)
+
+
+def segment_router_for() -> Any:
+    from target_sfmc.routing import SegmentRouter  # noqa: PLC0415
+    from target_sfmc.settings import parse_settings  # noqa: PLC0415
+
+    parsed, problems = parse_settings(SEGMENT_SETTINGS)
+    assert not problems
+    return SegmentRouter(parsed)
+
+
+def general_segment_path(text: str, schema: dict[str, Any], *, validate: bool) -> Any:
+    """What the SDK steps plus Segment routing give for a message; None when they refuse it."""
+    from target_sfmc.fastpath.lanes import SDK_METADATA  # noqa: PLC0415
+    from target_sfmc.mapping import MappingError  # noqa: PLC0415
+
+    record = sdk_decoder.decode(text)
+    for name in SDK_METADATA & set(record):
+        del record[name]
+    try:
+        if validate:
+            FastJSONSchemaValidator(schema).validate(record)
+        DateParser(schema, DatetimeErrorTreatmentEnum.ERROR, logging.getLogger()).parse(record)
+    except InvalidRecord:
+        return None
+    if "messageId" not in record:
+        return None
+    try:
+        return segment_router_for()(record)
+    except MappingError:
+        return None
+
+
+def segment_lane_for(schema: dict[str, Any], *, validate: bool) -> Any:
+    from target_sfmc.fastpath.segment_lane import compile_segment_lane  # noqa: PLC0415
+
+    lane = compile_segment_lane(
+        schema, ["messageId"], validate=validate, route=segment_router_for().route_fields
+    )
+    assert lane is not None
+    return lane
+
+
+def outcome_bodies(outcomes: list[Any]) -> list[bytes]:
+    """Each outcome as the JSON its request or dead letter carries (names in order)."""
+    carried = ("values", "data", "row")
+    return [
+        encode_json([getattr(o, name) for name in carried if hasattr(o, name)]) for o in outcomes
+    ]
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    message=segment_messages,
+    validate=st.booleans(),
+    shape=st.sampled_from(sorted(SEGMENT_SCHEMAS)),
+)
+def test_segment_lane_agrees_with_the_general_path(
+    message: dict[str, Any], *, validate: bool, shape: str
+) -> None:
+    schema = SEGMENT_SCHEMAS[shape]
+    text = _encode(message)
+    expected = general_segment_path(text, schema, validate=validate)
+    got = segment_lane_for(schema, validate=validate).map(text.encode())
+    if got is not None:
+        assert expected is not None, "the lane took a message the general path refuses"
+        assert got == expected
+        assert outcome_bodies(got) == outcome_bodies(expected)  # same names, same order
+
+
+SEGMENT_LINES = [
+    {
+        "messageId": "m-1",
+        "type": "identify",
+        "userId": "u:1",
+        "traits": {"email": "a@b.co", "firstName": "Ada", "logins": 3, "score": 1.5},
+        "context": {"campaign": {"name": "spring"}, "locale": "en-US", "app": {"name": "Shop"}},
+        "timestamp": "2024-03-01T10:00:00Z",
+    },
+    {
+        "messageId": "m-2",
+        "type": "track",
+        "event": " order completed ",
+        "properties": {"order_id": "o-1", "total": 9.95, "email": "c@d.fr"},
+        "context": {"device": {"model": "Pixel 8"}, "traits": {"email": "e@f.de"}},
+    },
+    {"messageId": "m-3", "type": "track", "event": "Signed Up", "userId": "u2"},
+]
+
+
+@pytest.mark.parametrize("message", SEGMENT_LINES)
+def test_segment_messages_take_the_lane(message: dict[str, Any]) -> None:
+    text = json.dumps(message)
+    got = segment_lane_for(SEGMENT_SCHEMA, validate=True).map(text.encode())
+    assert got is not None
+    assert got == general_segment_path(text, SEGMENT_SCHEMA, validate=True)
+
+
+@pytest.mark.parametrize(
+    ("message", "why"),
+    [
+        ({"messageId": "m", "type": "page", "userId": "u"}, "a skipped type (the whole message)"),
+        ({"messageId": "m", "type": "track", "event": "Nope"}, "an unmapped event"),
+        ({"messageId": None, "type": "track", "event": "Signed Up"}, "a Uuid key made of it"),
+        ({"messageId": "m", "type": "identify", "timestamp": "soon"}, "a date that does not parse"),
+        ({"messageId": "m", "type": 5}, "a value of another type"),
+        ({"type": "identify"}, "a missing key property"),
+    ],
+)
+def test_the_segment_lane_declines(message: dict[str, Any], why: str) -> None:
+    assert (
+        segment_lane_for(SEGMENT_SCHEMA, validate=True).map(json.dumps(message).encode()) is None
+    ), why
+
+
+@pytest.mark.parametrize(
+    ("properties", "why"),
+    [
+        (
+            {"messageId": {"type": "string"}, "event": {"type": "string", "format": "date"}},
+            "a date routed",
+        ),
+        (
+            {"messageId": {"type": "string"}, "traits": {"$ref": "#/properties/messageId"}},
+            "a reference",
+        ),
+        ({"id": {"type": "string"}}, "a key property the schema lacks"),
+    ],
+)
+def test_segment_schemas_without_a_lane(properties: dict[str, Any], why: str) -> None:
+    from target_sfmc.fastpath.segment_lane import compile_segment_lane  # noqa: PLC0415
+
+    lane = compile_segment_lane(
+        {"type": "object", "properties": properties},
+        ["messageId"],
+        validate=True,
+        route=segment_router_for().route_fields,
+    )
+    assert lane is None, why

@@ -7,6 +7,7 @@ import decimal
 import json
 import math
 import uuid
+from collections.abc import Mapping
 
 import pytest
 from hypothesis import given
@@ -15,8 +16,10 @@ from hypothesis import strategies as st
 from target_sfmc.jsonio import encode_json
 from target_sfmc.mapping import (
     CONTACT_KEY,
+    CONTEXT_ATTRIBUTES,
     MappingError,
     contact_key,
+    context_attributes,
     is_dropped,
     map_attributes,
     parse_primary_keys,
@@ -384,6 +387,45 @@ def test_null_record_attribute_does_not_erase_context_value() -> None:
     assert map_attributes({"locale": None}, {"locale": "de-DE"}) == {"Locale": "de-DE"}
 
 
+def walked_context_attributes(context: object) -> dict:
+    """The context table read path by path (the rule as written, for comparison)."""
+    attributes = {}
+    for path, name in CONTEXT_ATTRIBUTES:
+        node = context
+        for part in path:
+            node = node.get(part) if isinstance(node, Mapping) else None
+        value = to_sfmc_value(node)
+        if not is_dropped(value):
+            attributes[name] = value
+    return attributes
+
+
+context_leaves = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.decimals(allow_nan=False, allow_infinity=False, places=2),
+    st.text(max_size=3),
+    st.lists(st.integers(), max_size=1),
+    st.just({"nested": 1}),
+)
+context_parts = {path[1]: context_leaves for path, _name in CONTEXT_ATTRIBUTES if len(path) > 1}
+context_values = st.dictionaries(
+    st.sampled_from(sorted({path[0] for path, _name in CONTEXT_ATTRIBUTES} | {"library"})),
+    st.one_of(
+        context_leaves,
+        st.fixed_dictionaries({}, optional=context_parts),  # type: ignore[arg-type]
+    ),
+)
+
+
+@given(context=st.one_of(context_values, context_leaves))
+def test_context_attributes_follow_the_table_in_its_order(context: object) -> None:
+    got = context_attributes(context)
+    expected = walked_context_attributes(context)
+    assert list(got.items()) == list(expected.items())
+
+
 def test_context_values_are_converted() -> None:
     with pytest.raises(MappingError):
         map_attributes({}, {"screen": {"density": float("nan")}})
@@ -487,6 +529,13 @@ def test_segment_email_skips_null_and_malformed_nodes() -> None:
     }
     assert segment_email(message) == "props@example.com"
     assert segment_email({"traits": ["x"], "context": {"traits": None}}) is None
+
+
+@pytest.mark.parametrize("email", [["a@b.co"], {"a": 1}], ids=["list", "object"])
+def test_segment_email_of_an_unhashable_value_is_no_contact_key(email: object) -> None:
+    message = {"traits": {"email": email}, "properties": {"email": "props@example.com"}}
+    assert segment_email(message) == email  # the first email found, as for any other value
+    assert contact_key(None, segment_email(message)) is None
 
 
 def test_float_infinity_check_uses_math() -> None:

@@ -1,0 +1,226 @@
+"""A lane for Segment-format streams: decode a message's routed fields, check it, route it.
+
+A Segment message is routed by a few of its fields (:data:`SEGMENT_ROUTED_FIELDS`); the
+others are only validated. The lane decodes a message's JSON text into a per-schema msgspec
+Struct holding those fields and the properties its validation checks (any other property is
+skipped without being built), checks types and dates as the general path's validation would,
+then hands the routed fields to the general path's own rules
+(:meth:`~target_sfmc.routing.SegmentRouter.route_fields`). A message those rules cannot route
+from its fields alone (a skipped type or event, a Uuid key made from the whole message), or
+one the lane cannot check exactly as the general path would, is declined and goes the general
+way, which decides and words any error.
+"""
+
+from __future__ import annotations
+
+import decimal
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from msgspec import UNSET, UnsetType
+from msgspec.structs import astuple
+
+from target_sfmc.dates import (
+    datelike_properties,
+    nested_datelike_properties,
+    parse_datelike,
+    parse_nested_datelike,
+)
+from target_sfmc.fastpath.lanes import (
+    SDK_METADATA,
+    exact_type,
+    own_schema_check,
+    struct_field_type,
+)
+from target_sfmc.mapping import MappingError
+from target_sfmc.routing import SEGMENT_ROUTED_FIELDS
+from target_sfmc.validation import type_table
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+
+    from target_sfmc.dates import NestedField
+    from target_sfmc.records import Outcome
+
+
+class SegmentLane:
+    """Turns the JSON text of one Segment message into its outcomes, or declines.
+
+    Build one with :func:`compile_segment_lane`. A property that may be absent and is checked
+    on its own decodes to UNSET when absent (the general path checks only present values).
+    """
+
+    def __init__(
+        self,
+        decode: Callable[[msgspec.Raw | bytes | str], Any],
+        routed: Sequence[tuple[str, int]],
+        number_checks: Sequence[tuple[int, frozenset[type]]],
+        value_checks: Sequence[tuple[int, Callable[[Any], Any]]],
+        dates: Sequence[tuple[int, str, Callable[[Any], Any]]],
+        nested_dates: tuple[NestedField, ...],
+        route: Callable[[Mapping[str, Any]], list[Outcome] | None],
+    ) -> None:
+        """Keep the precomputed parts (see :func:`compile_segment_lane`)."""
+        self._decode = decode
+        self._routed = tuple(routed)
+        self._number_checks = tuple(number_checks)
+        self._value_checks = tuple(value_checks)
+        self._dates = tuple(dates)
+        self._nested_dates = nested_dates
+        self._route = route
+
+    def map(self, raw: msgspec.Raw | bytes | str) -> list[Outcome] | None:
+        """Decode, check and route one message.
+
+        Args:
+            raw: The message's JSON text (the RECORD's ``record``).
+
+        Returns:
+            The outcomes the general path would give the message, or None when the general
+            path must take it.
+        """
+        try:
+            values: Any = astuple(self._decode(raw))
+        except msgspec.DecodeError:
+            return None
+        if not self._passes_checks(values):
+            return None
+        fields = {
+            name: value for name, index in self._routed if (value := values[index]) is not UNSET
+        }
+        if self._nested_dates:
+            parse_nested_datelike(fields, self._nested_dates)
+        try:
+            return self._route(fields)
+        except MappingError:
+            return None
+
+    def _passes_checks(self, values: tuple[Any, ...]) -> bool:
+        """Whether the decoded values pass what the general path's validation checks."""
+        for index, allowed in self._number_checks:
+            if type(values[index]) not in allowed:
+                return False
+        for index, check in self._value_checks:
+            value = values[index]
+            if value is not UNSET:
+                try:
+                    check(value)
+                except Exception:  # noqa: BLE001 - any refusal sends the message the general way
+                    return False
+        for index, kind, parse in self._dates:
+            value = values[index]
+            if value is not None and value is not UNSET:
+                try:
+                    parse_datelike(value, kind, parse)
+                except (ValueError, TypeError):
+                    return False
+        return True
+
+
+def compile_segment_lane(  # noqa: C901, PLR0912 - one decision per kind of property
+    schema: dict[str, Any],
+    key_properties: Sequence[str],
+    *,
+    validate: bool,
+    route: Callable[[Mapping[str, Any]], list[Outcome] | None],
+) -> SegmentLane | None:
+    """Build the lane of a Segment-format stream, when its schema allows one.
+
+    Args:
+        schema: The stream's schema.
+        key_properties: The stream's key properties (each message must carry them).
+        validate: Whether records are validated (``validate_records``).
+        route: Routes a message's routed fields; None when it needs the whole message.
+
+    Returns:
+        The lane, or None when the schema has a property the lane cannot check as the
+        general path does (a reference to the rest of the schema, a schema that does not
+        compile), a routed field holding dates, or key or required properties it does not
+        declare.
+    """
+    table = type_table(schema)
+    if table is None:
+        return None
+    allowed_by_name, required, closed = table
+    must_be_present = {*key_properties, *(required if validate else ())}
+    if not must_be_present <= set(allowed_by_name) - SDK_METADATA:
+        return None
+    # The SDK removes its metadata properties before it validates or parses dates.
+    dates = {
+        name: (kind, parse)
+        for name, kind, parse in datelike_properties(schema)
+        if name not in SDK_METADATA
+    }
+    if dates.keys() & set(SEGMENT_ROUTED_FIELDS):
+        return None  # the general path would route the parsed value
+    # With validation, a closed schema refuses undeclared properties: every declared one is
+    # then decoded, and anything else fails the decode. Otherwise undeclared ones are skipped.
+    forbid_unknown = validate and closed
+    definitions = schema["properties"]
+    names: list[str] = []
+    fields: list[tuple[str, Any, Any] | tuple[str, Any]] = []
+    number_checks: list[tuple[int, frozenset[type]]] = []
+    value_checks: list[tuple[int, Callable[[Any], Any]]] = []
+    for name, allowed in allowed_by_name.items():
+        checked = validate and name not in SDK_METADATA
+        needed = name in SEGMENT_ROUTED_FIELDS or name in must_be_present or name in dates
+        if not checked and not needed and not forbid_unknown:
+            continue  # skipped by the decode
+        index = len(names)
+        names.append(name)
+        field_type: Any = Any if needed else msgspec.Raw
+        default: Any = None
+        if not checked:
+            pass
+        elif allowed is None and not needed and (exact := exact_type(definitions[name])):
+            field_type = exact  # held by the decode itself, then dropped
+        elif allowed is None:  # keywords beyond types: the property's own schema checks it
+            check = own_schema_check(schema, name)
+            if check is None:
+                return None
+            field_type, default = Any, UNSET
+            value_checks.append((index, check))
+        elif decimal.Decimal in allowed:
+            # Null is checked here, so a missing non-nullable number must differ from null.
+            accepted = allowed
+            if type(None) not in allowed:
+                default, accepted = UNSET, allowed | {UnsetType}
+            field_type = Any
+            number_checks.append((index, accepted))
+        else:
+            field_type, _ = struct_field_type(allowed, None)
+        # A missing key or required property fails the decode: the general path words it.
+        fields.append(
+            (f"f{index}", field_type)
+            if name in must_be_present
+            else (f"f{index}", field_type, default)
+        )
+    if not forbid_unknown:
+        for name in SEGMENT_ROUTED_FIELDS:
+            if name not in allowed_by_name:
+                fields.append((f"f{len(names)}", Any, None))
+                names.append(name)
+    at = {name: index for index, name in enumerate(names)}
+    try:
+        record_type = msgspec.defstruct(
+            "SegmentLaneMessage",
+            fields,
+            rename={f"f{index}": name for index, name in enumerate(names)},
+            forbid_unknown_fields=forbid_unknown,
+            kw_only=True,  # required fields keep their place among optional ones
+            gc=False,  # decoded JSON never forms reference cycles
+        )
+        # The SDK's decoder turns JSON floats into Decimal; so does the lane.
+        decode = msgspec.json.Decoder(record_type, float_hook=decimal.Decimal).decode
+    except (TypeError, ValueError):
+        return None
+    routed = [(name, at[name]) for name in SEGMENT_ROUTED_FIELDS if name in at]
+    return SegmentLane(
+        decode=decode,
+        routed=routed,
+        number_checks=number_checks,
+        value_checks=value_checks,
+        dates=[(at[name], kind, parse) for name, (kind, parse) in dates.items()],
+        nested_dates=tuple(field for field in nested_datelike_properties(schema) if field[0] in at),
+        route=route,
+    )
