@@ -142,7 +142,12 @@ def _requests_row(requests: list[dict[str, Any]]) -> list[str]:
         )
         size = r["rows_per_data_request"]
         parts.append(f"{r['path']}: {counts}" + (f" ({size:,.0f} rows each)" if size else ""))
-    return ["Requests per 10k rows", "; ".join(parts), "near the §5.2 limits", "—"]
+    return [
+        "Requests per 10k rows",
+        "; ".join(parts),
+        "near SFMC's limits (50 rows a rowset; 32,000 rows or 4 MB an async request)",
+        "—",
+    ]
 
 
 def _shared_row(shared: list[dict[str, Any]]) -> list[str]:

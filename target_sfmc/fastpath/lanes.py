@@ -299,18 +299,8 @@ def compile_lane(
             else (f"f{index}", field_type, default)
         )
     at = {name: index for index, name in enumerate(names)}
-    try:
-        record_type = msgspec.defstruct(
-            "LaneRecord",
-            fields,
-            rename={f"f{index}": name for index, name in enumerate(names)},
-            forbid_unknown_fields=True,
-            kw_only=True,  # required fields keep their place among optional ones
-            gc=False,  # decoded JSON never forms reference cycles
-        )
-        # The SDK's decoder turns JSON floats into Decimal; so does the lane.
-        decode = msgspec.json.Decoder(record_type, float_hook=decimal.Decimal).decode
-    except (TypeError, ValueError):
+    decode = record_decoder("LaneRecord", fields, names, forbid_unknown=True)
+    if decode is None:
         return None
     return RecordLane(
         decode=decode,
@@ -326,6 +316,35 @@ def compile_lane(
         deleted_at=at.get("_sdc_deleted_at") if declines_deleted else None,
         guaranteed=constrained,
     )
+
+
+def record_decoder(
+    type_name: str, fields: list[tuple[Any, ...]], names: list[str], *, forbid_unknown: bool
+) -> Callable[[msgspec.Raw | bytes | str], Any] | None:
+    """A decoder of one JSON object into a Struct with positional fields ``f0``, ``f1``, ...
+
+    Args:
+        type_name: The Struct's name.
+        fields: ``(field, type)`` or ``(field, type, default)`` per property, in ``names`` order.
+        names: The JSON key each field is read from.
+        forbid_unknown: Keys not in ``names`` fail the decode (else they are skipped).
+
+    Returns:
+        The decode function, or None when msgspec cannot build such a type.
+    """
+    try:
+        record_type = msgspec.defstruct(
+            type_name,
+            fields,
+            rename={f"f{index}": name for index, name in enumerate(names)},
+            forbid_unknown_fields=forbid_unknown,
+            kw_only=True,  # required fields keep their place among optional ones
+            gc=False,  # decoded JSON never forms reference cycles
+        )
+        # The SDK's decoder turns JSON floats into Decimal; so does the lane.
+        return msgspec.json.Decoder(record_type, float_hook=decimal.Decimal).decode
+    except (TypeError, ValueError):
+        return None
 
 
 def _nested_field(

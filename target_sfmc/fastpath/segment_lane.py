@@ -30,6 +30,7 @@ from target_sfmc.fastpath.lanes import (
     SDK_METADATA,
     exact_type,
     own_schema_check,
+    record_decoder,
     struct_field_type,
 )
 from target_sfmc.mapping import MappingError
@@ -201,18 +202,8 @@ def compile_segment_lane(  # noqa: C901, PLR0912 - one decision per kind of prop
                 fields.append((f"f{len(names)}", Any, None))
                 names.append(name)
     at = {name: index for index, name in enumerate(names)}
-    try:
-        record_type = msgspec.defstruct(
-            "SegmentLaneMessage",
-            fields,
-            rename={f"f{index}": name for index, name in enumerate(names)},
-            forbid_unknown_fields=forbid_unknown,
-            kw_only=True,  # required fields keep their place among optional ones
-            gc=False,  # decoded JSON never forms reference cycles
-        )
-        # The SDK's decoder turns JSON floats into Decimal; so does the lane.
-        decode = msgspec.json.Decoder(record_type, float_hook=decimal.Decimal).decode
-    except (TypeError, ValueError):
+    decode = record_decoder("SegmentLaneMessage", fields, names, forbid_unknown=forbid_unknown)
+    if decode is None:
         return None
     routed = [(name, at[name]) for name in SEGMENT_ROUTED_FIELDS if name in at]
     return SegmentLane(

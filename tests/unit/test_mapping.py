@@ -30,9 +30,9 @@ from target_sfmc.mapping import (
     to_sfmc_value,
 )
 
-# --- §4.1 Title Case ---------------------------------------------------------------------------
+# --- Title Case -------------------------------------------------------------------------------
 
-SPEC_EXAMPLES = [
+TITLE_CASE_EXAMPLES = [
     ("firstName", "First Name"),
     ("first_name", "First Name"),
     ("createdAt", "Created At"),
@@ -52,8 +52,10 @@ SPEC_EXAMPLES = [
 ]
 
 
-@pytest.mark.parametrize(("key", "expected"), SPEC_EXAMPLES, ids=[k for k, _ in SPEC_EXAMPLES])
-def test_title_case_spec_examples(key: str, expected: str) -> None:
+@pytest.mark.parametrize(
+    ("key", "expected"), TITLE_CASE_EXAMPLES, ids=[k for k, _ in TITLE_CASE_EXAMPLES]
+)
+def test_title_case_examples(key: str, expected: str) -> None:
     assert title_case(key) == expected
 
 
@@ -136,7 +138,7 @@ def test_title_case_only_changes_case_of_word_starts(key: str) -> None:
     assert all(r in {k, k.upper()} for r, k in zip(result, source, strict=True))
 
 
-# --- §4.2 Contact Key ----------------------------------------------------------------------------
+# --- Contact Key ------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -171,7 +173,7 @@ def test_contact_key_never_has_colons_or_surrounding_space(user_id: object, emai
         assert key == key.strip()
 
 
-# --- §4.3 Values ---------------------------------------------------------------------------------
+# --- Values -----------------------------------------------------------------------------------
 
 
 def test_nulls_and_nested_values_are_omitted() -> None:
@@ -302,7 +304,7 @@ def test_map_attributes_keys_are_title_cased_and_values_non_null(record: dict) -
             assert title_case(key) in attributes
 
 
-# --- §4.4 Context ------------------------------------------------------------------------------
+# --- Context ----------------------------------------------------------------------------------
 
 FULL_CONTEXT = {
     "app": {"name": "Shop", "version": "1.2.3", "build": "45"},
@@ -431,7 +433,7 @@ def test_context_values_are_converted() -> None:
         map_attributes({}, {"screen": {"density": float("nan")}})
 
 
-# --- §4.5 Primary keys -------------------------------------------------------------------------
+# --- Primary keys -----------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
