@@ -88,7 +88,7 @@ class InFlightLimit:
                 self._learn(latency)
             # Waiters wake first come, first served: a request that waits long holds back the
             # job it belongs to, and reading waits for whole jobs.
-            self._changed.notify(self.limit - self._in_flight)
+            self._changed.notify(max(0, self.limit - self._in_flight))
 
     def set_rate(self, requests_per_second: float) -> None:
         """Pace at another rate from now on (the shared store failed: this process's share).
@@ -100,7 +100,7 @@ class InFlightLimit:
             self.requests_per_second = requests_per_second
             if self.latency is not None:
                 self._learn(self.latency)
-            self._changed.notify(self.limit - self._in_flight)
+            self._changed.notify(max(0, self.limit - self._in_flight))
 
     def _learn(self, latency: float) -> None:
         estimate = self.latency
