@@ -368,8 +368,7 @@ def _nested_field(
     if allowed is not None:  # objects, arrays, null: told by the first character
         return msgspec.Raw, _starts_as(allowed if validate else _DROPPED_TYPES)
     definition = schema["properties"][name]
-    kinds = definition.get("type") if isinstance(definition, dict) else None
-    names = {kinds} if isinstance(kinds, str) else set(kinds) if isinstance(kinds, list) else set()
+    names = _type_names(definition)
     if not names or not names <= {"object", "array", "null"} or _refers(definition):
         return None
     if not validate:
@@ -397,14 +396,73 @@ _PASSIVE = frozenset(
     | {"writeOnly", "deprecated"}
 )
 _MAX_NESTING = 8
+# What JSON value each type name takes: branches of a union must not share one.
+_JSON_KIND = {"integer": "number", "number": "number"}
+_UNION_KEYWORDS = ("anyOf", "oneOf")
+
+
+def _type_names(definition: Any) -> set[str]:
+    """The JSON Schema type names a property takes: its ``type``, or its union's branches'.
+
+    Empty when a branch, or the property itself, names no type.
+    """
+    if not isinstance(definition, dict):
+        return set()
+    keyword = next((word for word in _UNION_KEYWORDS if word in definition), None)
+    if keyword is None:
+        kinds = definition.get("type")
+        if isinstance(kinds, str):
+            return {kinds}
+        return set(kinds) if isinstance(kinds, list) else set()
+    branches = definition[keyword]
+    if "type" in definition or not isinstance(branches, list) or not branches:
+        return set()
+    parts = [_type_names(branch) for branch in branches]
+    return set().union(*parts) if all(parts) else set()
+
+
+def _exact_union(definition: dict[str, Any], depth: int) -> Any:
+    """An ``anyOf``/``oneOf`` whose branches take different JSON values, as one union type.
+
+    With no value able to match two branches, ``anyOf`` and ``oneOf`` accept the same values:
+    those of any one branch, which is what a union of the branches' exact types decodes.
+    """
+    keyword = "anyOf" if "anyOf" in definition else "oneOf"
+    branches = definition[keyword]
+    if (
+        set(definition) - _PASSIVE - {keyword}
+        or "type" in definition
+        or not isinstance(branches, list)
+        or not branches
+    ):
+        return None
+    seen: set[str] = set()
+    members: list[Any] = []
+    for branch in branches:
+        names = _type_names(branch)
+        kinds = {_JSON_KIND.get(name, name) for name in names}
+        if not names or kinds & seen or any(word in branch for word in _UNION_KEYWORDS):
+            return None
+        seen |= kinds
+        member = exact_type(branch, depth + 1)
+        if member is None and names != {"null"}:
+            return None
+        members.append(member)
+    try:
+        exact: Any = Union[tuple(members)]  # noqa: UP007
+        msgspec.json.Decoder(exact)
+    except (TypeError, ValueError):
+        return None
+    return exact
 
 
 def exact_type(definition: Any, depth: int = 0) -> Any:
     """A msgspec type that decodes exactly the values a (nested) property schema accepts.
 
     Only plain types, ``properties`` with ``required`` and a boolean ``additionalProperties``,
-    and ``items`` of such schemas; a value the type refuses fails the record's decode, and
-    the general path decides.
+    ``items`` of such schemas, and ``anyOf``/``oneOf`` of them whose branches take different
+    JSON values (an object or null, say); a value the type refuses fails the record's
+    decode, and the general path decides.
 
     Args:
         definition: A property's schema.
@@ -415,6 +473,8 @@ def exact_type(definition: Any, depth: int = 0) -> Any:
     """
     if not isinstance(definition, dict) or depth > _MAX_NESTING:
         return None
+    if any(word in definition for word in _UNION_KEYWORDS):
+        return _exact_union(definition, depth)
     kinds = definition.get("type")
     names = [kinds] if isinstance(kinds, str) else kinds if isinstance(kinds, list) else []
     keywords = set(definition) - _PASSIVE

@@ -49,11 +49,21 @@ SCHEMA: dict[str, Any] = {
             "required": ["city"],
         },
         "orders": {"type": "array", "items": {"type": "number", "multipleOf": 0.01}},
+        "preferences": {
+            "anyOf": [
+                {
+                    "type": "object",
+                    "properties": {"newsletter": {"type": "boolean"}},
+                    "required": ["newsletter"],
+                },
+                {"type": "null"},
+            ]
+        },
         "_sdc_extracted_at": {"type": ["string", "null"], "format": "date-time"},
     },
     "required": ["plan code"],
 }
-NESTED = {"meta", "tags", "address", "orders"}
+NESTED = {"meta", "tags", "address", "orders", "preferences"}
 KEY_PROPERTIES = ["user_id"]
 # No object or array properties: rows are built in one step. "ratio" cannot be null.
 FLAT_SCHEMA: dict[str, Any] = {
@@ -122,6 +132,10 @@ valid_fields = st.fixed_dictionaries(
                 st.decimals(min_value=-1, max_value=1, places=3),
             ),
             max_size=3,
+        ),
+        "preferences": st.one_of(
+            st.none(),
+            st.fixed_dictionaries({"newsletter": st.one_of(st.booleans(), st.text(max_size=2))}),
         ),
         "_sdc_extracted_at": date_texts,
     },
@@ -280,6 +294,50 @@ def test_plain_object_and_array_properties_keep_rows_built_in_one_call(
         assert (mapped[0], dict(mapped[1])) == general_path(text, CONTAINERS_SCHEMA, validate=True)
 
 
+PREFERENCES_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "user_id": {"type": "string"},
+        "plan": {"type": ["string", "null"]},
+        "preferences": {
+            "anyOf": [
+                {
+                    "type": "object",
+                    "properties": {"newsletter": {"type": "boolean"}},
+                    "required": ["newsletter"],
+                },
+                {"type": "null"},
+            ]
+        },
+        "scores": {"oneOf": [{"type": "array", "items": {"type": "integer"}}, {"type": "null"}]},
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("record", "taken"),
+    [
+        ({"user_id": "u", "plan": "p", "preferences": {"newsletter": True}, "scores": [1]}, True),
+        ({"user_id": "u", "preferences": None, "scores": None}, True),
+        ({"user_id": "u", "preferences": {"newsletter": "yes"}}, False),
+        ({"user_id": "u", "preferences": {}}, False),
+        ({"user_id": "u", "preferences": []}, False),
+        ({"user_id": "u", "scores": [1.5]}, False),
+    ],
+)
+def test_a_union_of_a_nested_schema_and_null_keeps_the_lane(
+    record: dict[str, Any], *, taken: bool
+) -> None:
+    text = json.dumps(record)
+    mapped = lane_for(PREFERENCES_SCHEMA).map(text.encode())
+    assert (mapped is not None) is taken
+    if mapped is not None:
+        assert isinstance(mapped[1], AttributeRow)
+        assert (mapped[0], dict(mapped[1])) == general_path(text, PREFERENCES_SCHEMA, validate=True)
+    else:
+        assert general_path(text, PREFERENCES_SCHEMA, validate=True) is None
+
+
 def test_a_required_object_property_keeps_its_lane() -> None:
     schema = {**CONTAINERS_SCHEMA, "required": ["meta"]}
     text = json.dumps({"user_id": "u", "meta": {"a": 1}})
@@ -308,6 +366,11 @@ nested_schemas = st.recursive(
         ),
         st.builds(lambda items: {"type": "array", "items": items}, inner),
         st.builds(lambda kinds: {"type": kinds, "minimum": 0}, type_lists),
+        st.builds(
+            lambda keyword, branches: {keyword: branches},
+            st.sampled_from(["anyOf", "oneOf"]),
+            st.lists(inner, min_size=1, max_size=3),
+        ),
     ),
     max_leaves=6,
 )
@@ -507,6 +570,10 @@ valid_segment_fields = st.fixed_dictionaries(
         "page": st.one_of(
             st.none(),
             st.fixed_dictionaries({"url": st.text(max_size=2)}, optional={"hits": json_values}),
+        ),
+        "preferences": st.one_of(
+            st.none(),
+            st.fixed_dictionaries({"newsletter": st.one_of(st.booleans(), st.text(max_size=2))}),
         ),
         "_sdc_extracted_at": date_texts,
     },
