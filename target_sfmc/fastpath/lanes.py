@@ -26,7 +26,7 @@ from target_sfmc.jsonio import encode_json
 from target_sfmc.mapping import (
     CONTACT_KEY,
     MappingError,
-    contact_key,
+    clean_contact_key,
     put_attributes,
     title_case,
     to_sfmc_value,
@@ -122,13 +122,24 @@ class RecordLane:
         self._deleted_at = deleted_at
         # Title Case names whose values the decode itself held to a constraint (typed rows).
         self.guaranteed = frozenset(guaranteed) if typed else frozenset()
+        self.map_decoded = self._compile_map()
 
     @property
     def row_type(self) -> type | None:
         """The type of the rows this lane builds (None: it builds dicts)."""
         return self._row_type
 
-    def map(self, raw: msgspec.Raw | bytes | str) -> Mapped | None:  # noqa: C901, PLR0912 - one flat pass per record, kept inline for speed
+    @property
+    def decode(self) -> Callable[[msgspec.Raw | bytes | str], Any]:
+        """Decodes a record's JSON text into :attr:`record_type` (msgspec.DecodeError if not)."""
+        return self._decode
+
+    @property
+    def record_type(self) -> type:
+        """The Struct a record decodes into (:meth:`map_decoded` takes one)."""
+        return decoded_type(self._decode)
+
+    def map(self, raw: msgspec.Raw | bytes | str) -> Mapped | None:
         """Decode, check and map one record.
 
         Args:
@@ -139,44 +150,98 @@ class RecordLane:
             None when the general path must take the record.
         """
         try:
-            values: Any = astuple(self._decode(raw))
+            record = self._decode(raw)
         except msgspec.DecodeError:
             return None
-        marker = None if self._deleted_at is None else values[self._deleted_at]
-        if marker is not None and marker != "":
-            return None
-        for index, allowed in self._number_checks:
-            if type(values[index]) not in allowed:
-                return None
-        for index, check in self._nested_checks:
-            nested = values[index]
-            if nested is not None and not check(nested):
-                return None
-        if self._converts:
-            values = list(values)
-            for index, kind, parse in self._dates:
-                value = values[index]
-                if value is not None and value is not UNSET:
-                    try:
-                        value = parse_datelike(value, kind, parse)
-                    except (ValueError, TypeError):
-                        return None
-                    values[index] = value if type(value) is str else to_sfmc_value(value)
-            for index in self._numbers:
-                value = values[index]
-                if type(value) is decimal.Decimal:
-                    try:
-                        values[index] = to_sfmc_value(value)
-                    except MappingError:
-                        return None
-        ck = contact_key(*map(values.__getitem__, self._identifier_at))
-        if self._has_unmapped:
-            values = values[: self._mapped]
+        return self.map_decoded(record)
+
+    def _compile_map(self) -> Callable[[Any], Mapped | None]:
+        """The lane's ``map_decoded``: its checks and conversions unrolled into one function.
+
+        Records pass by the hundred thousand: loops over this lane's few checks cost more
+        than the checks. The generated function takes a record decoded into
+        :attr:`record_type` and returns what :meth:`map` returns.
+        """
+        lines = ["def map_decoded(record):", "    v = astuple(record)"]
+        if self._deleted_at is not None:
+            lines += [
+                f"    marker = v[{int(self._deleted_at)}]",
+                "    if marker is not None and marker != '':",
+                "        return None",
+            ]
+        for index, _allowed in self._number_checks:
+            lines += [
+                f"    if type(v[{int(index)}]) not in ALLOWED[{int(index)}]:",
+                "        return None",
+            ]
+        for index, _check in self._nested_checks:
+            lines += [
+                f"    nested = v[{int(index)}]",
+                f"    if nested is not None and not NESTED_CHECKS[{int(index)}](nested):",
+                "        return None",
+            ]
+        # Each mapped value as an expression: the decoded one, or its converted copy.
+        value_of = [f"v[{index}]" for index in range(self._mapped)]
+        for index, _kind, _parse in self._dates:
+            name = f"x{int(index)}"
+            lines += [
+                f"    {name} = v[{int(index)}]",
+                f"    if {name} is not None and {name} is not UNSET:",
+                "        try:",
+                f"            {name} = parse_datelike({name}, *DATES[{int(index)}])",
+                "        except (ValueError, TypeError):",
+                "            return None",
+                f"        if type({name}) is not str:",
+                f"            {name} = to_sfmc_value({name})",
+            ]
+            value_of[index] = name
+        for index in self._numbers:
+            name = f"x{int(index)}"
+            lines += [
+                f"    {name} = v[{int(index)}]",
+                f"    if type({name}) is Decimal:",
+                "        try:",
+                f"            {name} = to_sfmc_value({name})",
+                "        except MappingError:",
+                "            return None",
+            ]
+            value_of[index] = name
+        # contact_key(), unrolled: the first candidate that is not empty once cleaned.
+        lines.append("    ck = None")
+        for depth, index in enumerate(self._identifier_at):
+            indent = "    " * (depth + 1)
+            lines += [
+                f"{indent}candidate = {value_of[index]}",
+                f"{indent}if type(candidate) is str:",
+                f"{indent}    ck = candidate.replace(':', '').strip() or None",
+                f"{indent}else:",
+                f"{indent}    ck = clean_contact_key(candidate)",
+                f"{indent}if ck is None:",
+            ]
+        lines.append("    " * (len(self._identifier_at) + 1) + "pass")
+        values = ", ".join(value_of)
         if self._row_type is not None:
-            return ck, self._row_type(*values)
-        attributes: dict[str, Any] = {}
-        put_attributes(attributes, self._titles, values)
-        return ck, attributes
+            lines.append(f"    return ck, ROW({values})")
+        else:
+            lines += ["    attributes = {}", f"    put_attributes(attributes, TITLES, ({values},))"]
+            lines.append("    return ck, attributes")
+        namespace: dict[str, Any] = {
+            "astuple": astuple,
+            "UNSET": UNSET,
+            "Decimal": decimal.Decimal,
+            "MappingError": MappingError,
+            "parse_datelike": parse_datelike,
+            "to_sfmc_value": to_sfmc_value,
+            "clean_contact_key": clean_contact_key,
+            "put_attributes": put_attributes,
+            "ALLOWED": dict(self._number_checks),
+            "NESTED_CHECKS": dict(self._nested_checks),
+            "DATES": {index: (kind, parse) for index, kind, parse in self._dates},
+            "ROW": self._row_type,
+            "TITLES": self._titles,
+        }
+        exec("\n".join(lines), namespace)  # noqa: S102 - code built above from integers only
+        return namespace["map_decoded"]
 
 
 _decode_nested = msgspec.json.Decoder(float_hook=decimal.Decimal).decode
@@ -316,6 +381,11 @@ def compile_lane(
         deleted_at=at.get("_sdc_deleted_at") if declines_deleted else None,
         guaranteed=constrained,
     )
+
+
+def decoded_type(decode: Callable[[msgspec.Raw | bytes | str], Any]) -> type:
+    """The Struct a :func:`record_decoder` decode function returns."""
+    return decode.__self__.type  # type: ignore[attr-defined] # a Decoder's bound decode
 
 
 def record_decoder(

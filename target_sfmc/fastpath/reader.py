@@ -1,9 +1,14 @@
 """Singer input reader: msgspec speed, lanes for flat records, line numbers in errors.
 
-Reading stays the SDK's own loop; this reader changes how one line is decoded. A RECORD of
-a stream with a lane is handed to the lane as undecoded JSON text; when the lane takes it,
-the SDK's loop sees a placeholder message that nothing acts on. Every other line is decoded
-and checked here, and an error names the line, never its content.
+Input is read in blocks of whole lines, as much as is there (a pipe is never waited on for
+more). While streams have lanes, a block is first decoded in one call, every line as a
+RECORD of a laned stream; when that works, each record goes to its stream's lane in input
+order, and a record the lane declines goes the general way at its place. Any other block
+(a SCHEMA or STATE in it, a record of another stream or one the decode refuses) is read
+line by line with the SDK's loop, where a laned stream's RECORD is handed to its lane as
+undecoded JSON text and the SDK's loop sees a placeholder message that nothing acts on.
+Every other line is decoded and checked here, and an error names the line, never its
+content.
 """
 
 from __future__ import annotations
@@ -28,6 +33,10 @@ from singer_sdk.exceptions import (
 from target_sfmc.errors import InputError
 from target_sfmc.fastpath.lanes import decode_envelope
 
+# How much input one read takes (at most; a pipe gives what it has).
+_BLOCK_BYTES = 1 << 16
+# Which line of a block a decode error is about: msgspec says "- at `$[12].record...`".
+_FAILED_LINE = re.compile(r"\$\[(\d+)\]")
 # Blank lines (a trailing newline, a tap's empty line) are skipped, not errors.
 _BLANK_LINE: dict[str, str] = {"type": "BLANK"}
 # What the SDK's loop sees for a record a lane took (counted as a RECORD afterwards).
@@ -45,6 +54,41 @@ _KIND_NAMES: dict[type, str] = {str: "text", dict: "an object"}
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
+class ReaderLane(t.NamedTuple):
+    """A stream's lane as the reader feeds it."""
+
+    decode: t.Callable[[msgspec.Raw | bytes], Any]  # record JSON -> record_type, or raises
+    record_type: type  # the Struct a record decodes into
+    take: t.Callable[[Any], bool]  # decoded record -> handled (False: the general way)
+
+
+def block_decoder(
+    lanes: dict[str, ReaderLane],
+) -> tuple[t.Callable[[bytes], list[Any]], dict[type, t.Callable[[Any], bool]]]:
+    """Decodes a block of lines, each a RECORD of one of these streams, in one call.
+
+    Args:
+        lanes: Stream name -> its lane.
+
+    Returns:
+        ``block -> messages`` (raises msgspec.DecodeError for a line that is anything else;
+        blank lines are skipped), and each message's type -> the ``take`` of its stream's
+        lane (a message's ``record`` is the decoded record).
+    """
+    takes: dict[type, t.Callable[[Any], bool]] = {}
+    for stream, lane in lanes.items():
+        line_type = msgspec.defstruct(
+            "LaneLine",
+            [("type", t.Literal["RECORD"]), ("record", lane.record_type)],
+            tag_field="stream",
+            tag=stream,
+            gc=False,  # decoded JSON never forms reference cycles
+        )
+        takes[line_type] = lane.take
+    union: Any = t.Union[tuple(takes)]  # noqa: UP007 - built at run time
+    return msgspec.json.Decoder(union, float_hook=decimal.Decimal).decode_lines, takes
+
+
 class LineNumberingReader(MsgSpecReader):
     """Reads Singer messages, feeds lanes, and reports bad input by line number."""
 
@@ -53,8 +97,12 @@ class LineNumberingReader(MsgSpecReader):
     def __init__(self) -> None:
         """Start with no record lanes."""
         super().__init__()
-        # Stream name -> lane: takes a record's JSON text, True when it handled the record.
-        self.record_lanes: dict[str, t.Callable[[msgspec.Raw], bool]] = {}
+        # Stream name -> lane (its ``take`` is True when it handled the record).
+        self.record_lanes: dict[str, ReaderLane] = {}
+        # The block decoder of the lanes it was built for, and how to route what it decodes.
+        self._block_lanes: dict[str, ReaderLane] = {}
+        self._decode_block: t.Callable[[bytes], list[Any]] | None = None
+        self._take_by_line_type: dict[type, t.Callable[[Any], bool]] = {}
 
     @property
     def default_input(self) -> t.IO[bytes]:  # type: ignore[override]
@@ -111,7 +159,13 @@ class LineNumberingReader(MsgSpecReader):
         if envelope.type != "RECORD":
             return False
         lane = self.record_lanes.get(envelope.stream)
-        return lane is not None and lane(envelope.record)
+        if lane is None:
+            return False
+        try:
+            record = lane.decode(envelope.record)
+        except msgspec.DecodeError:
+            return False  # the general path decides and words it
+        return lane.take(record)
 
     def _process_unknown_message(self, message_dict: dict) -> None:
         """Skip blank lines and records lanes took; name the line of an unknown message type.
@@ -145,8 +199,12 @@ class LineNumberingReader(MsgSpecReader):
         """
         if file_input is not None and hasattr(file_input, "buffer"):
             file_input = file_input.buffer  # a text file: read bytes, check UTF-8 per line
+        filein = file_input or self.default_input
         try:
-            counts = super().process_lines(file_input, callbacks)
+            if hasattr(filein, "read1"):
+                counts = self._process_blocks(filein, callbacks)
+            else:
+                counts = super().process_lines(t.cast("t.IO[str]", filein), callbacks)
         except UnicodeDecodeError:
             raise InputError(f"Input line {self.line_number + 1} is not valid UTF-8.") from None
         except (
@@ -160,6 +218,130 @@ class LineNumberingReader(MsgSpecReader):
         counts["RECORD"] += counts.pop(_TAKEN_BY_LANE, 0)
         counts.pop(_BLANK_LINE["type"], None)
         return counts
+
+    def _process_blocks(
+        self, filein: t.Any, callbacks: dict[str, t.Callable[[dict], None]]
+    ) -> collections.Counter[str]:
+        """The SDK's loop over lines, reading blocks of whole lines (see the module)."""
+        stats: collections.Counter[str] = collections.Counter()
+        read1 = filein.read1
+        rest = b""
+        while block := read1(_BLOCK_BYTES):
+            end = block.rfind(b"\n") + 1
+            if not end:
+                rest += block
+                continue
+            lines, rest = rest + block[:end], block[end:]
+            self._process_block(lines, callbacks, stats)
+        if rest:
+            self._process_line(rest, callbacks, stats)
+        return stats
+
+    def _process_block(
+        self,
+        lines: bytes,
+        callbacks: dict[str, t.Callable[[dict], None]],
+        stats: collections.Counter[str],
+    ) -> None:
+        """Whole lines: runs of laned records decoded in one call, other lines one by one."""
+        position = 0
+        # The block decode skips parts of a line without reading them: check UTF-8 first.
+        if self.record_lanes and (lines.isascii() or _is_utf8(lines)):
+            while self.record_lanes and position < len(lines):
+                taken_to = self._take_run(lines, position, callbacks, stats)
+                if taken_to < 0:
+                    break  # the rest line by line
+                if taken_to < len(lines):  # a line that is no laned record: the general way
+                    end = lines.index(b"\n", taken_to) + 1
+                    self._process_line(lines[taken_to:end], callbacks, stats)
+                    taken_to = end
+                position = taken_to
+        for line in lines[position:].split(b"\n")[:-1]:
+            self._process_line(line, callbacks, stats)
+
+    def _process_line(
+        self,
+        line: bytes,
+        callbacks: dict[str, t.Callable[[dict], None]],
+        stats: collections.Counter[str],
+    ) -> None:
+        """One line, as the SDK's loop handles it."""
+        self._current_message = line  # type: ignore[assignment] # the SDK reads bytes too
+        line_dict = self.deserialize_json(line)
+        self.assert_line_requires(line_dict, requires={"type"})
+        record_type = line_dict["type"]
+        if callback := callbacks.get(record_type):
+            callback(line_dict)
+        else:
+            self._process_unknown_message(line_dict)
+        stats[record_type] += 1
+
+    def _take_run(
+        self,
+        lines: bytes,
+        start: int,
+        callbacks: dict[str, t.Callable[[dict], None]],
+        stats: collections.Counter[str],
+    ) -> int:
+        """Hand the laned RECORD lines from ``start`` on to their lanes, up to another line.
+
+        Returns:
+            Where the first line that is no laned record starts (``len(lines)``: none is),
+            or -1 when the rest of the block must be read line by line.
+        """
+        if self._block_lanes != self.record_lanes:
+            self._block_lanes = dict(self.record_lanes)
+            self._decode_block, self._take_by_line_type = block_decoder(self._block_lanes)
+        decode = t.cast("t.Callable[[bytes], list[Any]]", self._decode_block)
+        run = lines[start:] if start else lines
+        try:
+            messages = decode(run)
+        except msgspec.ValidationError as exc:
+            # Every line before the one named (``$[n]``) is a laned record: decode those.
+            found = _FAILED_LINE.match(str(exc).rpartition(" - at `")[2])
+            other = int(found[1]) if found else -1
+            if other <= 0:
+                return start if other == 0 else -1
+            run = run[: _line_start(run, other)]
+            try:
+                messages = decode(run)
+            except msgspec.DecodeError:
+                return -1
+        except msgspec.DecodeError:
+            return -1  # not JSON: the line by line read names the line
+        if len(messages) != run.count(b"\n"):
+            return -1  # blank lines: the decode skipped them
+        take_by_line_type = self._take_by_line_type
+        first = self.line_number
+        taken = 0
+        texts: list[bytes] | None = None
+        for offset, message in enumerate(messages):
+            self.line_number = first + offset + 1
+            if take_by_line_type[type(message)](message.record):
+                taken += 1
+                continue
+            if texts is None:
+                texts = run.split(b"\n")
+            self.line_number -= 1  # the general way counts the line again
+            self._process_line(texts[offset], callbacks, stats)
+        stats[_TAKEN_BY_LANE] += taken
+        return start + len(run)
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _line_start(lines: bytes, index: int) -> int:
+    """Where line ``index`` (from 0) of whole lines starts."""
+    position = 0
+    for _ in range(index):
+        position = lines.index(b"\n", position) + 1
+    return position
 
 
 def _decode_with_non_finite_numbers(line: str | bytes) -> Any:

@@ -28,6 +28,7 @@ from target_sfmc.dates import (
 )
 from target_sfmc.fastpath.lanes import (
     SDK_METADATA,
+    decoded_type,
     exact_type,
     own_schema_check,
     record_decoder,
@@ -70,6 +71,16 @@ class SegmentLane:
         self._nested_dates = nested_dates
         self._route = route
 
+    @property
+    def decode(self) -> Callable[[msgspec.Raw | bytes | str], Any]:
+        """Decodes a record's JSON text into :attr:`record_type` (msgspec.DecodeError if not)."""
+        return self._decode
+
+    @property
+    def record_type(self) -> type:
+        """The Struct a message decodes into (:meth:`map_decoded` takes one)."""
+        return decoded_type(self._decode)
+
     def map(self, raw: msgspec.Raw | bytes | str) -> list[Outcome] | None:
         """Decode, check and route one message.
 
@@ -81,9 +92,21 @@ class SegmentLane:
             path must take it.
         """
         try:
-            values: Any = astuple(self._decode(raw))
+            message = self._decode(raw)
         except msgspec.DecodeError:
             return None
+        return self.map_decoded(message)
+
+    def map_decoded(self, message: Any) -> list[Outcome] | None:
+        """Check and route one message already decoded into :attr:`record_type`.
+
+        Args:
+            message: The decoded message.
+
+        Returns:
+            As :meth:`map`.
+        """
+        values: Any = astuple(message)
         if not self._passes_checks(values):
             return None
         fields = {

@@ -60,6 +60,16 @@ class SegmentLaneSpec:
     keep: Callable[[list[Outcome], dict], None]  # adds a message's outcomes to the batch
 
 
+@dataclass(frozen=True)
+class SinkLane:
+    """A stream's lane: its record Struct, and what takes a record decoded into it."""
+
+    decode: Callable[[msgspec.Raw | bytes], Any]  # raises msgspec.DecodeError
+    record_type: type
+    # (decoded record, batch context) -> taken; False: the general path must take it.
+    take: Callable[[Any, dict], bool]
+
+
 class FastPathSink(BatchSink):
     """A BatchSink whose records are validated and parsed in one step and may have a lane.
 
@@ -165,11 +175,11 @@ class FastPathSink(BatchSink):
         """
         return None
 
-    def record_lane(self) -> Callable[[msgspec.Raw, dict], bool] | None:
-        """The stream's lane: map a record's JSON text and add it to the batch.
+    def record_lane(self) -> SinkLane | None:
+        """The stream's lane: map a decoded record and add it to the batch.
 
         Returns:
-            ``(raw, context) -> taken`` (False when the record must take the general path,
+            The lane (its ``take`` returns False when the record must take the general path,
             which then decides and words any error), or None when this stream's schema or
             settings allow no lane.
         """
@@ -191,18 +201,18 @@ class FastPathSink(BatchSink):
             return None
         if spec.on_lane is not None:
             spec.on_lane(lane)
-        lane_map, build_row, keep = lane.map, spec.build_row, spec.keep
+        lane_map, build_row, keep = lane.map_decoded, spec.build_row, spec.keep
 
-        def take(raw: msgspec.Raw, context: dict) -> bool:
-            mapped = lane_map(raw)
+        def take(record: Any, context: dict) -> bool:
+            mapped = lane_map(record)
             if mapped is None:
                 return False
             keep(build_row(*mapped), context)
             return True
 
-        return take
+        return SinkLane(lane.decode, lane.record_type, take)
 
-    def _segment_lane(self, spec: SegmentLaneSpec) -> Callable[[msgspec.Raw, dict], bool] | None:
+    def _segment_lane(self, spec: SegmentLaneSpec) -> SinkLane | None:
         """The lane of a Segment-format stream (see :meth:`record_lane`)."""
         lane = compile_segment_lane(
             self.schema,
@@ -212,13 +222,13 @@ class FastPathSink(BatchSink):
         )
         if lane is None:
             return None
-        lane_map, keep = lane.map, spec.keep
+        lane_map, keep = lane.map_decoded, spec.keep
 
-        def take(raw: msgspec.Raw, context: dict) -> bool:
-            outcomes = lane_map(raw)
+        def take(message: Any, context: dict) -> bool:
+            outcomes = lane_map(message)
             if outcomes is None:
                 return False
             keep(outcomes, context)
             return True
 
-        return take
+        return SinkLane(lane.decode, lane.record_type, take)

@@ -3,8 +3,9 @@
 For a stream with no stream map, no flattening and no SDK metadata columns, the SDK still
 copies, transforms and looks up every record; that costs more than mapping the record to
 SFMC. :meth:`FastPathTarget._process_record_message` keeps the SDK's steps, in the SDK's
-order, without that work (the one copy of SDK code in this project). Once a stream's first
-record went this way, its sink may offer a lane, which the reader then feeds; a lane ends
+order, without that work (with the reader's loop, the only SDK code copied here). Once a
+stream's first record went this way, its sink may offer a lane, which the reader then
+feeds; a lane ends
 each record with the same steps, its clock-based ones (metrics, record age) checked at most
 every half second.
 """
@@ -23,14 +24,13 @@ from singer_sdk.mapper import SameRecordTransform, StreamMap
 from singer_sdk.plugin_base import PluginBase, _ConfigInput
 
 from target_sfmc.batch_files import batch_records
-from target_sfmc.fastpath.reader import LineNumberingReader
+from target_sfmc.fastpath.reader import LineNumberingReader, ReaderLane
 from target_sfmc.fastpath.sink import FastPathSink
 from target_sfmc.jsonio import encode_json
 
 if t.TYPE_CHECKING:
     from types import FrameType
 
-    import msgspec
     from singer_sdk.sinks import Sink
 
 # Lanes run the SDK's clock-based steps (metric logging, record age) at most this often.
@@ -38,6 +38,10 @@ _CLOCK_CHECK_SECONDS = 0.5
 
 # The SDK code copied here, by fingerprint: a test fails when the installed SDK's differs.
 COPIED_SDK_CODE: dict[str, str] = {
+    # The loop body, in fastpath/reader.py (LineNumberingReader._process_line).
+    "singer_sdk.singerlib.encoding.base.GenericSingerReader.process_lines": (
+        "f6d848854616d1d8f15ee84c52d07d1e04b96bd188832a8fddf1c35e96c4b35a"
+    ),
     "singer_sdk.target_base.Target._process_record_message": (
         "08aaf4096e2d39e7c3826848feebbaac40fb7b3e67fe863576cde90e4e425dfc"
     ),
@@ -183,7 +187,7 @@ class FastPathTarget(Target):
                 {"type": "RECORD", "stream": stream_name, "record": record}
             )
 
-    def _record_lane(self, stream_name: str, sink: Sink) -> t.Callable[[msgspec.Raw], bool] | None:
+    def _record_lane(self, stream_name: str, sink: Sink) -> ReaderLane | None:
         """The reader's lane for a direct stream: the steps above, minus the generic decode.
 
         Args:
@@ -191,13 +195,15 @@ class FastPathTarget(Target):
             sink: Its sink (direct: no stream map, no SDK metadata properties).
 
         Returns:
-            ``raw -> handled``, or None when the stream has no lane.
+            The lane (its ``take``: decoded record -> handled), or None when the stream has
+            no lane.
         """
         if not isinstance(sink, FastPathSink):
             return None
-        take = sink.record_lane()
-        if take is None:
+        sink_lane = sink.record_lane()
+        if sink_lane is None:
             return None
+        take = sink_lane.take
         sinks_active = self._sinks_active
         no_record: dict = {}  # the batch context does not depend on the record
         # The same objects for the sink's life, looked up once rather than per record.
@@ -211,11 +217,11 @@ class FastPathTarget(Target):
         next_clock_check = clock()
         taken = self._lane_records.setdefault(stream_name, [0])
 
-        def lane(raw: msgspec.Raw) -> bool:
+        def lane(record: t.Any) -> bool:
             nonlocal next_clock_check
             if sinks_active.get(stream_name) is not sink:
                 return False
-            if not take(raw, get_context(no_record)):
+            if not take(record, get_context(no_record)):
                 return False
             taken[0] += 1
             tally_record_read()
@@ -229,7 +235,7 @@ class FastPathTarget(Target):
                 handle_max_record_age()
             return True
 
-        return lane
+        return ReaderLane(sink_lane.decode, sink_lane.record_type, lane)
 
     def _direct_sink(self, stream_name: str) -> Sink | None:
         maps = self.mapper.stream_maps.get(stream_name)
