@@ -7,6 +7,7 @@ whole schema for every record). Error messages never quote the value.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import TYPE_CHECKING, Any
 
 from singer_sdk.exceptions import InvalidRecord
@@ -34,6 +35,10 @@ Field = tuple[str, str, "Callable[[Any], Any]"]
 _SECONDS_END = 19
 _CANONICAL_LENGTHS = frozenset({25, 27, 28, 29})
 _CANONICAL_LENGTHS_MIN = 25
+# The text of such a date-time (with its offset); once it parses, it is sent as it is.
+canonical_datetime_text = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,3})?[+-][0-9]{2}:[0-9]{2}"
+).fullmatch
 _MAX_REFERENCE_HOPS = 32
 
 

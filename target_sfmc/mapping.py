@@ -218,6 +218,8 @@ def format_datetime(value: dt.datetime) -> str:
 _DROP = object()
 _SENT_AS_IS = frozenset({str, int, bool})
 _NESTED = frozenset({dict, list})
+# Decoded JSON values that are never objects (told apart without the Mapping ABC check).
+_JSON_SCALARS = frozenset({str, int, bool, float, type(None), list, decimal.Decimal})
 
 
 def to_sfmc_value(value: Any) -> Any:
@@ -273,7 +275,8 @@ def is_mapping(value: Any) -> TypeGuard[Mapping[str, Any]]:
     Returns:
         True for a dict or another Mapping.
     """
-    return type(value) is dict or isinstance(value, Mapping)
+    kind = type(value)
+    return kind is dict or (kind not in _JSON_SCALARS and isinstance(value, Mapping))
 
 
 def _context_groups() -> tuple[tuple[str, str | None, tuple[tuple[str, str], ...]], ...]:

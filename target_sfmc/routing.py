@@ -47,13 +47,19 @@ def _message_id(value: Any) -> str | None:
 
 
 def _identify_row(
-    de_key: str | None, ck: str | None, attributes: Attributes, *, create_contact: bool
+    de_key: str | None,
+    ck: str | None,
+    attributes: Attributes,
+    *,
+    create_contact: bool,
+    contact_key_set: bool = False,
 ) -> Outcome:
     if ck is None:
         return Skipped(MISSING_IDENTIFIER, attributes, de_key)
     if de_key is None:
         return Skipped(UNMAPPED_EVENT, attributes, None)
-    attributes[CONTACT_KEY] = ck
+    if not contact_key_set:
+        attributes[CONTACT_KEY] = ck
     return DataExtensionRow(
         de_key, {CONTACT_KEY: ck}, attributes, contact_key=ck if create_contact else None
     )
@@ -68,8 +74,9 @@ def _track_row(
     uuid_key: bool,
     message_id: Any,
     record: Mapping[str, Any],
+    contact_key_set: bool = False,
 ) -> Outcome:
-    if ck is not None:
+    if ck is not None and not contact_key_set:
         attributes[CONTACT_KEY] = ck
     if uuid_key:
         key_value = _message_id(message_id) or record_uuid(record)
@@ -146,7 +153,11 @@ def track_primary_keys(stream: StreamSettings, key_properties: list[str]) -> tup
 
 
 def row_builder(
-    stream: StreamSettings, settings: TargetSettings, key_properties: list[str]
+    stream: StreamSettings,
+    settings: TargetSettings,
+    key_properties: list[str],
+    *,
+    contact_key_set: bool = False,
 ) -> RowBuilder | None:
     """The row of a flat identify or track stream, from its Contact Key and attributes.
 
@@ -154,6 +165,8 @@ def row_builder(
         stream: The stream's settings.
         settings: The target settings.
         key_properties: The stream's ``key_properties`` from its SCHEMA.
+        contact_key_set: The attributes already hold the Contact Key, when there is one
+            (a lane's rows).
 
     Returns:
         ``(contact_key, attributes) -> outcome``, or None for streams whose rows need more
@@ -163,7 +176,13 @@ def row_builder(
         de_key, create_contact = stream.data_extension_key, settings.create_contacts
 
         def identify(ck: str | None, attributes: Attributes) -> Outcome:
-            return _identify_row(de_key, ck, attributes, create_contact=create_contact)
+            return _identify_row(
+                de_key,
+                ck,
+                attributes,
+                create_contact=create_contact,
+                contact_key_set=contact_key_set,
+            )
 
         return identify
     if stream.type == "track" and not stream.uuid_primary_key:
@@ -172,7 +191,14 @@ def row_builder(
 
         def track(ck: str | None, attributes: Attributes) -> Outcome:
             return _track_row(
-                track_de_key, ck, attributes, track_keys, uuid_key=False, message_id=None, record={}
+                track_de_key,
+                ck,
+                attributes,
+                track_keys,
+                uuid_key=False,
+                message_id=None,
+                record={},
+                contact_key_set=contact_key_set,
             )
 
         return track

@@ -255,7 +255,9 @@ class SfmcSink(RuntimeSink):
         stream = self.runtime.settings.streams[self.stream_name]
         if isinstance(self.routing.route, SegmentRouter):
             return self._segment_lane_spec(self.routing.route)
-        build_row = row_builder(stream, self.runtime.settings, list(self.key_properties))
+        build_row = row_builder(
+            stream, self.runtime.settings, list(self.key_properties), contact_key_set=True
+        )
         if build_row is None:
             return None
         tally, add_outcome = self._tally, self._add_outcome

@@ -20,7 +20,12 @@ import msgspec
 from msgspec import UNSET, UnsetType
 from msgspec.structs import astuple
 
-from target_sfmc.dates import datelike_properties, parse_datelike
+from target_sfmc.dates import (
+    PARSERS,
+    canonical_datetime_text,
+    datelike_properties,
+    parse_datelike,
+)
 from target_sfmc.fastpath.rows import attribute_row_type
 from target_sfmc.jsonio import encode_json
 from target_sfmc.mapping import (
@@ -110,7 +115,7 @@ class RecordLane:
         # Where the Contact Key candidates are: user id properties in order, then the email.
         self._identifier_at = tuple(identifier_at)
         # Typed: after the checks and conversions every value is None, UNSET or sent as it
-        # is, so the row is built in one call (the Contact Key field is set by routing);
+        # is, so the row is built in one call (the Contact Key with them);
         # untyped lanes convert value by value.
         self._row_type = (
             attribute_row_type([*titles, *([CONTACT_KEY] if CONTACT_KEY not in titles else [])])
@@ -146,8 +151,9 @@ class RecordLane:
             raw: The record's JSON text.
 
         Returns:
-            ``(contact_key, attributes)`` exactly as the general path would produce them, or
-            None when the general path must take the record.
+            ``(contact_key, attributes)`` exactly as the general path would produce them (the
+            attributes with the Contact Key, when there is one), or None when the general
+            path must take the record.
         """
         try:
             record = self._decode(raw)
@@ -182,17 +188,31 @@ class RecordLane:
             ]
         # Each mapped value as an expression: the decoded one, or its converted copy.
         value_of = [f"v[{index}]" for index in range(self._mapped)]
-        for index, _kind, _parse in self._dates:
+        for index, kind, parse in self._dates:
             name = f"x{int(index)}"
             lines += [
                 f"    {name} = v[{int(index)}]",
                 f"    if {name} is not None and {name} is not UNSET:",
-                "        try:",
-                f"            {name} = parse_datelike({name}, *DATES[{int(index)}])",
-                "        except (ValueError, TypeError):",
-                "            return None",
-                f"        if type({name}) is not str:",
-                f"            {name} = to_sfmc_value({name})",
+            ]
+            indent = "        "
+            if kind == "date-time" and parse is PARSERS["date-time"]:
+                # The common case, text already as SFMC wants it: only checked that it parses.
+                lines += [
+                    f"        if type({name}) is str and canonical_datetime_text({name}):",
+                    "            try:",
+                    f"                PARSERS['date-time']({name})",
+                    "            except ValueError:",
+                    "                return None",
+                    "        else:",
+                ]
+                indent = "            "
+            lines += [
+                f"{indent}try:",
+                f"{indent}    {name} = parse_datelike({name}, *DATES[{int(index)}])",
+                f"{indent}except (ValueError, TypeError):",
+                f"{indent}    return None",
+                f"{indent}if type({name}) is not str:",
+                f"{indent}    {name} = to_sfmc_value({name})",
             ]
             value_of[index] = name
         for index in self._numbers:
@@ -219,18 +239,30 @@ class RecordLane:
                 f"{indent}if ck is None:",
             ]
         lines.append("    " * (len(self._identifier_at) + 1) + "pass")
-        values = ", ".join(value_of)
-        if self._row_type is not None:
-            lines.append(f"    return ck, ROW({values})")
+        # The row holds the Contact Key, when there is one (in place of the record's own).
+        if self._row_type is None:
+            lines += [
+                "    attributes = {}",
+                f"    put_attributes(attributes, TITLES, ({', '.join(value_of)},))",
+                "    if ck is not None:",
+                "        attributes[CONTACT_KEY] = ck",
+                "    return ck, attributes",
+            ]
         else:
-            lines += ["    attributes = {}", f"    put_attributes(attributes, TITLES, ({values},))"]
-            lines.append("    return ck, attributes")
+            if CONTACT_KEY in self._titles:
+                at = self._titles.index(CONTACT_KEY)
+                value_of[at] = f"(ck if ck is not None else {value_of[at]})"
+            else:
+                value_of.append("ck")
+            lines.append(f"    return ck, ROW({', '.join(value_of)})")
         namespace: dict[str, Any] = {
             "astuple": astuple,
             "UNSET": UNSET,
             "Decimal": decimal.Decimal,
             "MappingError": MappingError,
             "parse_datelike": parse_datelike,
+            "canonical_datetime_text": canonical_datetime_text,
+            "PARSERS": PARSERS,
             "to_sfmc_value": to_sfmc_value,
             "clean_contact_key": clean_contact_key,
             "put_attributes": put_attributes,
@@ -239,6 +271,7 @@ class RecordLane:
             "DATES": {index: (kind, parse) for index, kind, parse in self._dates},
             "ROW": self._row_type,
             "TITLES": self._titles,
+            "CONTACT_KEY": CONTACT_KEY,
         }
         exec("\n".join(lines), namespace)  # noqa: S102 - code built above from integers only
         return namespace["map_decoded"]

@@ -59,12 +59,14 @@ class ReaderLane(t.NamedTuple):
 
     decode: t.Callable[[msgspec.Raw | bytes], Any]  # record JSON -> record_type, or raises
     record_type: type  # the Struct a record decodes into
-    take: t.Callable[[Any], bool]  # decoded record -> handled (False: the general way)
+    # (decoded records, start) -> index of the first record it did not take (len: took all);
+    # the record there goes the general way.
+    take_run: t.Callable[[t.Sequence[Any], int], int]
 
 
 def block_decoder(
     lanes: dict[str, ReaderLane],
-) -> tuple[t.Callable[[bytes], list[Any]], dict[type, t.Callable[[Any], bool]]]:
+) -> tuple[t.Callable[[bytes], list[Any]], dict[type, t.Callable[[t.Sequence[Any], int], int]]]:
     """Decodes a block of lines, each a RECORD of one of these streams, in one call.
 
     Args:
@@ -75,7 +77,7 @@ def block_decoder(
         blank lines are skipped), and each message's type -> the ``take`` of its stream's
         lane (a message's ``record`` is the decoded record).
     """
-    takes: dict[type, t.Callable[[Any], bool]] = {}
+    takes: dict[type, t.Callable[[t.Sequence[Any], int], int]] = {}
     for stream, lane in lanes.items():
         line_type = msgspec.defstruct(
             "LaneLine",
@@ -84,7 +86,7 @@ def block_decoder(
             tag=stream,
             gc=False,  # decoded JSON never forms reference cycles
         )
-        takes[line_type] = lane.take
+        takes[line_type] = lane.take_run
     union: Any = t.Union[tuple(takes)]  # noqa: UP007 - built at run time
     return msgspec.json.Decoder(union, float_hook=decimal.Decimal).decode_lines, takes
 
@@ -102,7 +104,7 @@ class LineNumberingReader(MsgSpecReader):
         # The block decoder of the lanes it was built for, and how to route what it decodes.
         self._block_lanes: dict[str, ReaderLane] = {}
         self._decode_block: t.Callable[[bytes], list[Any]] | None = None
-        self._take_by_line_type: dict[type, t.Callable[[Any], bool]] = {}
+        self._take_by_line_type: dict[type, t.Callable[[t.Sequence[Any], int], int]] = {}
 
     @property
     def default_input(self) -> t.IO[bytes]:  # type: ignore[override]
@@ -165,7 +167,7 @@ class LineNumberingReader(MsgSpecReader):
             record = lane.decode(envelope.record)
         except msgspec.DecodeError:
             return False  # the general path decides and words it
-        return lane.take(record)
+        return lane.take_run((record,), 0) == 1
 
     def _process_unknown_message(self, message_dict: dict) -> None:
         """Skip blank lines and records lanes took; name the line of an unknown message type.
@@ -292,40 +294,72 @@ class LineNumberingReader(MsgSpecReader):
         if self._block_lanes != self.record_lanes:
             self._block_lanes = dict(self.record_lanes)
             self._decode_block, self._take_by_line_type = block_decoder(self._block_lanes)
+        decoded = self._decode_run(lines[start:] if start else lines)
+        if decoded is None:
+            return -1
+        run, messages = decoded
+        if messages:
+            self._feed_run(run, messages, callbacks, stats)
+        return start + len(run)
+
+    def _decode_run(self, lines: bytes) -> tuple[bytes, list[Any]] | None:
+        """The leading lines that are laned RECORDs, and their messages.
+
+        Returns:
+            ``(those lines, their messages)`` (none when the first line is another kind),
+            or None when the lines must be read one by one (not JSON, blank lines).
+        """
         decode = t.cast("t.Callable[[bytes], list[Any]]", self._decode_block)
-        run = lines[start:] if start else lines
+        run = lines
         try:
             messages = decode(run)
         except msgspec.ValidationError as exc:
             # Every line before the one named (``$[n]``) is a laned record: decode those.
             found = _FAILED_LINE.match(str(exc).rpartition(" - at `")[2])
-            other = int(found[1]) if found else -1
-            if other <= 0:
-                return start if other == 0 else -1
-            run = run[: _line_start(run, other)]
+            if found is None:
+                return None
+            run = run[: _line_start(run, int(found[1]))]
             try:
-                messages = decode(run)
+                messages = decode(run) if run else []
             except msgspec.DecodeError:
-                return -1
+                return None
         except msgspec.DecodeError:
-            return -1  # not JSON: the line by line read names the line
+            return None  # not JSON: the line by line read names the line
         if len(messages) != run.count(b"\n"):
-            return -1  # blank lines: the decode skipped them
+            return None  # blank lines: the decode skipped them
+        return run, messages
+
+    def _feed_run(
+        self,
+        run: bytes,
+        messages: list[Any],
+        callbacks: dict[str, t.Callable[[dict], None]],
+        stats: collections.Counter[str],
+    ) -> None:
+        """Each stretch of one stream's records to its lane; a declined one the general way."""
         take_by_line_type = self._take_by_line_type
         first = self.line_number
-        taken = 0
         texts: list[bytes] | None = None
-        for offset, message in enumerate(messages):
-            self.line_number = first + offset + 1
-            if take_by_line_type[type(message)](message.record):
-                taken += 1
-                continue
-            if texts is None:
-                texts = run.split(b"\n")
-            self.line_number -= 1  # the general way counts the line again
-            self._process_line(texts[offset], callbacks, stats)
-        stats[_TAKEN_BY_LANE] += taken
-        return start + len(run)
+        offset, count = 0, len(messages)
+        while offset < count:
+            kind = type(messages[offset])
+            end = count
+            if len(take_by_line_type) > 1:
+                end = offset + 1
+                while end < count and type(messages[end]) is kind:
+                    end += 1
+            records = [message.record for message in messages[offset:end]]
+            self.line_number = first + offset
+            taken_to = offset + take_by_line_type[kind](records, 0)
+            stats[_TAKEN_BY_LANE] += taken_to - offset
+            offset = taken_to
+            self.line_number = first + offset
+            if offset < end:  # declined: the general way takes it here
+                if texts is None:
+                    texts = run.split(b"\n")
+                self._process_line(texts[offset], callbacks, stats)
+                offset += 1
+        self.line_number = first + count
 
 
 def _is_utf8(data: bytes) -> bool:

@@ -14,6 +14,7 @@ from target_sfmc.dates import (
     PARSERS,
     DateParser,
     UnresolvableReferenceError,
+    canonical_datetime_text,
     datelike_properties,
     is_canonical_datetime,
     parse_datelike,
@@ -81,6 +82,31 @@ def test_an_offset_with_seconds_is_sent_in_utc():
 )
 def test_canonical_date_times_are_those_sfmc_stores_as_they_are(text, canonical):
     assert is_canonical_datetime(text, dt.datetime.fromisoformat(text)) is canonical
+
+
+date_time_texts = st.one_of(
+    st.datetimes(timezones=st.just(dt.UTC)).map(lambda value: value.isoformat()),
+    st.datetimes(timezones=st.just(dt.UTC)).map(
+        lambda value: value.isoformat(timespec="milliseconds")
+    ),
+    st.from_regex(
+        r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.,][0-9]{1,6})?)?"
+        r"([+-][0-9]{2}:?[0-9]{2}|Z)?",
+        fullmatch=True,
+    ),
+    st.text(alphabet="0123456789-:T.+Z ", max_size=30),
+)
+
+
+@given(text=date_time_texts)
+def test_the_canonical_text_pattern_agrees_with_the_canonical_check(text):
+    """The lanes send a date-time matching the pattern as it is, once it parses: exactly when
+    the general path would."""
+    try:
+        parsed = PARSERS["date-time"](text)
+    except ValueError:
+        return
+    assert bool(canonical_datetime_text(text)) == is_canonical_datetime(text, parsed)
 
 
 @pytest.mark.parametrize("value", ["13:30:00", "13:30:00.123456", "13:30:00+02:00", "23:59"])

@@ -39,7 +39,12 @@ def test_values_within_their_columns_stay_in_the_lane():
     assert mapped is not None
     ck, row = mapped
     assert ck == "a"
-    assert dict(row.items()) == {"User Id": "a", "Plan": "pro", "Logins": 2147483647}
+    assert dict(row.items()) == {
+        "User Id": "a",
+        "Plan": "pro",
+        "Logins": 2147483647,
+        "Contact Key": "a",
+    }
 
 
 def test_values_beyond_their_columns_take_the_general_path():

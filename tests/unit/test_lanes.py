@@ -19,7 +19,7 @@ from target_sfmc.dates import DateParser
 from target_sfmc.fastpath.lanes import compile_lane, decode_envelope
 from target_sfmc.fastpath.rows import AttributeRow
 from target_sfmc.jsonio import encode_json
-from target_sfmc.mapping import contact_key, map_attributes
+from target_sfmc.mapping import CONTACT_KEY, contact_key, map_attributes
 from target_sfmc.validation import FastJSONSchemaValidator
 
 USER_ID_PROPERTIES = ("user_id", "userId")
@@ -168,7 +168,10 @@ def general_path(
     if any(key not in record for key in KEY_PROPERTIES):
         return None
     ck = contact_key(*map(record.get, USER_ID_PROPERTIES), record.get(EMAIL_PROPERTY))
-    return ck, map_attributes(record, record.get("context"))
+    attributes = map_attributes(record, record.get("context"))
+    if ck is not None:  # as routing sets it (a lane's row holds it already)
+        attributes[CONTACT_KEY] = ck
+    return ck, attributes
 
 
 def lane_for(schema: dict[str, Any], *, validate: bool = True) -> Any:
@@ -223,6 +226,36 @@ def test_a_plain_valid_record_takes_the_lane() -> None:
     assert "Sdc Extracted At" not in attributes
     expected = general_path(json.dumps(json.loads(line)["record"]), SCHEMA, validate=True)
     assert dict(attributes) == expected[1]  # type: ignore[index]
+
+
+OWN_CONTACT_KEY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "user_id": {"type": ["string", "null"]},
+        "email": {"type": ["string", "null"]},
+        "contact_key": {"type": ["string", "null"]},  # its column is the Contact Key's
+        "plan": {"type": ["string", "null"]},
+    },
+}
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        {"user_id": "u1", "contact_key": "own", "plan": "p"},
+        {"user_id": None, "email": "a@b.co", "contact_key": "own"},
+        {"user_id": None, "contact_key": "own"},  # no Contact Key: the record's own value stays
+        {"user_id": "u2"},
+        {"user_id": "", "contact_key": None, "plan": "p"},
+    ],
+)
+def test_a_record_property_named_contact_key_gives_way_to_the_contact_key(
+    record: dict[str, Any],
+) -> None:
+    text = json.dumps(record)
+    mapped = lane_for(OWN_CONTACT_KEY_SCHEMA).map(text.encode())
+    assert mapped is not None
+    assert (mapped[0], dict(mapped[1])) == general_path(text, OWN_CONTACT_KEY_SCHEMA, validate=True)
 
 
 @pytest.mark.parametrize(

@@ -43,14 +43,15 @@ class Recorder:
             self.line_decodes += 1
             return decoder.decode(raw)
 
-        def take(decoded: Any) -> bool:
-            key = str(msgspec.structs.astuple(decoded)[0])
-            if key in self.declined:
-                return False
-            self.events.append((f"lane:{stream}", key))
-            return True
+        def take_run(records: Any, start: int) -> int:
+            for index in range(start, len(records)):
+                key = str(msgspec.structs.astuple(records[index])[0])
+                if key in self.declined:
+                    return index
+                self.events.append((f"lane:{stream}", key))
+            return len(records)
 
-        return ReaderLane(decode, record_type, take)
+        return ReaderLane(decode, record_type, take_run)
 
     def callbacks(self) -> dict[str, Any]:
         def on_record(message: dict) -> None:
@@ -170,15 +171,15 @@ def test_a_pipe_is_read_as_lines_arrive_not_a_block_at_a_time() -> None:
     recorder = Recorder()
     reader = reader_for(recorder)
     both_taken = threading.Event()
-    original_take = reader.record_lanes["users"].take
+    original_take_run = reader.record_lanes["users"].take_run
 
-    def take(decoded: Any) -> bool:
-        taken = original_take(decoded)
+    def take_run(records: Any, start: int) -> int:
+        taken_to = original_take_run(records, start)
         if len(recorder.events) == 2:
             both_taken.set()
-        return taken
+        return taken_to
 
-    reader.record_lanes["users"] = reader.record_lanes["users"]._replace(take=take)
+    reader.record_lanes["users"] = reader.record_lanes["users"]._replace(take_run=take_run)
     with os.fdopen(read_end, "rb") as pipe_in:
         thread = threading.Thread(target=reader.process_lines, args=(pipe_in, recorder.callbacks()))
         thread.start()
