@@ -1234,7 +1234,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--records",
         type=int,
-        help="records per CPU input, every shape (default: 200k flat and nested, 100k Segment)",
+        help="records per CPU input, every shape (default: 200k)",
     )
     parser.add_argument(
         "--trials", type=int, help="CPU trials per shape, no-op and target alternating (3)"

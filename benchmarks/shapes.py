@@ -359,6 +359,6 @@ SEGMENT = Shape(
         ]
     },
     cpu_target=5.0,
-    default_records=100_000,
+    default_records=200_000,
 )
 SHAPES: dict[str, Shape] = {shape.name: shape for shape in (FLAT, NESTED, SEGMENT)}

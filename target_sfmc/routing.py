@@ -400,7 +400,10 @@ class SegmentRouter:
 
     def _route(self, message: Mapping[str, Any], whole: Mapping[str, Any] | None) -> list[Outcome]:
         kind = str(message.get("type") or "").lower()
-        ck = contact_key(*map(message.get, DEFAULT_USER_ID_PROPERTIES), segment_email(message))
+        # The email is looked for only when no user id gives a Contact Key.
+        ck = contact_key(*map(message.get, DEFAULT_USER_ID_PROPERTIES))
+        if ck is None:
+            ck = contact_key(segment_email(message))
         context = message.get("context")
         if kind == "identify":
             traits = message.get("traits")

@@ -141,7 +141,7 @@ class RecordLane:
 
     @property
     def record_type(self) -> type:
-        """The Struct a record decodes into (:meth:`map_decoded` takes one)."""
+        """The Struct a record decodes into (``map_decoded`` takes one)."""
         return decoded_type(self._decode)
 
     def map(self, raw: msgspec.Raw | bytes | str) -> Mapped | None:

@@ -70,6 +70,7 @@ class SegmentLane:
         self._dates = tuple(dates)
         self._nested_dates = nested_dates
         self._route = route
+        self.map_decoded = self._compile_map()
 
     @property
     def decode(self) -> Callable[[msgspec.Raw | bytes | str], Any]:
@@ -78,7 +79,7 @@ class SegmentLane:
 
     @property
     def record_type(self) -> type:
-        """The Struct a message decodes into (:meth:`map_decoded` takes one)."""
+        """The Struct a message decodes into (``map_decoded`` takes one)."""
         return decoded_type(self._decode)
 
     def map(self, raw: msgspec.Raw | bytes | str) -> list[Outcome] | None:
@@ -97,48 +98,63 @@ class SegmentLane:
             return None
         return self.map_decoded(message)
 
-    def map_decoded(self, message: Any) -> list[Outcome] | None:
-        """Check and route one message already decoded into :attr:`record_type`.
+    def _compile_map(self) -> Callable[[Any], list[Outcome] | None]:
+        """The lane's ``map_decoded``: its checks unrolled into one function.
 
-        Args:
-            message: The decoded message.
-
-        Returns:
-            As :meth:`map`.
+        The generated function takes a message decoded into :attr:`record_type` and returns
+        what :meth:`map` returns.
         """
-        values: Any = astuple(message)
-        if not self._passes_checks(values):
-            return None
-        fields = {
-            name: value for name, index in self._routed if (value := values[index]) is not UNSET
-        }
+        lines = ["def map_decoded(message):", "    v = astuple(message)"]
+        for index, _allowed in self._number_checks:
+            lines += [
+                f"    if type(v[{int(index)}]) not in ALLOWED[{int(index)}]:",
+                "        return None",
+            ]
+        for index, _check in self._value_checks:
+            lines += [
+                f"    if v[{int(index)}] is not UNSET:",
+                "        try:",
+                f"            VALUE_CHECKS[{int(index)}](v[{int(index)}])",
+                "        except Exception:",  # any refusal sends the message the general way
+                "            return None",
+            ]
+        for index, _kind, _parse in self._dates:
+            lines += [
+                f"    if v[{int(index)}] is not None and v[{int(index)}] is not UNSET:",
+                "        try:",
+                f"            parse_datelike(v[{int(index)}], *DATES[{int(index)}])",
+                "        except (ValueError, TypeError):",
+                "            return None",
+            ]
+        lines.append("    fields = {}")
+        for position, (_name, index) in enumerate(self._routed):
+            lines += [
+                f"    if v[{int(index)}] is not UNSET:",
+                f"        fields[ROUTED[{position}]] = v[{int(index)}]",
+            ]
         if self._nested_dates:
-            parse_nested_datelike(fields, self._nested_dates)
-        try:
-            return self._route(fields)
-        except MappingError:
-            return None
-
-    def _passes_checks(self, values: tuple[Any, ...]) -> bool:
-        """Whether the decoded values pass what the general path's validation checks."""
-        for index, allowed in self._number_checks:
-            if type(values[index]) not in allowed:
-                return False
-        for index, check in self._value_checks:
-            value = values[index]
-            if value is not UNSET:
-                try:
-                    check(value)
-                except Exception:  # noqa: BLE001 - any refusal sends the message the general way
-                    return False
-        for index, kind, parse in self._dates:
-            value = values[index]
-            if value is not None and value is not UNSET:
-                try:
-                    parse_datelike(value, kind, parse)
-                except (ValueError, TypeError):
-                    return False
-        return True
+            lines.append("    parse_nested_datelike(fields, NESTED_DATES)")
+        lines += [
+            "    try:",
+            "        return route(fields)",
+            "    except MappingError:",
+            "        return None",
+        ]
+        namespace: dict[str, Any] = {
+            "astuple": astuple,
+            "UNSET": UNSET,
+            "MappingError": MappingError,
+            "parse_datelike": parse_datelike,
+            "parse_nested_datelike": parse_nested_datelike,
+            "ALLOWED": dict(self._number_checks),
+            "VALUE_CHECKS": dict(self._value_checks),
+            "DATES": {index: (kind, parse) for index, kind, parse in self._dates},
+            "ROUTED": tuple(name for name, _index in self._routed),
+            "NESTED_DATES": self._nested_dates,
+            "route": self._route,
+        }
+        exec("\n".join(lines), namespace)  # noqa: S102 - code built above from integers only
+        return namespace["map_decoded"]
 
 
 def compile_segment_lane(  # noqa: C901, PLR0912 - one decision per kind of property
