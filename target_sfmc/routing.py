@@ -60,9 +60,7 @@ def _identify_row(
         return Skipped(UNMAPPED_EVENT, attributes, None)
     if not contact_key_set:
         attributes[CONTACT_KEY] = ck
-    return DataExtensionRow(
-        de_key, {CONTACT_KEY: ck}, attributes, contact_key=ck if create_contact else None
-    )
+    return DataExtensionRow(de_key, {CONTACT_KEY: ck}, attributes, ck if create_contact else None)
 
 
 def _track_row(
