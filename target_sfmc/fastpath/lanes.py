@@ -14,7 +14,7 @@ from __future__ import annotations
 import decimal
 import functools
 import types
-from typing import TYPE_CHECKING, Annotated, Any, Union
+from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar, Union
 
 import msgspec
 from msgspec import UNSET, UnsetType
@@ -78,10 +78,51 @@ class Envelope(msgspec.Struct, gc=False):
 decode_envelope = msgspec.json.Decoder(Envelope).decode
 
 Mapped = tuple[str | None, "Attributes"]
+Result = TypeVar("Result")
 
 
-class RecordLane:
+class DecodingLane(Generic[Result]):
+    """What every lane shares: a record's JSON text decoded into a Struct, then mapped.
+
+    A subclass sets ``_decode`` (a :func:`record_decoder` function) and ``map_decoded``
+    (record Struct -> result, or None when the general path must take the record).
+    """
+
+    _decode: Callable[[msgspec.Raw | bytes | str], Any]
+    map_decoded: Callable[[Any], Result | None]
+
+    @property
+    def decode(self) -> Callable[[msgspec.Raw | bytes | str], Any]:
+        """Decodes a record's JSON text into :attr:`record_type` (msgspec.DecodeError if not)."""
+        return self._decode
+
+    @property
+    def record_type(self) -> type:
+        """The Struct a record decodes into (``map_decoded`` takes one)."""
+        return decoded_type(self._decode)
+
+    def map(self, raw: msgspec.Raw | bytes | str) -> Result | None:
+        """Decode, check and map one record.
+
+        Args:
+            raw: The record's JSON text.
+
+        Returns:
+            What ``map_decoded`` gives the decoded record, or None when it does not decode.
+        """
+        try:
+            record = self._decode(raw)
+        except msgspec.DecodeError:
+            return None
+        return self.map_decoded(record)
+
+
+class RecordLane(DecodingLane[Mapped]):
     """Turns the JSON text of one record into ``(contact_key, attributes)``, or declines.
+
+    ``map`` gives ``(contact_key, attributes)`` exactly as the general path would produce them
+    (the attributes with the Contact Key, when there is one), or None when the general path
+    must take the record.
 
     Build one with :func:`compile_lane`. The record Struct lists the mapped properties
     first, in schema order, then the SDK metadata ones; a missing optional property decodes
@@ -134,33 +175,6 @@ class RecordLane:
         """The type of the rows this lane builds (None: it builds dicts)."""
         return self._row_type
 
-    @property
-    def decode(self) -> Callable[[msgspec.Raw | bytes | str], Any]:
-        """Decodes a record's JSON text into :attr:`record_type` (msgspec.DecodeError if not)."""
-        return self._decode
-
-    @property
-    def record_type(self) -> type:
-        """The Struct a record decodes into (``map_decoded`` takes one)."""
-        return decoded_type(self._decode)
-
-    def map(self, raw: msgspec.Raw | bytes | str) -> Mapped | None:
-        """Decode, check and map one record.
-
-        Args:
-            raw: The record's JSON text.
-
-        Returns:
-            ``(contact_key, attributes)`` exactly as the general path would produce them (the
-            attributes with the Contact Key, when there is one), or None when the general
-            path must take the record.
-        """
-        try:
-            record = self._decode(raw)
-        except msgspec.DecodeError:
-            return None
-        return self.map_decoded(record)
-
     def _compile_map(self) -> Callable[[Any], Mapped | None]:
         """The lane's ``map_decoded``: its checks and conversions unrolled into one function.
 
@@ -175,11 +189,7 @@ class RecordLane:
                 "    if marker is not None and marker != '':",
                 "        return None",
             ]
-        for index, _allowed in self._number_checks:
-            lines += [
-                f"    if type(v[{int(index)}]) not in ALLOWED[{int(index)}]:",
-                "        return None",
-            ]
+        lines += number_check_lines(self._number_checks)
         for index, _check in self._nested_checks:
             lines += [
                 f"    nested = v[{int(index)}]",
@@ -414,6 +424,21 @@ def compile_lane(
         deleted_at=at.get("_sdc_deleted_at") if declines_deleted else None,
         guaranteed=constrained,
     )
+
+
+def number_check_lines(number_checks: Sequence[tuple[int, frozenset[type]]]) -> list[str]:
+    """Generated lines declining a record whose number at an index has a type not allowed.
+
+    The generated function has the decoded values in ``v`` and the allowed types in
+    ``ALLOWED`` (index -> types).
+    """
+    lines: list[str] = []
+    for index, _allowed in number_checks:
+        lines += [
+            f"    if type(v[{int(index)}]) not in ALLOWED[{int(index)}]:",
+            "        return None",
+        ]
+    return lines
 
 
 def decoded_type(decode: Callable[[msgspec.Raw | bytes | str], Any]) -> type:

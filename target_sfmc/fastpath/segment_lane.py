@@ -28,8 +28,9 @@ from target_sfmc.dates import (
 )
 from target_sfmc.fastpath.lanes import (
     SDK_METADATA,
-    decoded_type,
+    DecodingLane,
     exact_type,
+    number_check_lines,
     own_schema_check,
     record_decoder,
     struct_field_type,
@@ -45,8 +46,11 @@ if TYPE_CHECKING:
     from target_sfmc.records import Outcome
 
 
-class SegmentLane:
+class SegmentLane(DecodingLane["list[Outcome]"]):
     """Turns the JSON text of one Segment message into its outcomes, or declines.
+
+    ``map`` gives the outcomes the general path would give the message, or None when the
+    general path must take it.
 
     Build one with :func:`compile_segment_lane`. A property that may be absent and is checked
     on its own decodes to UNSET when absent (the general path checks only present values).
@@ -72,32 +76,6 @@ class SegmentLane:
         self._route = route
         self.map_decoded = self._compile_map()
 
-    @property
-    def decode(self) -> Callable[[msgspec.Raw | bytes | str], Any]:
-        """Decodes a record's JSON text into :attr:`record_type` (msgspec.DecodeError if not)."""
-        return self._decode
-
-    @property
-    def record_type(self) -> type:
-        """The Struct a message decodes into (``map_decoded`` takes one)."""
-        return decoded_type(self._decode)
-
-    def map(self, raw: msgspec.Raw | bytes | str) -> list[Outcome] | None:
-        """Decode, check and route one message.
-
-        Args:
-            raw: The message's JSON text (the RECORD's ``record``).
-
-        Returns:
-            The outcomes the general path would give the message, or None when the general
-            path must take it.
-        """
-        try:
-            message = self._decode(raw)
-        except msgspec.DecodeError:
-            return None
-        return self.map_decoded(message)
-
     def _compile_map(self) -> Callable[[Any], list[Outcome] | None]:
         """The lane's ``map_decoded``: its checks unrolled into one function.
 
@@ -105,11 +83,7 @@ class SegmentLane:
         what :meth:`map` returns.
         """
         lines = ["def map_decoded(message):", "    v = astuple(message)"]
-        for index, _allowed in self._number_checks:
-            lines += [
-                f"    if type(v[{int(index)}]) not in ALLOWED[{int(index)}]:",
-                "        return None",
-            ]
+        lines += number_check_lines(self._number_checks)
         for index, _check in self._value_checks:
             lines += [
                 f"    if v[{int(index)}] is not UNSET:",

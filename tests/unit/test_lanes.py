@@ -25,6 +25,17 @@ from target_sfmc.validation import FastJSONSchemaValidator
 USER_ID_PROPERTIES = ("user_id", "userId")
 EMAIL_PROPERTY = "email"
 
+# An object or null: a union the decode holds values to.
+PREFERENCES: dict[str, Any] = {
+    "anyOf": [
+        {
+            "type": "object",
+            "properties": {"newsletter": {"type": "boolean"}},
+            "required": ["newsletter"],
+        },
+        {"type": "null"},
+    ]
+}
 SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
@@ -49,16 +60,7 @@ SCHEMA: dict[str, Any] = {
             "required": ["city"],
         },
         "orders": {"type": "array", "items": {"type": "number", "multipleOf": 0.01}},
-        "preferences": {
-            "anyOf": [
-                {
-                    "type": "object",
-                    "properties": {"newsletter": {"type": "boolean"}},
-                    "required": ["newsletter"],
-                },
-                {"type": "null"},
-            ]
-        },
+        "preferences": PREFERENCES,
         "_sdc_extracted_at": {"type": ["string", "null"], "format": "date-time"},
     },
     "required": ["plan code"],
@@ -305,70 +307,54 @@ CONTAINERS_SCHEMA: dict[str, Any] = {
 }
 
 
-@pytest.mark.parametrize(
-    ("record", "taken"),
-    [
-        ({"user_id": "u", "plan": "p", "meta": {"a": [1]}, "tags": [], "extra": {}}, True),
-        ({"user_id": "u", "meta": None, "tags": [{"x": 1}], "extra": []}, True),
-        ({"user_id": "u", "meta": "text"}, False),
-        ({"user_id": "u", "tags": None}, False),
-        ({"user_id": "u", "extra": None}, False),
-        ({"user_id": "u", "meta": 1}, False),
-    ],
-)
-def test_plain_object_and_array_properties_keep_rows_built_in_one_call(
-    record: dict[str, Any], *, taken: bool
-) -> None:
-    text = json.dumps(record)
-    mapped = lane_for(CONTAINERS_SCHEMA).map(text.encode())
-    assert (mapped is not None) is taken
-    if mapped is not None:
-        assert isinstance(mapped[1], AttributeRow)
-        assert (mapped[0], dict(mapped[1])) == general_path(text, CONTAINERS_SCHEMA, validate=True)
-
-
 PREFERENCES_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
         "user_id": {"type": "string"},
         "plan": {"type": ["string", "null"]},
-        "preferences": {
-            "anyOf": [
-                {
-                    "type": "object",
-                    "properties": {"newsletter": {"type": "boolean"}},
-                    "required": ["newsletter"],
-                },
-                {"type": "null"},
-            ]
-        },
+        "preferences": PREFERENCES,
         "scores": {"oneOf": [{"type": "array", "items": {"type": "integer"}}, {"type": "null"}]},
     },
 }
+CONTAINERS, UNIONS = "containers", "unions"
+NESTED_SCHEMAS = {CONTAINERS: CONTAINERS_SCHEMA, UNIONS: PREFERENCES_SCHEMA}
 
 
 @pytest.mark.parametrize(
-    ("record", "taken"),
+    ("schema", "record", "taken"),
     [
-        ({"user_id": "u", "plan": "p", "preferences": {"newsletter": True}, "scores": [1]}, True),
-        ({"user_id": "u", "preferences": None, "scores": None}, True),
-        ({"user_id": "u", "preferences": {"newsletter": "yes"}}, False),
-        ({"user_id": "u", "preferences": {}}, False),
-        ({"user_id": "u", "preferences": []}, False),
-        ({"user_id": "u", "scores": [1.5]}, False),
+        # Plain object and array properties.
+        (
+            CONTAINERS,
+            {"user_id": "u", "plan": "p", "meta": {"a": [1]}, "tags": [], "extra": {}},
+            True,
+        ),
+        (CONTAINERS, {"user_id": "u", "meta": None, "tags": [{"x": 1}], "extra": []}, True),
+        (CONTAINERS, {"user_id": "u", "meta": "text"}, False),
+        (CONTAINERS, {"user_id": "u", "tags": None}, False),
+        (CONTAINERS, {"user_id": "u", "extra": None}, False),
+        (CONTAINERS, {"user_id": "u", "meta": 1}, False),
+        # A union of a nested schema and null (anyOf, oneOf).
+        (UNIONS, {"user_id": "u", "preferences": {"newsletter": True}, "scores": [1]}, True),
+        (UNIONS, {"user_id": "u", "preferences": None, "scores": None}, True),
+        (UNIONS, {"user_id": "u", "preferences": {"newsletter": "yes"}}, False),
+        (UNIONS, {"user_id": "u", "preferences": {}}, False),
+        (UNIONS, {"user_id": "u", "preferences": []}, False),
+        (UNIONS, {"user_id": "u", "scores": [1.5]}, False),
     ],
 )
-def test_a_union_of_a_nested_schema_and_null_keeps_the_lane(
-    record: dict[str, Any], *, taken: bool
+def test_object_and_array_properties_keep_rows_built_in_one_call(
+    schema: str, record: dict[str, Any], *, taken: bool
 ) -> None:
     text = json.dumps(record)
-    mapped = lane_for(PREFERENCES_SCHEMA).map(text.encode())
+    mapped = lane_for(NESTED_SCHEMAS[schema]).map(text.encode())
     assert (mapped is not None) is taken
+    expected = general_path(text, NESTED_SCHEMAS[schema], validate=True)
     if mapped is not None:
         assert isinstance(mapped[1], AttributeRow)
-        assert (mapped[0], dict(mapped[1])) == general_path(text, PREFERENCES_SCHEMA, validate=True)
-    else:
-        assert general_path(text, PREFERENCES_SCHEMA, validate=True) is None
+        assert (mapped[0], dict(mapped[1])) == expected
+    elif schema == UNIONS:
+        assert expected is None  # every record declined here is invalid
 
 
 def test_a_required_object_property_keeps_its_lane() -> None:
