@@ -64,18 +64,26 @@ class ReaderLane(t.NamedTuple):
     take_run: t.Callable[[t.Sequence[Any], int], int]
 
 
-def block_decoder(
-    lanes: dict[str, ReaderLane],
-) -> tuple[t.Callable[[bytes], list[Any]], dict[type, t.Callable[[t.Sequence[Any], int], int]]]:
-    """Decodes a block of lines, each a RECORD of one of these streams, in one call.
+class BlockDecoder(t.NamedTuple):
+    """Decodes a block of lines, each a RECORD of one of a set of laned streams, in one call."""
+
+    lanes: dict[str, ReaderLane]  # the lanes it was built for
+    # block -> messages; raises msgspec.DecodeError for a line that is anything else (blank
+    # lines are skipped).
+    decode: t.Callable[[bytes], list[Any]]
+    # Each message's type -> the ``take_run`` of its stream's lane (a message's ``record`` is
+    # the decoded record).
+    takes: dict[type, t.Callable[[t.Sequence[Any], int], int]]
+
+
+def block_decoder(lanes: dict[str, ReaderLane]) -> BlockDecoder:
+    """The block decoder of these lanes.
 
     Args:
         lanes: Stream name -> its lane.
 
     Returns:
-        ``block -> messages`` (raises msgspec.DecodeError for a line that is anything else;
-        blank lines are skipped), and each message's type -> the ``take`` of its stream's
-        lane (a message's ``record`` is the decoded record).
+        The decoder, keeping a copy of ``lanes``.
     """
     takes: dict[type, t.Callable[[t.Sequence[Any], int], int]] = {}
     for stream, lane in lanes.items():
@@ -88,7 +96,8 @@ def block_decoder(
         )
         takes[line_type] = lane.take_run
     union: Any = t.Union[tuple(takes)]  # noqa: UP007 - built at run time
-    return msgspec.json.Decoder(union, float_hook=decimal.Decimal).decode_lines, takes
+    decode = msgspec.json.Decoder(union, float_hook=decimal.Decimal).decode_lines
+    return BlockDecoder(dict(lanes), decode, takes)
 
 
 class LineNumberingReader(MsgSpecReader):
@@ -99,12 +108,10 @@ class LineNumberingReader(MsgSpecReader):
     def __init__(self) -> None:
         """Start with no record lanes."""
         super().__init__()
-        # Stream name -> lane (its ``take`` is True when it handled the record).
+        # Stream name -> lane.
         self.record_lanes: dict[str, ReaderLane] = {}
-        # The block decoder of the lanes it was built for, and how to route what it decodes.
-        self._block_lanes: dict[str, ReaderLane] = {}
-        self._decode_block: t.Callable[[bytes], list[Any]] | None = None
-        self._take_by_line_type: dict[type, t.Callable[[t.Sequence[Any], int], int]] = {}
+        # The block decoder of the current lanes (rebuilt when they change).
+        self._block: BlockDecoder | None = None
 
     @property
     def default_input(self) -> t.IO[bytes]:  # type: ignore[override]
@@ -291,66 +298,39 @@ class LineNumberingReader(MsgSpecReader):
             Where the first line that is no laned record starts (``len(lines)``: none is),
             or -1 when the rest of the block must be read line by line.
         """
-        if self._block_lanes != self.record_lanes:
-            self._block_lanes = dict(self.record_lanes)
-            self._decode_block, self._take_by_line_type = block_decoder(self._block_lanes)
-        decoded = self._decode_run(lines[start:] if start else lines)
+        block = self._block
+        if block is None or block.lanes != self.record_lanes:
+            block = self._block = block_decoder(self.record_lanes)
+        decoded = _decode_run(block.decode, lines[start:] if start else lines)
         if decoded is None:
             return -1
         run, messages = decoded
         if messages:
-            self._feed_run(run, messages, callbacks, stats)
+            self._feed_run(block.takes, run, messages, callbacks, stats)
         return start + len(run)
-
-    def _decode_run(self, lines: bytes) -> tuple[bytes, list[Any]] | None:
-        """The leading lines that are laned RECORDs, and their messages.
-
-        Returns:
-            ``(those lines, their messages)`` (none when the first line is another kind),
-            or None when the lines must be read one by one (not JSON, blank lines).
-        """
-        decode = t.cast("t.Callable[[bytes], list[Any]]", self._decode_block)
-        run = lines
-        try:
-            messages = decode(run)
-        except msgspec.ValidationError as exc:
-            # Every line before the one named (``$[n]``) is a laned record: decode those.
-            found = _FAILED_LINE.match(str(exc).rpartition(" - at `")[2])
-            if found is None:
-                return None
-            run = run[: _line_start(run, int(found[1]))]
-            try:
-                messages = decode(run) if run else []
-            except msgspec.DecodeError:
-                return None
-        except msgspec.DecodeError:
-            return None  # not JSON: the line by line read names the line
-        if len(messages) != run.count(b"\n"):
-            return None  # blank lines: the decode skipped them
-        return run, messages
 
     def _feed_run(
         self,
+        takes: dict[type, t.Callable[[t.Sequence[Any], int], int]],
         run: bytes,
         messages: list[Any],
         callbacks: dict[str, t.Callable[[dict], None]],
         stats: collections.Counter[str],
     ) -> None:
         """Each stretch of one stream's records to its lane; a declined one the general way."""
-        take_by_line_type = self._take_by_line_type
         first = self.line_number
         texts: list[bytes] | None = None
         offset, count = 0, len(messages)
         while offset < count:
             kind = type(messages[offset])
             end = count
-            if len(take_by_line_type) > 1:
+            if len(takes) > 1:
                 end = offset + 1
                 while end < count and type(messages[end]) is kind:
                     end += 1
             records = [message.record for message in messages[offset:end]]
             self.line_number = first + offset
-            taken_to = offset + take_by_line_type[kind](records, 0)
+            taken_to = offset + takes[kind](records, 0)
             stats[_TAKEN_BY_LANE] += taken_to - offset
             offset = taken_to
             self.line_number = first + offset
@@ -360,6 +340,35 @@ class LineNumberingReader(MsgSpecReader):
                 self._process_line(texts[offset], callbacks, stats)
                 offset += 1
         self.line_number = first + count
+
+
+def _decode_run(
+    decode: t.Callable[[bytes], list[Any]], lines: bytes
+) -> tuple[bytes, list[Any]] | None:
+    """The leading lines that are laned RECORDs, and their messages.
+
+    Returns:
+        ``(those lines, their messages)`` (none when the first line is another kind), or
+        None when the lines must be read one by one (not JSON, blank lines).
+    """
+    run = lines
+    try:
+        messages = decode(run)
+    except msgspec.ValidationError as exc:
+        # Every line before the one named (``$[n]``) is a laned record: decode those.
+        found = _FAILED_LINE.match(str(exc).rpartition(" - at `")[2])
+        if found is None:
+            return None
+        run = run[: _line_start(run, int(found[1]))]
+        try:
+            messages = decode(run) if run else []
+        except msgspec.DecodeError:
+            return None
+    except msgspec.DecodeError:
+        return None  # not JSON: the line by line read names the line
+    if len(messages) != run.count(b"\n"):
+        return None  # blank lines: the decode skipped them
+    return run, messages
 
 
 def _is_utf8(data: bytes) -> bool:
