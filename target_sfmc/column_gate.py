@@ -128,14 +128,43 @@ class ColumnGate:
         self._fast: dict[type, _CompiledCheck] = {}
         # Row type -> a dict of only its names that are columns (the others are ignored).
         self._projections: dict[type, Callable[[Any], dict[str, Any]]] = {}
+        # Changes whenever a name is accepted or ignored (what was built on the old answers
+        # of :meth:`sends` and :meth:`checked_column` is then out of date).
+        self.generation = 0
         for column in de.columns.values():
             self._accept(column.name)
         for folded, column in spec.columns.items():
             if folded in de.columns:
                 self._accept(column.name)
 
+    def sends(self, name: str) -> bool | None:
+        """Whether an attribute is sent: True (a column), False (ignored), None (not seen yet).
+
+        Args:
+            name: The attribute's name, as the mapping writes it.
+
+        Returns:
+            True, False or None.
+        """
+        if name in self._known:
+            return True
+        return False if name in self._ignored else None
+
+    def checked_column(self, name: str) -> Column | None:
+        """The column an attribute's values are checked against (None: they always fit).
+
+        Args:
+            name: The name of an attribute the gate sends.
+
+        Returns:
+            The column, when its values need a check.
+        """
+        found = self._checks.get(name)
+        return None if found is None else found[0]
+
     def _accept(self, name: str) -> None:
         """Send the attribute (its column exists); check its values unless they always fit."""
+        self.generation += 1
         self._known.add(name)
         folded = name.casefold()
         column = self.de.columns.get(folded)
@@ -313,6 +342,7 @@ class ColumnGate:
                 self._accept(column.name)
 
     def _ignore(self, name: str) -> None:
+        self.generation += 1
         self._ignored.add(name)
         where = (
             f"the entry event's data extension '{self.de.key}'"

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
 
-def _fits_at_once(column: Column) -> str:
+def fits_at_once(column: Column) -> str:
     """A Python expression on ``v`` that is true when the value surely fits (no call needed).
 
     Only integers taken from the column are written into it; any other value goes to the
@@ -85,7 +85,7 @@ def compile_row_check(
         else:
             lines.append(f"    v = get(NAMES[{index}])")
             present = "v is not None"
-        lines.append(f"    if {present} and not ({_fits_at_once(column)}):")
+        lines.append(f"    if {present} and not ({fits_at_once(column)}):")
         lines.append(f"        reason = CHECKS[{index}](v)")
         lines.append("        if reason is not None:")
         lines.append(f"            return {index}, reason")

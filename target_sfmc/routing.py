@@ -346,6 +346,28 @@ SEGMENT_ROUTED_FIELDS = (
 )
 
 
+@dataclass(frozen=True)
+class SegmentRowPlan:
+    """The one Data Extension row some Segment messages become, and what it is made of."""
+
+    data_extension_key: str
+    # The message field whose attributes (with the context's) fill the row.
+    attributes_field: str
+    # The row's key columns (the Contact Key among them for identify rows).
+    primary_keys: tuple[str, ...]
+    # The row's Contact must exist before it (identify rows with ``create_contacts``).
+    create_contact: bool = False
+
+
+def _message_type(message: Mapping[str, Any]) -> str:
+    return str(message.get("type") or "").lower()
+
+
+def _event_name(message: Mapping[str, Any]) -> str:
+    """A track message's event, as conversion and API events are looked up."""
+    return str(message.get("event") or "").strip().casefold()
+
+
 class _WholeMessageNeeded(Exception):  # noqa: N818 - a signal, not an error
     """The outcome of a message depends on more than its routed fields."""
 
@@ -369,6 +391,21 @@ class SegmentRouter:
         self._create_contacts = settings.create_contacts
         self._conversions = settings.conversion_events
         self._api_events = settings.api_events
+        self._identify_plan = (
+            None
+            if self._identify_key is None
+            else SegmentRowPlan(
+                self._identify_key, "traits", (CONTACT_KEY,), create_contact=self._create_contacts
+            )
+        )
+        # Track events loaded into a conversion Data Extension only, keyed by their columns.
+        self._conversion_plans = {
+            event: SegmentRowPlan(
+                conversion.data_extension_key, "properties", conversion.primary_keys
+            )
+            for event, conversion in self._conversions.items()
+            if event not in self._api_events and not conversion.uuid_primary_key
+        }
 
     def __call__(self, message: Mapping[str, Any]) -> list[Outcome]:
         """Map one Segment message to its outcomes.
@@ -396,12 +433,42 @@ class SegmentRouter:
         except _WholeMessageNeeded:
             return None
 
-    def _route(self, message: Mapping[str, Any], whole: Mapping[str, Any] | None) -> list[Outcome]:
-        kind = str(message.get("type") or "").lower()
+    def contact_key_of(self, message: Mapping[str, Any]) -> str | None:
+        """The Contact Key of a message: its user id, else its email (see :func:`segment_email`).
+
+        Args:
+            message: The message, or its routed fields.
+
+        Returns:
+            The Contact Key, or None when the message has neither.
+        """
         # The email is looked for only when no user id gives a Contact Key.
         ck = contact_key(*map(message.get, DEFAULT_USER_ID_PROPERTIES))
-        if ck is None:
-            ck = contact_key(segment_email(message))
+        return contact_key(segment_email(message)) if ck is None else ck
+
+    def row_plan(self, message: Mapping[str, Any]) -> SegmentRowPlan | None:
+        """Where a message's one Data Extension row goes, when it becomes exactly one row.
+
+        An identify message becomes one row of the Identify Data Extension; a track message
+        of a conversion event that is no API event, and whose rows are not keyed by a Uuid,
+        one row of the event's Data Extension.
+
+        Args:
+            message: The message, or its routed fields.
+
+        Returns:
+            The plan, or None for any other message.
+        """
+        kind = _message_type(message)
+        if kind == "identify":
+            return self._identify_plan
+        if kind == "track":
+            return self._conversion_plans.get(_event_name(message))
+        return None
+
+    def _route(self, message: Mapping[str, Any], whole: Mapping[str, Any] | None) -> list[Outcome]:
+        kind = _message_type(message)
+        ck = self.contact_key_of(message)
         context = message.get("context")
         if kind == "identify":
             traits = message.get("traits")
@@ -413,7 +480,7 @@ class SegmentRouter:
             ]
         if kind != "track":
             return [Skipped(UNSUPPORTED_TYPE, dict(_whole(whole)), None)]
-        event = str(message.get("event") or "").strip().casefold()
+        event = _event_name(message)
         conversion = self._conversions.get(event)
         definition = self._api_events.get(event)
         if conversion is None and definition is None:

@@ -32,12 +32,13 @@ from singer_sdk.exceptions import InvalidJSONSchema
 from target_sfmc.batch_accounting import account_batch
 from target_sfmc.column_gate import StreamGates
 from target_sfmc.errors import TargetSfmcError
+from target_sfmc.fastpath.segment_rows import SegmentRows
 from target_sfmc.fastpath.sink import LaneSpec, SegmentLaneSpec
 from target_sfmc.loading.asynchronous import AsyncRowLoader
 from target_sfmc.loading.deletes import DeletingRowLoader, RowDeleter
 from target_sfmc.loading.journey_exit import load_in_order
 from target_sfmc.loading.sync import SyncRowLoader
-from target_sfmc.mapping import title_case
+from target_sfmc.mapping import MappingError, title_case
 from target_sfmc.records import (
     DataExtensionRow,
     JourneyEvent,
@@ -281,18 +282,34 @@ class SfmcSink(RuntimeSink):
 
     def _segment_lane_spec(self, router: SegmentRouter) -> SegmentLaneSpec:
         """How a lane of a Segment-format stream routes messages and keeps their outcomes."""
-        tally, add_outcome = self._tally, self._add_outcome
+        tally, add_outcome, add_admitted = self._tally, self._add_outcome, self._add_admitted
+        route_fields, common_row = router.route_fields, SegmentRows(router, self._gates).row
 
-        def keep(outcomes: list[Outcome], context: dict) -> None:
+        def take_fields(fields: dict[str, Any], context: dict) -> bool:
+            row = common_row(fields)
+            if row is not None:  # built past its gate
+                tally.read += 1
+                add_admitted(row, context["batch"])
+                return True
+            try:
+                outcomes = route_fields(fields)
+            except MappingError:
+                return False
+            if outcomes is None:
+                return False
             tally.read += 1
             batch = context["batch"]
             for outcome in outcomes:
                 add_outcome(outcome, batch)
+            return True
 
-        return SegmentLaneSpec(router.route_fields, keep)
+        return SegmentLaneSpec(route_fields, take_fields)
 
     def _add_outcome(self, outcome: Outcome, batch: Batch) -> None:
-        outcome = self._gates.admit(outcome)
+        self._add_admitted(self._gates.admit(outcome), batch)
+
+    def _add_admitted(self, outcome: Outcome, batch: Batch) -> None:
+        """Add an outcome that passed its gate to the batch."""
         if isinstance(outcome, DataExtensionRow):
             key = outcome.data_extension_key
             primary_key = outcome.primary_key

@@ -74,15 +74,33 @@ class SegmentLane(DecodingLane["list[Outcome]"]):
         self._dates = tuple(dates)
         self._nested_dates = nested_dates
         self._route = route
-        self.map_decoded = self._compile_map()
+        self.fields_of = self._compile_fields_of()
 
-    def _compile_map(self) -> Callable[[Any], list[Outcome] | None]:
-        """The lane's ``map_decoded``: its checks unrolled into one function.
+    def map_decoded(self, message: Any) -> list[Outcome] | None:
+        """The outcomes of a decoded message, or None when the general path must take it.
+
+        Args:
+            message: A message decoded into :attr:`record_type`.
+
+        Returns:
+            What :meth:`map` returns.
+        """
+        fields = self.fields_of(message)
+        if fields is None:
+            return None
+        try:
+            return self._route(fields)
+        except MappingError:
+            return None
+
+    def _compile_fields_of(self) -> Callable[[Any], dict[str, Any] | None]:
+        """The lane's ``fields_of``: its checks unrolled into one function.
 
         The generated function takes a message decoded into :attr:`record_type` and returns
-        what :meth:`map` returns.
+        its routed fields as the general path would route them (dates parsed), or None when
+        a check refuses it.
         """
-        lines = ["def map_decoded(message):", "    v = astuple(message)"]
+        lines = ["def fields_of(message):", "    v = astuple(message)"]
         lines += number_check_lines(self._number_checks)
         for index, _check in self._value_checks:
             lines += [
@@ -108,16 +126,10 @@ class SegmentLane(DecodingLane["list[Outcome]"]):
             ]
         if self._nested_dates:
             lines.append("    parse_nested_datelike(fields, NESTED_DATES)")
-        lines += [
-            "    try:",
-            "        return route(fields)",
-            "    except MappingError:",
-            "        return None",
-        ]
+        lines.append("    return fields")
         namespace: dict[str, Any] = {
             "astuple": astuple,
             "UNSET": UNSET,
-            "MappingError": MappingError,
             "parse_datelike": parse_datelike,
             "parse_nested_datelike": parse_nested_datelike,
             "ALLOWED": dict(self._number_checks),
@@ -125,10 +137,9 @@ class SegmentLane(DecodingLane["list[Outcome]"]):
             "DATES": {index: (kind, parse) for index, kind, parse in self._dates},
             "ROUTED": tuple(name for name, _index in self._routed),
             "NESTED_DATES": self._nested_dates,
-            "route": self._route,
         }
         exec("\n".join(lines), namespace)  # noqa: S102 - code built above from integers only
-        return namespace["map_decoded"]
+        return namespace["fields_of"]
 
 
 def compile_segment_lane(  # noqa: C901, PLR0912 - one decision per kind of property

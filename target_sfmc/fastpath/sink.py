@@ -57,7 +57,9 @@ class SegmentLaneSpec:
 
     # The routed fields of a message -> its outcomes (None: the whole message is needed).
     route_fields: Callable[[Mapping[str, Any]], list[Outcome] | None]
-    keep: Callable[[list[Outcome], dict], None]  # adds a message's outcomes to the batch
+    # (routed fields, batch context) -> taken: routes a message and adds its outcomes to
+    # the batch; False when the general path must take it.
+    take_fields: Callable[[dict[str, Any], dict], bool]
 
 
 @dataclass(frozen=True)
@@ -222,13 +224,10 @@ class FastPathSink(BatchSink):
         )
         if lane is None:
             return None
-        lane_map, keep = lane.map_decoded, spec.keep
+        fields_of, take_fields = lane.fields_of, spec.take_fields
 
         def take(message: Any, context: dict) -> bool:
-            outcomes = lane_map(message)
-            if outcomes is None:
-                return False
-            keep(outcomes, context)
-            return True
+            fields = fields_of(message)
+            return fields is not None and take_fields(fields, context)
 
         return SinkLane(lane.decode, lane.record_type, take)

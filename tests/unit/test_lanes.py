@@ -744,3 +744,144 @@ def test_segment_schemas_without_a_lane(properties: dict[str, Any], why: str) ->
         route=segment_router_for().route_fields,
     )
     assert lane is None, why
+
+
+# -- Segment rows built past their gate ------------------------------------------------------
+
+ROWS_SETTINGS = {
+    **SEGMENT_SETTINGS,
+    "conversion_events": [SEGMENT_SETTINGS["conversion_events"][0]],
+    "api_events": [SEGMENT_SETTINGS["api_events"][1]],
+}
+# Checked and unchecked columns of every kind; the other attributes are ignored.
+ROW_COLUMNS = {
+    "IDENTIFY": [
+        ("Contact Key", "Text", 254),
+        ("Email", "EmailAddress", 12),
+        ("First Name", "Text", 3),
+        ("Plan", "Text", None),
+        ("Logins", "Number", None),
+        ("Created At", "Date", None),
+        ("Locale", "Locale", 5),
+        ("App Name", "Text", 4),
+        ("Wifi Enabled", "Boolean", None),
+        ("Order Id", "Decimal", 5),
+    ],
+    "ORDERS": [
+        ("Contact Key", "Text", 254),
+        ("Order Id", "Text", 4),
+        ("Plan", "Decimal", 6),
+        ("UTM Campaign", "Text", 3),
+    ],
+}
+
+
+class _IgnoredNames:
+    def ignore_attribute(self, stream: str, name: str, why: str) -> None:
+        pass
+
+
+def row_gates() -> Any:
+    from target_sfmc.column_gate import ColumnGate, StreamGates  # noqa: PLC0415
+    from target_sfmc.data_extensions import DataExtension  # noqa: PLC0415
+    from target_sfmc.de_columns import Column  # noqa: PLC0415
+    from target_sfmc.de_tables import TableSpec  # noqa: PLC0415
+
+    gates = StreamGates()
+    for key, definitions in ROW_COLUMNS.items():
+        columns = [
+            Column(name, kind, length, 2 if kind == "Decimal" else None, name == "Contact Key")
+            for name, kind, length in definitions
+        ]
+        de = DataExtension(key, f"id-{key}", key, {c.name.casefold(): c for c in columns})
+        spec = TableSpec(key, key)
+        spec.add(columns[0])
+        gates.rows[key] = ColumnGate(None, de, spec, "events", _IgnoredNames(), can_add=False)
+    return gates
+
+
+def routed_fields(text: str) -> dict[str, Any] | None:
+    lane = segment_lane_for(SEGMENT_SCHEMA, validate=True)
+    try:
+        return lane.fields_of(lane.decode(text.encode()))
+    except msgspec.DecodeError:
+        return None
+
+
+def general_rows(text: str, router: Any, gates: Any) -> list[Any] | None:
+    """The general path's outcomes of a message, past their gates; None when it refuses it."""
+    from target_sfmc.mapping import MappingError  # noqa: PLC0415
+
+    record = sdk_decoder.decode(text)
+    try:
+        FastJSONSchemaValidator(SEGMENT_SCHEMA).validate(record)
+        DateParser(SEGMENT_SCHEMA, DatetimeErrorTreatmentEnum.ERROR, logging.getLogger()).parse(
+            record
+        )
+        return [gates.admit(outcome) for outcome in router(record)]
+    except (InvalidRecord, MappingError):
+        return None
+
+
+@settings(max_examples=300, deadline=None)
+@given(messages=st.lists(segment_messages, min_size=1, max_size=6))
+def test_segment_rows_built_past_the_gate_equal_the_general_path(
+    messages: list[dict[str, Any]],
+) -> None:
+    from target_sfmc.fastpath.segment_rows import SegmentRows  # noqa: PLC0415
+    from target_sfmc.routing import SegmentRouter  # noqa: PLC0415
+    from target_sfmc.settings import parse_settings  # noqa: PLC0415
+
+    router = SegmentRouter(parse_settings(ROWS_SETTINGS)[0])
+    gates = row_gates()
+    rows = SegmentRows(router, gates)
+    for message in [message for message in messages for _twice in range(2)]:
+        text = _encode(message)
+        fields = routed_fields(text)
+        # The same gate, before the general path teaches it the message's names.
+        built = None if fields is None else rows.row(fields)
+        expected = general_rows(text, router, gates)
+        if built is None:
+            continue
+        assert expected is not None, "a row built for a message the general path refuses"
+        assert len(expected) == 1
+        (row,) = expected
+        assert type(row).__name__ == "DataExtensionRow"
+        assert (built.data_extension_key, built.keys, built.contact_key) == (
+            row.data_extension_key,
+            row.keys,
+            row.contact_key,
+        )
+        assert encode_json(built.values) == encode_json(row.values)  # same names, same order
+
+
+def test_common_segment_rows_are_built_once_the_gate_knows_their_names() -> None:
+    from target_sfmc.fastpath.segment_rows import SegmentRows  # noqa: PLC0415
+    from target_sfmc.routing import SegmentRouter  # noqa: PLC0415
+    from target_sfmc.settings import parse_settings  # noqa: PLC0415
+
+    router = SegmentRouter(parse_settings(ROWS_SETTINGS)[0])
+    gates = row_gates()
+    rows = SegmentRows(router, gates)
+    message = {
+        "messageId": "m-1",
+        "type": "track",
+        "userId": "u1",
+        "event": "Order Completed",
+        "properties": {"order_id": "o-1", "plan": 12.5, "coupon": None, "items": [1]},
+        "context": {"campaign": {"name": "abc", "source": "x"}, "library": {"name": "js"}},
+    }
+    text = json.dumps(message)
+    fields = routed_fields(text)
+    assert fields is not None
+    assert rows.row(fields) is None  # the gate has not seen "UTM Source" yet
+    general_rows(text, router, gates)
+    built = rows.row(routed_fields(text))
+    assert built is not None
+    assert built.keys == {"Contact Key": "u1", "Order Id": "o-1"}
+    assert encode_json(built.values) == (
+        b'{"UTM Campaign":"abc","Order Id":"o-1","Plan":12.5,"Contact Key":"u1"}'
+    )
+    # A value that does not surely fit its column takes the slower way, which words it.
+    too_long = json.dumps({**message, "properties": {"order_id": "o-12345", "plan": 1}})
+    assert rows.row(routed_fields(too_long)) is None

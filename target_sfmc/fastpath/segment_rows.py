@@ -1,0 +1,249 @@
+"""The row of a common Segment message, built and checked in one generated call.
+
+Most Segment messages become exactly one Data Extension row (see
+:meth:`~target_sfmc.routing.SegmentRouter.row_plan`) from the context's attributes and one
+object's (traits or properties). For each destination and each set of that object's keys a
+function is generated that reads every value, converts it as the mapping does, checks it
+against its column as the destination's gate would, and builds the row as a Struct in one
+call. It knows which names the gate sends and which it ignores, so the row skips the gate.
+
+Such a function gives up (None) on anything it cannot build exactly as the mapping and the
+gate would: a name the gate has not seen yet (the gate must add or ignore it first), a value
+that does not surely fit its column, an empty key value, two keys of one name. The message
+then takes the slower way, which decides and words any refusal. A function is rebuilt when
+its gate's answers change.
+"""
+
+from __future__ import annotations
+
+import decimal
+from typing import TYPE_CHECKING, Any
+
+from target_sfmc.de_row_checks import fits_at_once
+from target_sfmc.fastpath.rows import attribute_row_type
+from target_sfmc.mapping import (
+    CONTACT_KEY,
+    CONTEXT_ATTRIBUTES,
+    MappingError,
+    is_dropped,
+    title_cased,
+    to_sfmc_value,
+)
+from target_sfmc.records import DataExtensionRow
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from target_sfmc.column_gate import ColumnGate, StreamGates
+    from target_sfmc.routing import SegmentRouter, SegmentRowPlan
+
+_FAILED = object()
+_AS_IS = frozenset({str, int, bool})
+_EMPTY: dict[str, Any] = {}
+# Builders kept per stream before the oldest are dropped (keys sets that never repeat).
+_MAX_BUILDERS = 1024
+
+
+def _sent_value(value: Any) -> Any:
+    """What the mapping sends for a value: itself, its conversion, None (left out) or _FAILED."""
+    if type(value) in _AS_IS:
+        return value
+    try:
+        sent = to_sfmc_value(value)
+    except MappingError:
+        return _FAILED
+    return None if is_dropped(sent) else sent
+
+
+def _context_paths() -> list[tuple[str, tuple[tuple[str | None, str], ...]]]:
+    """The context attributes by the context key they start at, in the table's order."""
+    groups: dict[str, list[tuple[str | None, str]]] = {}
+    for path, name in CONTEXT_ATTRIBUTES:
+        groups.setdefault(path[0], []).append((path[1] if len(path) > 1 else None, name))
+    return [(key, tuple(leaves)) for key, leaves in groups.items()]
+
+
+_CONTEXT_PATHS = _context_paths()
+
+
+class _Builder:
+    """The source of one generated row builder."""
+
+    def __init__(self, gate: ColumnGate) -> None:
+        self.gate = gate
+        self.lines: list[str] = []
+        self.names: list[str] = []  # the row's fields, in order
+        self.variables: dict[str, str] = {}  # field name -> local variable
+        self.namespace: dict[str, Any] = {
+            "AS_IS": _AS_IS,
+            "SENT_VALUE": _sent_value,
+            "FAILED": _FAILED,
+            "Decimal": decimal.Decimal,
+        }
+
+    def take(self, name: str, expression: str, indent: str) -> None:
+        """Read one value into the row, or give up when the gate would not send it as is."""
+        sends = self.gate.sends(name)
+        if sends is False:
+            return  # the gate ignores the name: never read
+        add = self.lines.append
+        add(f"{indent}v = {expression}")
+        if sends is None:  # the gate must see the name first
+            add(f"{indent}if v is not None and SENT_VALUE(v) is not None:")
+            add(f"{indent}    return None")
+            return
+        column = self.gate.checked_column(name)
+        if column is None:
+            surely, fits = "type(v) in AS_IS", "True"
+        else:
+            # A value that surely fits is one the mapping sends as it is (never a NaN).
+            fits = fits_at_once(column)
+            surely = f"({fits}) and (type(v) is not Decimal or v.is_finite())"
+        add(f"{indent}if not ({surely}):")
+        add(f"{indent}    v = SENT_VALUE(v)")
+        add(f"{indent}    if v is FAILED or (v is not None and not ({fits})):")
+        add(f"{indent}        return None")
+        variable = self.variables[name] = f"a{len(self.names)}"
+        self.names.append(name)
+        add(f"{indent}{variable} = v")
+
+    def context(self) -> None:
+        """Read the context's attributes first, in the table's order, as the mapping does."""
+        lines = self.lines
+        start = len(lines)
+        lines.append("    if type(ctx) is dict:")
+        for key, leaves in _CONTEXT_PATHS:
+            own = [name for part, name in leaves if part is None]
+            if own:
+                self.take(own[0], f"ctx.get({key!r})", "        ")
+                continue
+            group = len(lines)
+            lines += [f"        node = ctx.get({key!r})", "        if type(node) is dict:"]
+            before = len(self.names)
+            for part, name in leaves:
+                self.take(name, f"node.get({part!r})", "            ")
+            if len(lines) == group + 2:
+                del lines[group:]  # the gate ignores every attribute of the group
+            elif len(self.names) > before:
+                lines.append("        else:")
+                self.absent(self.names[before:], "            ")
+        if len(lines) == start + 1:
+            del lines[start:]  # the gate ignores every context attribute
+            return
+        # A context that is no object adds no attribute; another kind of mapping is rare.
+        lines.append("    elif ctx is None or type(ctx) in AS_IS or type(ctx) is list:")
+        lines.append("        pass")
+        self.absent(self.names, "        ")
+        lines += ["    else:", "        return None"]
+
+    def absent(self, names: list[str], indent: str) -> None:
+        """The row does not have these attributes (a context without them)."""
+        variables = [self.variables[name] for name in names if name in self.variables]
+        if variables:
+            self.lines.append(f"{indent}{' = '.join(variables)} = None")
+
+
+def compile_row_builder(
+    plan: SegmentRowPlan, gate: ColumnGate, keys: tuple[str, ...]
+) -> Callable[[Any, dict[str, Any], str], DataExtensionRow | None] | None:
+    """Generate the row builder of one destination and one set of attribute keys.
+
+    Args:
+        plan: Where the rows go and what they are made of.
+        gate: The destination's gate, as it is now.
+        keys: The keys of the attributes object, in its order.
+
+    Returns:
+        ``(context, attributes, contact_key) -> row or None``, or None when no row of these
+        keys can be built here (names that clash, a key column the row does not have).
+    """
+    titles = [title_cased(key) for key in keys]
+    context_names = {name for _path, name in CONTEXT_ATTRIBUTES}
+    named = [title for title in titles if title]
+    if len(set(named)) < len(named) or context_names & set(named) or CONTACT_KEY in named:
+        return None  # a later value would replace an earlier one in place: the slower way
+    if not gate.sends(CONTACT_KEY):
+        return None
+    source = _Builder(gate)
+    add = source.lines.append
+    add("def build(ctx, attributes, ck):")
+    source.context()
+    if keys:
+        values = ", ".join(f"s{index}" for index in range(len(keys)))
+        add(f"    ({values},) = attributes.values()")
+    for index, title in enumerate(titles):
+        if title:
+            source.take(title, f"s{index}", "    ")
+    source.take(CONTACT_KEY, "ck", "    ")
+    key_values = []
+    for position, name in enumerate(plan.primary_keys):
+        variable = source.variables.get(name)
+        if variable is None:
+            return None  # the row would miss a key column
+        add(f"    if {variable} is None or {variable} == '':")
+        add("        return None")
+        key_values.append(f"KEYS[{position}]: {variable}")
+    row_type = attribute_row_type(source.names)
+    fields = ", ".join(source.variables[name] for name in source.names)
+    contact = "ck" if plan.create_contact else "None"
+    add(f"    return ROW(DE_KEY, {{{', '.join(key_values)}}}, ROW_TYPE({fields}), {contact})")
+    source.namespace.update(
+        ROW=DataExtensionRow,
+        ROW_TYPE=row_type,
+        DE_KEY=plan.data_extension_key,
+        KEYS=plan.primary_keys,
+    )
+    exec("\n".join(source.lines), source.namespace)  # noqa: S102 - names go in as constants
+    return source.namespace["build"]
+
+
+class SegmentRows:
+    """A Segment stream's common rows, built by generated functions (see the module)."""
+
+    def __init__(self, router: SegmentRouter, gates: StreamGates) -> None:
+        """Keep the stream's routing and gates.
+
+        Args:
+            router: The stream's Segment routing.
+            gates: The stream's gates (a destination without one takes the slower way).
+        """
+        self._router = router
+        self._gates = gates
+        # (destination, keys) -> its builder (None: none can be built), per gate generation.
+        self._builders: dict[Any, Any] = {}
+        self._generations: dict[str, int] = {}
+
+    def row(self, fields: Mapping[str, Any]) -> DataExtensionRow | None:
+        """The row of a message, when it becomes one row built here.
+
+        Args:
+            fields: The message's routed fields (checked, dates parsed).
+
+        Returns:
+            The row, ready for its batch (it passed its gate), or None: take the slower way.
+        """
+        plan = self._router.row_plan(fields)
+        if plan is None:
+            return None
+        ck = self._router.contact_key_of(fields)
+        if ck is None:
+            return None
+        attributes = fields.get(plan.attributes_field)
+        if attributes is None:
+            attributes = _EMPTY
+        elif type(attributes) is not dict:
+            return None
+        de_key = plan.data_extension_key
+        gate = self._gates.rows.get(de_key)
+        if gate is None:
+            return None
+        if self._generations.get(de_key) != gate.generation:
+            self._generations[de_key] = gate.generation
+            self._builders = {k: v for k, v in self._builders.items() if k[0] != de_key}
+        found = (de_key, tuple(attributes))
+        build = self._builders.get(found, _FAILED)
+        if build is _FAILED:
+            if len(self._builders) >= _MAX_BUILDERS:
+                self._builders.clear()
+            build = self._builders[found] = compile_row_builder(plan, gate, found[1])
+        return None if build is None else build(fields.get("context"), attributes, ck)
