@@ -32,6 +32,7 @@ from singer_sdk.exceptions import InvalidJSONSchema
 from target_sfmc.batch_accounting import account_batch
 from target_sfmc.column_gate import StreamGates
 from target_sfmc.errors import TargetSfmcError
+from target_sfmc.fastpath.segment_lane import plain_fields
 from target_sfmc.fastpath.segment_rows import SegmentRows
 from target_sfmc.fastpath.sink import LaneSpec, SegmentLaneSpec
 from target_sfmc.loading.asynchronous import AsyncRowLoader
@@ -292,7 +293,7 @@ class SfmcSink(RuntimeSink):
                 add_admitted(row, context["batch"])
                 return True
             try:
-                outcomes = route_fields(fields)
+                outcomes = route_fields(plain_fields(fields))
             except MappingError:
                 return False
             if outcomes is None:

@@ -35,7 +35,7 @@ from target_sfmc.fastpath.lanes import (
     record_decoder,
     struct_field_type,
 )
-from target_sfmc.mapping import MappingError
+from target_sfmc.mapping import CONTEXT_ATTRIBUTES, MappingError
 from target_sfmc.routing import SEGMENT_ROUTED_FIELDS
 from target_sfmc.validation import type_table
 
@@ -44,6 +44,58 @@ if TYPE_CHECKING:
 
     from target_sfmc.dates import NestedField
     from target_sfmc.records import Outcome
+
+
+def _context_type() -> type:
+    """A Struct holding what routing reads of a Segment ``context`` (the rest is skipped).
+
+    Routing reads the context's attributes (:data:`CONTEXT_ATTRIBUTES`) and the email of its
+    ``traits``. A context whose groups (``app``, ``campaign``, ...) are not objects does not
+    decode into it: the message then goes the general way.
+    """
+    groups: dict[str, list[str]] = {"traits": ["email"]}
+    fields: list[tuple[str, Any, Any]] = []
+    for path, _name in CONTEXT_ATTRIBUTES:
+        if len(path) == 1:
+            fields.append((path[0], Any, None))
+        else:
+            groups.setdefault(path[0], []).append(path[1])
+    for group, parts in groups.items():
+        group_type = msgspec.defstruct(
+            f"SegmentContext{group.title()}", [(part, Any, None) for part in parts], gc=False
+        )
+        fields.append((group, group_type | None, None))
+    return msgspec.defstruct("SegmentContext", fields, gc=False)
+
+
+SegmentContext = _context_type()
+
+
+def _context_field_type(schema: dict[str, Any], allowed: frozenset[type]) -> Any:
+    """How a checked ``context`` of these types decodes: only what routing reads, if it can."""
+    nested_dates = any(field[0] == "context" for field in nested_datelike_properties(schema))
+    if nested_dates or dict not in allowed or not allowed <= {dict, type(None)}:
+        return struct_field_type(allowed, None)[0]
+    return SegmentContext | None if type(None) in allowed else SegmentContext
+
+
+def plain_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """Routed fields with a decoded context as the object it stands for (as routing reads it).
+
+    Args:
+        fields: Routed fields from :meth:`SegmentLane.fields_of`.
+
+    Returns:
+        The same fields; a :data:`SegmentContext` becomes a dict of what it holds.
+    """
+    context = fields.get("context")
+    if type(context) is not SegmentContext:
+        return fields
+    plain = {
+        name: msgspec.structs.asdict(value) if isinstance(value, msgspec.Struct) else value
+        for name, value in msgspec.structs.asdict(context).items()  # type: ignore[arg-type]
+    }
+    return {**fields, "context": plain}
 
 
 class SegmentLane(DecodingLane["list[Outcome]"]):
@@ -89,7 +141,7 @@ class SegmentLane(DecodingLane["list[Outcome]"]):
         if fields is None:
             return None
         try:
-            return self._route(fields)
+            return self._route(plain_fields(fields))
         except MappingError:
             return None
 
@@ -212,6 +264,8 @@ def compile_segment_lane(  # noqa: C901, PLR0912 - one decision per kind of prop
                 default, accepted = UNSET, allowed | {UnsetType}
             field_type = Any
             number_checks.append((index, accepted))
+        elif name == "context":
+            field_type = _context_field_type(schema, allowed)
         else:
             field_type, _ = struct_field_type(allowed, None)
         # A missing key or required property fails the decode: the general path words it.

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from target_sfmc.de_row_checks import fits_at_once
 from target_sfmc.fastpath.rows import attribute_row_type
+from target_sfmc.fastpath.segment_lane import SegmentContext
 from target_sfmc.mapping import (
     CONTACT_KEY,
     CONTEXT_ATTRIBUTES,
@@ -39,6 +40,10 @@ if TYPE_CHECKING:
 
 _FAILED = object()
 _AS_IS = frozenset({str, int, bool})
+# Contexts a row can be built from: objects, and decoded JSON values that add no attribute.
+_CONTEXT_KINDS = frozenset(
+    {dict, SegmentContext, type(None), str, int, bool, float, decimal.Decimal, list}
+)
 _EMPTY: dict[str, Any] = {}
 # Builders kept per stream before the oldest are dropped (keys sets that never repeat).
 _MAX_BUILDERS = 1024
@@ -94,69 +99,76 @@ class _Builder:
             return
         column = self.gate.checked_column(name)
         if column is None:
-            surely, fits = "type(v) in AS_IS", "True"
+            add(f"{indent}if type(v) not in AS_IS:")
+            add(f"{indent}    v = SENT_VALUE(v)")
+            add(f"{indent}    if v is FAILED:")
+            add(f"{indent}        return None")
         else:
             # A value that surely fits is one the mapping sends as it is (never a NaN).
             fits = fits_at_once(column)
-            surely = f"({fits}) and (type(v) is not Decimal or v.is_finite())"
-        add(f"{indent}if not ({surely}):")
-        add(f"{indent}    v = SENT_VALUE(v)")
-        add(f"{indent}    if v is FAILED or (v is not None and not ({fits})):")
-        add(f"{indent}        return None")
+            add(f"{indent}if not (({fits}) and (type(v) is not Decimal or v.is_finite())):")
+            add(f"{indent}    v = SENT_VALUE(v)")
+            add(f"{indent}    if v is FAILED or (v is not None and not ({fits})):")
+            add(f"{indent}        return None")
         variable = self.variables[name] = f"a{len(self.names)}"
         self.names.append(name)
         add(f"{indent}{variable} = v")
 
-    def context(self) -> None:
-        """Read the context's attributes first, in the table's order, as the mapping does."""
+    def context(self, kind: type) -> None:
+        """Read the context's attributes first, in the table's order, as the mapping does.
+
+        Args:
+            kind: The context's type: a dict, the lane's :data:`SegmentContext` (read by
+                attribute), or anything else (no attributes).
+        """
+        if kind is not dict and kind is not SegmentContext:
+            return  # the row has no context attribute (all left None)
+        struct = kind is SegmentContext
         lines = self.lines
-        start = len(lines)
-        lines.append("    if type(ctx) is dict:")
         for key, leaves in _CONTEXT_PATHS:
+            read = f"ctx.{key}" if struct else f"ctx.get({key!r})"
             own = [name for part, name in leaves if part is None]
             if own:
-                self.take(own[0], f"ctx.get({key!r})", "        ")
+                self.take(own[0], read, "    ")
                 continue
             group = len(lines)
-            lines += [f"        node = ctx.get({key!r})", "        if type(node) is dict:"]
+            lines += [
+                f"    node = {read}",
+                "    if node is not None:" if struct else "    if type(node) is dict:",
+            ]
             before = len(self.names)
             for part, name in leaves:
-                self.take(name, f"node.get({part!r})", "            ")
+                assert part is not None  # noqa: S101 - a group's paths have two parts
+                self.take(name, f"node.{part}" if struct else f"node.get({part!r})", "        ")
             if len(lines) == group + 2:
                 del lines[group:]  # the gate ignores every attribute of the group
             elif len(self.names) > before:
-                lines.append("        else:")
-                self.absent(self.names[before:], "            ")
-        if len(lines) == start + 1:
-            del lines[start:]  # the gate ignores every context attribute
-            return
-        # A context that is no object adds no attribute; another kind of mapping is rare.
-        lines.append("    elif ctx is None or type(ctx) in AS_IS or type(ctx) is list:")
-        lines.append("        pass")
-        self.absent(self.names, "        ")
-        lines += ["    else:", "        return None"]
+                lines.append("    else:")
+                self.absent(self.names[before:], "        ")
 
     def absent(self, names: list[str], indent: str) -> None:
-        """The row does not have these attributes (a context without them)."""
-        variables = [self.variables[name] for name in names if name in self.variables]
-        if variables:
-            self.lines.append(f"{indent}{' = '.join(variables)} = None")
+        """The row does not have these attributes (a context group that is no object)."""
+        self.lines.append(f"{indent}{' = '.join(self.variables[name] for name in names)} = None")
 
 
 def compile_row_builder(
-    plan: SegmentRowPlan, gate: ColumnGate, keys: tuple[str, ...]
+    plan: SegmentRowPlan, gate: ColumnGate, keys: tuple[str, ...], context: type
 ) -> Callable[[Any, dict[str, Any], str], DataExtensionRow | None] | None:
-    """Generate the row builder of one destination and one set of attribute keys.
+    """Generate the row builder of one destination, one set of attribute keys, one context.
 
     Args:
         plan: Where the rows go and what they are made of.
         gate: The destination's gate, as it is now.
         keys: The keys of the attributes object, in its order.
+        context: The type of the context (a dict, the lane's :data:`SegmentContext`, or
+            a value that adds no attribute).
 
     Returns:
         ``(context, attributes, contact_key) -> row or None``, or None when no row of these
         keys can be built here (names that clash, a key column the row does not have).
     """
+    if context not in _CONTEXT_KINDS:
+        return None
     titles = [title_cased(key) for key in keys]
     context_names = {name for _path, name in CONTEXT_ATTRIBUTES}
     named = [title for title in titles if title]
@@ -167,7 +179,7 @@ def compile_row_builder(
     source = _Builder(gate)
     add = source.lines.append
     add("def build(ctx, attributes, ck):")
-    source.context()
+    source.context(context)
     if keys:
         values = ", ".join(f"s{index}" for index in range(len(keys)))
         add(f"    ({values},) = attributes.values()")
@@ -240,10 +252,11 @@ class SegmentRows:
         if self._generations.get(de_key) != gate.generation:
             self._generations[de_key] = gate.generation
             self._builders = {k: v for k, v in self._builders.items() if k[0] != de_key}
-        found = (de_key, tuple(attributes))
+        context = fields.get("context")
+        found = (de_key, tuple(attributes), type(context))
         build = self._builders.get(found, _FAILED)
         if build is _FAILED:
             if len(self._builders) >= _MAX_BUILDERS:
                 self._builders.clear()
-            build = self._builders[found] = compile_row_builder(plan, gate, found[1])
-        return None if build is None else build(fields.get("context"), attributes, ck)
+            build = self._builders[found] = compile_row_builder(plan, gate, found[1], found[2])
+        return None if build is None else build(context, attributes, ck)
