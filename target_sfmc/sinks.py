@@ -283,14 +283,14 @@ class SfmcSink(RuntimeSink):
 
     def _segment_lane_spec(self, router: SegmentRouter) -> SegmentLaneSpec:
         """How a lane of a Segment-format stream routes messages and keeps their outcomes."""
-        tally, add_outcome, add_admitted = self._tally, self._add_outcome, self._add_admitted
+        tally, add_outcome, add_row = self._tally, self._add_outcome, self._add_row
         route_fields, common_row = router.route_fields, SegmentRows(router, self._gates).row
 
         def take_fields(fields: dict[str, Any], context: dict) -> bool:
             row = common_row(fields)
             if row is not None:  # built past its gate
                 tally.read += 1
-                add_admitted(row, context["batch"])
+                add_row(row, context["batch"])
                 return True
             try:
                 outcomes = route_fields(plain_fields(fields))
@@ -312,21 +312,7 @@ class SfmcSink(RuntimeSink):
     def _add_admitted(self, outcome: Outcome, batch: Batch) -> None:
         """Add an outcome that passed its gate to the batch."""
         if isinstance(outcome, DataExtensionRow):
-            key = outcome.data_extension_key
-            primary_key = outcome.primary_key
-            if self._mirror is not None:
-                self._mirror.note(outcome)
-            if key in self._shared_destinations:
-                self._drain_writers_holding(key, primary_key)
-            rows = batch.rows.get(key)
-            if rows is None:
-                rows = batch.rows[key] = {}
-            if primary_key not in rows and key not in batch.later:
-                rows[primary_key] = outcome  # the common case: a key new to the batch
-                if len(rows) >= batch.load.send_at:
-                    batch.send(key)
-            else:
-                self._add_repeated_key(outcome, primary_key, batch)
+            self._add_row(outcome, batch)
         elif isinstance(outcome, JourneyEvent) and not self._journey_in_order:
             batch.events.setdefault(outcome.event_definition_key, []).append(outcome)
         elif isinstance(outcome, (JourneyEvent, JourneyExit)):
@@ -335,6 +321,24 @@ class SfmcSink(RuntimeSink):
             batch.skipped.append(outcome)
         else:
             batch.refused.append(outcome)
+
+    def _add_row(self, row: DataExtensionRow, batch: Batch) -> None:
+        """Add a row that passed its gate to the batch (merged with a pending one, or later)."""
+        key = row.data_extension_key
+        primary_key = row.primary_key
+        if self._mirror is not None:
+            self._mirror.note(row)
+        if key in self._shared_destinations:
+            self._drain_writers_holding(key, primary_key)
+        rows = batch.rows.get(key)
+        if rows is None:
+            rows = batch.rows[key] = {}
+        if primary_key not in rows and key not in batch.later:
+            rows[primary_key] = row  # the common case: a key new to the batch
+            if len(rows) >= batch.load.send_at:
+                batch.send(key)
+        else:
+            self._add_repeated_key(row, primary_key, batch)
 
     def _add_repeated_key(
         self, outcome: DataExtensionRow, primary_key: tuple[Any, ...], batch: Batch

@@ -23,7 +23,6 @@ from msgspec.structs import astuple
 from target_sfmc.dates import (
     datelike_properties,
     nested_datelike_properties,
-    parse_datelike,
     parse_nested_datelike,
 )
 from target_sfmc.fastpath.lanes import (
@@ -162,31 +161,39 @@ class SegmentLane(DecodingLane["list[Outcome]"]):
                 "        except Exception:",  # any refusal sends the message the general way
                 "            return None",
             ]
-        for index, _kind, _parse in self._dates:
+        for index, _kind, _parse in self._dates:  # checked only: routing reads no date
             lines += [
                 f"    if v[{int(index)}] is not None and v[{int(index)}] is not UNSET:",
                 "        try:",
-                f"            parse_datelike(v[{int(index)}], *DATES[{int(index)}])",
+                f"            DATES[{int(index)}](v[{int(index)}])",
                 "        except (ValueError, TypeError):",
                 "            return None",
             ]
-        lines.append("    fields = {}")
+        # Routing reads a missing field as null: only fields that decode to UNSET when
+        # missing are left out; the others go in at once.
+        may_be_unset = {index for index, _ in (*self._number_checks, *self._value_checks)}
+        present = ", ".join(
+            f"ROUTED[{position}]: v[{int(index)}]"
+            for position, (_name, index) in enumerate(self._routed)
+            if index not in may_be_unset
+        )
+        lines.append(f"    fields = {{{present}}}")
         for position, (_name, index) in enumerate(self._routed):
-            lines += [
-                f"    if v[{int(index)}] is not UNSET:",
-                f"        fields[ROUTED[{position}]] = v[{int(index)}]",
-            ]
+            if index in may_be_unset:
+                lines += [
+                    f"    if v[{int(index)}] is not UNSET:",
+                    f"        fields[ROUTED[{position}]] = v[{int(index)}]",
+                ]
         if self._nested_dates:
             lines.append("    parse_nested_datelike(fields, NESTED_DATES)")
         lines.append("    return fields")
         namespace: dict[str, Any] = {
             "astuple": astuple,
             "UNSET": UNSET,
-            "parse_datelike": parse_datelike,
             "parse_nested_datelike": parse_nested_datelike,
             "ALLOWED": dict(self._number_checks),
             "VALUE_CHECKS": dict(self._value_checks),
-            "DATES": {index: (kind, parse) for index, kind, parse in self._dates},
+            "DATES": {index: parse for index, _kind, parse in self._dates},
             "ROUTED": tuple(name for name, _index in self._routed),
             "NESTED_DATES": self._nested_dates,
         }

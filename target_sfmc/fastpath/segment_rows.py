@@ -19,6 +19,7 @@ from __future__ import annotations
 import decimal
 from typing import TYPE_CHECKING, Any
 
+from target_sfmc.de_columns import DECIMAL
 from target_sfmc.de_row_checks import fits_at_once
 from target_sfmc.fastpath.rows import attribute_row_type
 from target_sfmc.fastpath.segment_lane import SegmentContext
@@ -26,11 +27,13 @@ from target_sfmc.mapping import (
     CONTACT_KEY,
     CONTEXT_ATTRIBUTES,
     MappingError,
+    clean_contact_key,
     is_dropped,
     title_cased,
     to_sfmc_value,
 )
 from target_sfmc.records import DataExtensionRow
+from target_sfmc.settings_schema import DEFAULT_USER_ID_PROPERTIES
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -39,6 +42,7 @@ if TYPE_CHECKING:
     from target_sfmc.routing import SegmentRouter, SegmentRowPlan
 
 _FAILED = object()
+USER_ID = DEFAULT_USER_ID_PROPERTIES[0]  # the first a Contact Key is taken from
 _AS_IS = frozenset({str, int, bool})
 # Contexts a row can be built from: objects, and decoded JSON values that add no attribute.
 _CONTEXT_KINDS = frozenset(
@@ -106,7 +110,11 @@ class _Builder:
         else:
             # A value that surely fits is one the mapping sends as it is (never a NaN).
             fits = fits_at_once(column)
-            add(f"{indent}if not (({fits}) and (type(v) is not Decimal or v.is_finite())):")
+            if column.type == DECIMAL:
+                fits_as_is = f"({fits}) and (type(v) is not Decimal or v.is_finite())"
+            else:
+                fits_as_is = fits
+            add(f"{indent}if not ({fits_as_is}):")
             add(f"{indent}    v = SENT_VALUE(v)")
             add(f"{indent}    if v is FAILED or (v is not None and not ({fits})):")
             add(f"{indent}        return None")
@@ -224,6 +232,17 @@ class SegmentRows:
         # (destination, keys) -> its builder (None: none can be built), per gate generation.
         self._builders: dict[Any, Any] = {}
         self._generations: dict[str, int] = {}
+        # (type, event) as received -> the routing's plan of such messages.
+        self._plans: dict[tuple[Any, Any], SegmentRowPlan | None] = {}
+
+    def _plan(self, fields: Mapping[str, Any], kind: Any, event: Any) -> SegmentRowPlan | None:
+        """The routing's plan of a message, kept for its type and event when they are text."""
+        plan = self._router.row_plan(fields)
+        if type(kind) is str and (event is None or type(event) is str):
+            if len(self._plans) >= _MAX_BUILDERS:
+                self._plans.clear()
+            self._plans[kind, event] = plan
+        return plan
 
     def row(self, fields: Mapping[str, Any]) -> DataExtensionRow | None:
         """The row of a message, when it becomes one row built here.
@@ -234,10 +253,15 @@ class SegmentRows:
         Returns:
             The row, ready for its batch (it passed its gate), or None: take the slower way.
         """
-        plan = self._router.row_plan(fields)
+        kind, event = fields.get("type"), fields.get("event")
+        try:  # messages of a stream repeat a few types and events
+            plan = self._plans[kind, event]
+        except (KeyError, TypeError):  # new, or not hashable
+            plan = self._plan(fields, kind, event)
         if plan is None:
             return None
-        ck = self._router.contact_key_of(fields)
+        # Most messages have a user id that is their Contact Key.
+        ck = clean_contact_key(fields.get(USER_ID)) or self._router.contact_key_of(fields)
         if ck is None:
             return None
         attributes = fields.get(plan.attributes_field)

@@ -616,7 +616,9 @@ def segment_router_for() -> Any:
     return SegmentRouter(parsed)
 
 
-def general_segment_path(text: str, schema: dict[str, Any], *, validate: bool) -> Any:
+def general_segment_path(
+    text: str, schema: dict[str, Any], *, validate: bool, router: Any = None
+) -> Any:
     """What the SDK steps plus Segment routing give for a message; None when they refuse it."""
     from target_sfmc.fastpath.lanes import SDK_METADATA  # noqa: PLC0415
     from target_sfmc.mapping import MappingError  # noqa: PLC0415
@@ -633,7 +635,7 @@ def general_segment_path(text: str, schema: dict[str, Any], *, validate: bool) -
     if "messageId" not in record:
         return None
     try:
-        return segment_router_for()(record)
+        return (router or segment_router_for())(record)
     except MappingError:
         return None
 
@@ -810,20 +812,11 @@ def routed_fields(text: str) -> dict[str, Any] | None:
 
 def general_rows(text: str, router: Any, gates: Any) -> list[Any] | None:
     """The general path's outcomes of a message, past their gates; None when it refuses it."""
-    from target_sfmc.mapping import MappingError  # noqa: PLC0415
-
-    record = sdk_decoder.decode(text)
-    try:
-        FastJSONSchemaValidator(SEGMENT_SCHEMA).validate(record)
-        DateParser(SEGMENT_SCHEMA, DatetimeErrorTreatmentEnum.ERROR, logging.getLogger()).parse(
-            record
-        )
-        return [gates.admit(outcome) for outcome in router(record)]
-    except (InvalidRecord, MappingError):
-        return None
+    outcomes = general_segment_path(text, SEGMENT_SCHEMA, validate=True, router=router)
+    return None if outcomes is None else [gates.admit(outcome) for outcome in outcomes]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(messages=st.lists(segment_messages, min_size=1, max_size=6))
 def test_segment_rows_built_past_the_gate_equal_the_general_path(
     messages: list[dict[str, Any]],
