@@ -262,14 +262,22 @@ class SfmcSink(RuntimeSink):
         )
         if build_row is None:
             return None
-        tally, add_outcome = self._tally, self._add_outcome
+        # The decode checks what it can of each value against its column (lengths, ranges).
+        gate = self._gates.rows.get(stream.data_extension_key or "")
+        tally, add_outcome, add_admitted = self._tally, self._add_outcome, self._add_admitted
+        admit, add_row = None if gate is None else gate.admit_row, self._add_row
 
         def keep(outcome: Outcome, context: dict) -> None:
             tally.read += 1
-            add_outcome(outcome, context["batch"])
+            if admit is None or type(outcome) is not DataExtensionRow:
+                add_outcome(outcome, context["batch"])
+                return
+            admitted = admit(outcome)  # the stream's rows all go to its gate's destination
+            if admitted is outcome:
+                add_row(outcome, context["batch"])
+            else:
+                add_admitted(admitted, context["batch"])
 
-        # The decode checks what it can of each value against its column (lengths, ranges).
-        gate = self._gates.rows.get(stream.data_extension_key or "")
         constraints = {} if gate is None else gate.lane_constraints(self.schema)
         return LaneSpec(
             build_row,
