@@ -56,7 +56,7 @@ class DataExtensionRow:
         if len(keys) == 1:  # the common case, without a generator
             (value,) = keys.values()
             return (value.casefold(),) if type(value) is str else (value,)
-        return tuple(v.casefold() if type(v) is str else v for v in keys.values())
+        return tuple([v.casefold() if type(v) is str else v for v in keys.values()])
 
     def merge(self, later: DataExtensionRow) -> bool:
         """Merge a later record's row for the same key, when that keeps every value checked.

@@ -217,6 +217,30 @@ def compile_row_builder(
     return source.namespace["build"]
 
 
+class _Destination:
+    """Where some messages' rows go: the plan, the gate, and the builders made for its state."""
+
+    def __init__(self, plan: SegmentRowPlan, gate: ColumnGate) -> None:
+        self.plan = plan
+        self.gate = gate
+        self.attributes_field = plan.attributes_field
+        self.generation = gate.generation
+        # (attribute keys, context type) -> its builder (None: none can be built).
+        self.builders: dict[tuple[tuple[str, ...], type], Any] = {}
+
+    def builder(self, keys: tuple[str, ...], context: type) -> Any:
+        """The builder of these keys and context, made now if need be (None: none can be)."""
+        if self.generation != self.gate.generation:  # the gate's answers changed
+            self.generation = self.gate.generation
+            self.builders.clear()
+        elif len(self.builders) >= _MAX_BUILDERS:
+            self.builders.clear()
+        build = self.builders[keys, context] = compile_row_builder(
+            self.plan, self.gate, keys, context
+        )
+        return build
+
+
 class SegmentRows:
     """A Segment stream's common rows, built by generated functions (see the module)."""
 
@@ -229,20 +253,24 @@ class SegmentRows:
         """
         self._router = router
         self._gates = gates
-        # (destination, keys) -> its builder (None: none can be built), per gate generation.
-        self._builders: dict[Any, Any] = {}
-        self._generations: dict[str, int] = {}
-        # (type, event) as received -> the routing's plan of such messages.
-        self._plans: dict[tuple[Any, Any], SegmentRowPlan | None] = {}
+        # (type, event) as received -> where such messages' rows go (None: not built here).
+        self._destinations: dict[tuple[Any, Any], _Destination | None] = {}
+        self._by_plan: dict[SegmentRowPlan, _Destination] = {}
 
-    def _plan(self, fields: Mapping[str, Any], kind: Any, event: Any) -> SegmentRowPlan | None:
-        """The routing's plan of a message, kept for its type and event when they are text."""
+    def _destination(self, fields: Mapping[str, Any], kind: Any, event: Any) -> Any:
+        """Where a message's row goes, kept for its type and event when they are text."""
         plan = self._router.row_plan(fields)
+        gate = None if plan is None else self._gates.rows.get(plan.data_extension_key)
+        found = None
+        if plan is not None and gate is not None:
+            found = self._by_plan.get(plan)
+            if found is None:
+                found = self._by_plan[plan] = _Destination(plan, gate)
         if type(kind) is str and (event is None or type(event) is str):
-            if len(self._plans) >= _MAX_BUILDERS:
-                self._plans.clear()
-            self._plans[kind, event] = plan
-        return plan
+            if len(self._destinations) >= _MAX_BUILDERS:
+                self._destinations.clear()
+            self._destinations[kind, event] = found
+        return found
 
     def row(self, fields: Mapping[str, Any]) -> DataExtensionRow | None:
         """The row of a message, when it becomes one row built here.
@@ -255,32 +283,23 @@ class SegmentRows:
         """
         kind, event = fields.get("type"), fields.get("event")
         try:  # messages of a stream repeat a few types and events
-            plan = self._plans[kind, event]
+            destination = self._destinations[kind, event]
         except (KeyError, TypeError):  # new, or not hashable
-            plan = self._plan(fields, kind, event)
-        if plan is None:
+            destination = self._destination(fields, kind, event)
+        if destination is None:
             return None
         # Most messages have a user id that is their Contact Key.
         ck = clean_contact_key(fields.get(USER_ID)) or self._router.contact_key_of(fields)
         if ck is None:
             return None
-        attributes = fields.get(plan.attributes_field)
+        attributes = fields.get(destination.attributes_field)
         if attributes is None:
             attributes = _EMPTY
         elif type(attributes) is not dict:
             return None
-        de_key = plan.data_extension_key
-        gate = self._gates.rows.get(de_key)
-        if gate is None:
-            return None
-        if self._generations.get(de_key) != gate.generation:
-            self._generations[de_key] = gate.generation
-            self._builders = {k: v for k, v in self._builders.items() if k[0] != de_key}
         context = fields.get("context")
-        found = (de_key, tuple(attributes), type(context))
-        build = self._builders.get(found, _FAILED)
-        if build is _FAILED:
-            if len(self._builders) >= _MAX_BUILDERS:
-                self._builders.clear()
-            build = self._builders[found] = compile_row_builder(plan, gate, found[1], found[2])
+        found = (tuple(attributes), type(context))
+        build = destination.builders.get(found, _FAILED)
+        if build is _FAILED or destination.generation != destination.gate.generation:
+            build = destination.builder(*found)
         return None if build is None else build(context, attributes, ck)
