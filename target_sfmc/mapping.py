@@ -295,7 +295,8 @@ def _context_groups() -> tuple[tuple[str, str | None, tuple[tuple[str, str], ...
     return tuple((key, own, tuple(leaves)) for key, (own, leaves) in groups.items())
 
 
-_CONTEXT_GROUPS = _context_groups()
+CONTEXT_GROUPS = _context_groups()
+"""The context table by the context key each path starts at (see :func:`_context_groups`)."""
 
 
 def context_attributes(context: Any) -> dict[str, Any]:
@@ -310,7 +311,7 @@ def context_attributes(context: Any) -> dict[str, Any]:
     attributes: dict[str, Any] = {}
     if not is_mapping(context):
         return attributes
-    for key, own, leaves in _CONTEXT_GROUPS:
+    for key, own, leaves in CONTEXT_GROUPS:
         node = context.get(key)
         if node is None:
             continue

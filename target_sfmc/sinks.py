@@ -32,14 +32,13 @@ from singer_sdk.exceptions import InvalidJSONSchema
 from target_sfmc.batch_accounting import account_batch
 from target_sfmc.column_gate import StreamGates
 from target_sfmc.errors import TargetSfmcError
-from target_sfmc.fastpath.segment_lane import plain_fields
 from target_sfmc.fastpath.segment_rows import SegmentRows
 from target_sfmc.fastpath.sink import LaneSpec, SegmentLaneSpec
 from target_sfmc.loading.asynchronous import AsyncRowLoader
 from target_sfmc.loading.deletes import DeletingRowLoader, RowDeleter
 from target_sfmc.loading.journey_exit import load_in_order
 from target_sfmc.loading.sync import SyncRowLoader
-from target_sfmc.mapping import MappingError, title_case
+from target_sfmc.mapping import title_case
 from target_sfmc.records import (
     DataExtensionRow,
     JourneyEvent,
@@ -292,27 +291,19 @@ class SfmcSink(RuntimeSink):
     def _segment_lane_spec(self, router: SegmentRouter) -> SegmentLaneSpec:
         """How a lane of a Segment-format stream routes messages and keeps their outcomes."""
         tally, add_outcome, add_row = self._tally, self._add_outcome, self._add_row
-        route_fields, common_row = router.route_fields, SegmentRows(router, self._gates).row
 
-        def take_fields(fields: dict[str, Any], context: dict) -> bool:
-            row = common_row(fields)
-            if row is not None:  # built past its gate
-                tally.read += 1
-                add_row(row, context["batch"])
-                return True
-            try:
-                outcomes = route_fields(plain_fields(fields))
-            except MappingError:
-                return False
-            if outcomes is None:
-                return False
+        def keep_row(row: DataExtensionRow, context: dict) -> None:
+            tally.read += 1
+            add_row(row, context["batch"])  # built past its gate
+
+        def keep(outcomes: list[Outcome], context: dict) -> None:
             tally.read += 1
             batch = context["batch"]
             for outcome in outcomes:
                 add_outcome(outcome, batch)
-            return True
 
-        return SegmentLaneSpec(route_fields, take_fields)
+        common_rows = SegmentRows(router, self._gates)
+        return SegmentLaneSpec(router.route_fields, common_rows.row, keep_row, keep)
 
     def _add_outcome(self, outcome: Outcome, batch: Batch) -> None:
         self._add_admitted(self._gates.admit(outcome), batch)

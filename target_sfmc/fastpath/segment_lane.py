@@ -34,7 +34,7 @@ from target_sfmc.fastpath.lanes import (
     record_decoder,
     struct_field_type,
 )
-from target_sfmc.mapping import CONTEXT_ATTRIBUTES, MappingError
+from target_sfmc.mapping import CONTEXT_GROUPS, MappingError
 from target_sfmc.routing import SEGMENT_ROUTED_FIELDS
 from target_sfmc.validation import type_table
 
@@ -48,22 +48,20 @@ if TYPE_CHECKING:
 def _context_type() -> type:
     """A Struct holding what routing reads of a Segment ``context`` (the rest is skipped).
 
-    Routing reads the context's attributes (:data:`CONTEXT_ATTRIBUTES`) and the email of its
-    ``traits``. A context whose groups (``app``, ``campaign``, ...) are not objects does not
-    decode into it: the message then goes the general way.
+    Routing reads the context's attributes (the context table, grouped as
+    :data:`~target_sfmc.mapping.CONTEXT_GROUPS`) and the email of its ``traits``. A context
+    whose groups (``app``, ``campaign``, ...) are not objects does not decode into it: the
+    message then goes the general way.
     """
-    groups: dict[str, list[str]] = {"traits": ["email"]}
     fields: list[tuple[str, Any, Any]] = []
-    for path, _name in CONTEXT_ATTRIBUTES:
-        if len(path) == 1:
-            fields.append((path[0], Any, None))
-        else:
-            groups.setdefault(path[0], []).append(path[1])
-    for group, parts in groups.items():
+    for key, own, leaves in (*CONTEXT_GROUPS, ("traits", None, (("email", ""),))):
+        if own is not None:
+            fields.append((key, Any, None))
+            continue
         group_type = msgspec.defstruct(
-            f"SegmentContext{group.title()}", [(part, Any, None) for part in parts], gc=False
+            f"SegmentContext{key.title()}", [(part, Any, None) for part, _ in leaves], gc=False
         )
-        fields.append((group, group_type | None, None))
+        fields.append((key, group_type | None, None))
     return msgspec.defstruct("SegmentContext", fields, gc=False)
 
 
@@ -78,7 +76,7 @@ def _context_field_type(schema: dict[str, Any], allowed: frozenset[type]) -> Any
     return SegmentContext | None if type(None) in allowed else SegmentContext
 
 
-def plain_fields(fields: dict[str, Any]) -> dict[str, Any]:
+def _plain_fields(fields: dict[str, Any]) -> dict[str, Any]:
     """Routed fields with a decoded context as the object it stands for (as routing reads it).
 
     Args:
@@ -137,10 +135,19 @@ class SegmentLane(DecodingLane["list[Outcome]"]):
             What :meth:`map` returns.
         """
         fields = self.fields_of(message)
-        if fields is None:
-            return None
+        return None if fields is None else self.outcomes_of(fields)
+
+    def outcomes_of(self, fields: dict[str, Any]) -> list[Outcome] | None:
+        """The outcomes of a message's routed fields, or None when the general path must decide.
+
+        Args:
+            fields: Routed fields from :attr:`fields_of`.
+
+        Returns:
+            The outcomes the general path would give the message, or None.
+        """
         try:
-            return self._route(plain_fields(fields))
+            return self._route(_plain_fields(fields))
         except MappingError:
             return None
 

@@ -26,6 +26,7 @@ from target_sfmc.fastpath.segment_lane import SegmentContext
 from target_sfmc.mapping import (
     CONTACT_KEY,
     CONTEXT_ATTRIBUTES,
+    CONTEXT_GROUPS,
     MappingError,
     clean_contact_key,
     is_dropped,
@@ -42,13 +43,14 @@ if TYPE_CHECKING:
     from target_sfmc.routing import SegmentRouter, SegmentRowPlan
 
 _FAILED = object()
-USER_ID = DEFAULT_USER_ID_PROPERTIES[0]  # the first a Contact Key is taken from
+_USER_ID = DEFAULT_USER_ID_PROPERTIES[0]  # the first a Contact Key is taken from
 _AS_IS = frozenset({str, int, bool})
 # Contexts a row can be built from: objects, and decoded JSON values that add no attribute.
 _CONTEXT_KINDS = frozenset(
     {dict, SegmentContext, type(None), str, int, bool, float, decimal.Decimal, list}
 )
 _EMPTY: dict[str, Any] = {}
+_CONTEXT_NAMES = frozenset(name for _path, name in CONTEXT_ATTRIBUTES)
 # Builders kept per stream before the oldest are dropped (keys sets that never repeat).
 _MAX_BUILDERS = 1024
 
@@ -62,17 +64,6 @@ def _sent_value(value: Any) -> Any:
     except MappingError:
         return _FAILED
     return None if is_dropped(sent) else sent
-
-
-def _context_paths() -> list[tuple[str, tuple[tuple[str | None, str], ...]]]:
-    """The context attributes by the context key they start at, in the table's order."""
-    groups: dict[str, list[tuple[str | None, str]]] = {}
-    for path, name in CONTEXT_ATTRIBUTES:
-        groups.setdefault(path[0], []).append((path[1] if len(path) > 1 else None, name))
-    return [(key, tuple(leaves)) for key, leaves in groups.items()]
-
-
-_CONTEXT_PATHS = _context_paths()
 
 
 class _Builder:
@@ -133,11 +124,10 @@ class _Builder:
             return  # the row has no context attribute (all left None)
         struct = kind is SegmentContext
         lines = self.lines
-        for key, leaves in _CONTEXT_PATHS:
+        for key, own, leaves in CONTEXT_GROUPS:
             read = f"ctx.{key}" if struct else f"ctx.get({key!r})"
-            own = [name for part, name in leaves if part is None]
-            if own:
-                self.take(own[0], read, "    ")
+            if own is not None:
+                self.take(own, read, "    ")
                 continue
             group = len(lines)
             lines += [
@@ -146,7 +136,6 @@ class _Builder:
             ]
             before = len(self.names)
             for part, name in leaves:
-                assert part is not None  # noqa: S101 - a group's paths have two parts
                 self.take(name, f"node.{part}" if struct else f"node.get({part!r})", "        ")
             if len(lines) == group + 2:
                 del lines[group:]  # the gate ignores every attribute of the group
@@ -178,9 +167,8 @@ def compile_row_builder(
     if context not in _CONTEXT_KINDS:
         return None
     titles = [title_cased(key) for key in keys]
-    context_names = {name for _path, name in CONTEXT_ATTRIBUTES}
     named = [title for title in titles if title]
-    if len(set(named)) < len(named) or context_names & set(named) or CONTACT_KEY in named:
+    if len(set(named)) < len(named) or _CONTEXT_NAMES & set(named) or CONTACT_KEY in named:
         return None  # a later value would replace an earlier one in place: the slower way
     if not gate.sends(CONTACT_KEY):
         return None
@@ -289,7 +277,7 @@ class SegmentRows:
         if destination is None:
             return None
         # Most messages have a user id that is their Contact Key.
-        ck = clean_contact_key(fields.get(USER_ID)) or self._router.contact_key_of(fields)
+        ck = clean_contact_key(fields.get(_USER_ID)) or self._router.contact_key_of(fields)
         if ck is None:
             return None
         attributes = fields.get(destination.attributes_field)

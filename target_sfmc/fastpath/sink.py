@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     import msgspec
 
     from target_sfmc.fastpath.lanes import RecordLane
-    from target_sfmc.records import Attributes, Outcome
+    from target_sfmc.records import Attributes, DataExtensionRow, Outcome
 
 
 def is_deleted(marker: Any) -> bool:
@@ -57,9 +57,10 @@ class SegmentLaneSpec:
 
     # The routed fields of a message -> its outcomes (None: the whole message is needed).
     route_fields: Callable[[Mapping[str, Any]], list[Outcome] | None]
-    # (routed fields, batch context) -> taken: routes a message and adds its outcomes to
-    # the batch; False when the general path must take it.
-    take_fields: Callable[[dict[str, Any], dict], bool]
+    # The routed fields of a message -> its one row, built past its gate (None: route it).
+    row_of: Callable[[dict[str, Any]], DataExtensionRow | None]
+    keep_row: Callable[[DataExtensionRow, dict], None]  # adds such a row to the batch
+    keep: Callable[[list[Outcome], dict], None]  # adds a message's outcomes to the batch
 
 
 @dataclass(frozen=True)
@@ -224,10 +225,21 @@ class FastPathSink(BatchSink):
         )
         if lane is None:
             return None
-        fields_of, take_fields = lane.fields_of, spec.take_fields
+        fields_of, outcomes_of = lane.fields_of, lane.outcomes_of
+        row_of, keep_row, keep = spec.row_of, spec.keep_row, spec.keep
 
         def take(message: Any, context: dict) -> bool:
             fields = fields_of(message)
-            return fields is not None and take_fields(fields, context)
+            if fields is None:
+                return False
+            row = row_of(fields)
+            if row is not None:
+                keep_row(row, context)
+                return True
+            outcomes = outcomes_of(fields)
+            if outcomes is None:
+                return False
+            keep(outcomes, context)
+            return True
 
         return SinkLane(lane.decode, lane.record_type, take)
