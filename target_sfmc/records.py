@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
@@ -33,11 +35,11 @@ CONTACT_REFUSED = "contact_refused"
 _ABSENT: Any = object()
 
 
-@dataclass(slots=True)
-class DataExtensionRow:
+class DataExtensionRow(msgspec.Struct, gc=False):
     """One row to upsert into a Data Extension; ``values`` always include the key columns.
 
     With ``delete``, the row with these keys is deleted instead (its values are its keys).
+    A Struct: rows are made by the hundred thousand, and one is built and freed in a call.
     """
 
     data_extension_key: str
@@ -48,10 +50,14 @@ class DataExtensionRow:
     # The merged records' own values, in input order (None while the row is one record's).
     parts: list[Attributes] | None = None
     delete: bool = False
+    # The primary key, when the row's maker computed it already (see :attr:`primary_key`).
+    known_primary_key: tuple[Any, ...] | None = None
 
     @property
     def primary_key(self) -> tuple[Any, ...]:
         """The row's identity within its Data Extension (text compared as SFMC does: any case)."""
+        if self.known_primary_key is not None:
+            return self.known_primary_key
         keys = self.keys
         if len(keys) == 1:  # the common case, without a generator
             (value,) = keys.values()
@@ -96,7 +102,12 @@ class DataExtensionRow:
             return [self]
         return [
             DataExtensionRow(
-                self.data_extension_key, self.keys, values, self.contact_key, delete=self.delete
+                self.data_extension_key,
+                self.keys,
+                values,
+                self.contact_key,
+                delete=self.delete,
+                known_primary_key=self.known_primary_key,
             )
             for values in self.parts
         ]

@@ -66,6 +66,11 @@ def _sent_value(value: Any) -> Any:
     return None if is_dropped(sent) else sent
 
 
+def _any_sent(values: tuple[Any, ...]) -> bool:
+    """Whether the mapping would send any of these values (or refuse one)."""
+    return any(value is not None and _sent_value(value) is not None for value in values)
+
+
 class _Builder:
     """The source of one generated row builder."""
 
@@ -74,9 +79,12 @@ class _Builder:
         self.lines: list[str] = []
         self.names: list[str] = []  # the row's fields, in order
         self.variables: dict[str, str] = {}  # field name -> local variable
+        # Values of names the gate has not seen, checked together by :meth:`check_unseen`.
+        self.unseen: list[str] = []
         self.namespace: dict[str, Any] = {
             "AS_IS": _AS_IS,
             "SENT_VALUE": _sent_value,
+            "ANY_SENT": _any_sent,
             "FAILED": _FAILED,
             "Decimal": decimal.Decimal,
         }
@@ -86,12 +94,11 @@ class _Builder:
         sends = self.gate.sends(name)
         if sends is False:
             return  # the gate ignores the name: never read
+        if sends is None:  # the gate must see the name first: checked with its neighbours
+            self.unseen.append(expression)
+            return
         add = self.lines.append
         add(f"{indent}v = {expression}")
-        if sends is None:  # the gate must see the name first
-            add(f"{indent}if v is not None and SENT_VALUE(v) is not None:")
-            add(f"{indent}    return None")
-            return
         column = self.gate.checked_column(name)
         if column is None:
             add(f"{indent}if type(v) not in AS_IS:")
@@ -113,6 +120,21 @@ class _Builder:
         self.names.append(name)
         add(f"{indent}{variable} = v")
 
+    def check_unseen(self, indent: str) -> None:
+        """Give up when a name the gate has not seen yet has a value the mapping would send.
+
+        Such names are mostly absent: one test sees that they all are.
+        """
+        if not self.unseen:
+            return
+        values = ", ".join(self.unseen)
+        absent = " and ".join(f"{value} is None" for value in self.unseen)
+        self.lines += [
+            f"{indent}if not ({absent}) and ANY_SENT(({values},)):",
+            f"{indent}    return None",
+        ]
+        self.unseen = []
+
     def context(self, kind: type) -> None:
         """Read the context's attributes first, in the table's order, as the mapping does.
 
@@ -129,6 +151,7 @@ class _Builder:
             if own is not None:
                 self.take(own, read, "    ")
                 continue
+            self.check_unseen("    ")  # the context's own attributes read so far
             group = len(lines)
             lines += [
                 f"    node = {read}",
@@ -137,6 +160,7 @@ class _Builder:
             before = len(self.names)
             for part, name in leaves:
                 self.take(name, f"node.{part}" if struct else f"node.get({part!r})", "        ")
+            self.check_unseen("        ")
             if len(lines) == group + 2:
                 del lines[group:]  # the gate ignores every attribute of the group
             elif len(self.names) > before:
@@ -183,7 +207,8 @@ def compile_row_builder(
         if title:
             source.take(title, f"s{index}", "    ")
     source.take(CONTACT_KEY, "ck", "    ")
-    key_values = []
+    source.check_unseen("    ")
+    key_values, identity = [], []
     for position, name in enumerate(plan.primary_keys):
         variable = source.variables.get(name)
         if variable is None:
@@ -191,10 +216,15 @@ def compile_row_builder(
         add(f"    if {variable} is None or {variable} == '':")
         add("        return None")
         key_values.append(f"KEYS[{position}]: {variable}")
+        # The row's primary key (see DataExtensionRow.primary_key), computed here at once.
+        identity.append(f"{variable}.casefold() if type({variable}) is str else {variable}")
     row_type = attribute_row_type(source.names)
     fields = ", ".join(source.variables[name] for name in source.names)
     contact = "ck" if plan.create_contact else "None"
-    add(f"    return ROW(DE_KEY, {{{', '.join(key_values)}}}, ROW_TYPE({fields}), {contact})")
+    add(
+        f"    return ROW(DE_KEY, {{{', '.join(key_values)}}}, ROW_TYPE({fields}), {contact}, "
+        f"known_primary_key=({', '.join(identity)},))"
+    )
     source.namespace.update(
         ROW=DataExtensionRow,
         ROW_TYPE=row_type,

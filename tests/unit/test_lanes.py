@@ -845,6 +845,7 @@ def test_segment_rows_built_past_the_gate_equal_the_general_path(
             row.keys,
             row.contact_key,
         )
+        assert built.known_primary_key == row.primary_key
         assert encode_json(built.values) == encode_json(row.values)  # same names, same order
 
 
