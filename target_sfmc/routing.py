@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from msgspec import UNSET
 
 from target_sfmc.mapping import (
     CONTACT_KEY,
@@ -344,6 +346,24 @@ SEGMENT_ROUTED_FIELDS = (
     "properties",
     "context",
 )
+# Where each routed field is in a lane's routed values (UNSET: the message lacks the field).
+ROUTED_AT = {name: position for position, name in enumerate(SEGMENT_ROUTED_FIELDS)}
+
+
+def routed_fields(values: Sequence[Any]) -> dict[str, Any]:
+    """A message's routed fields by name, from their values (see :data:`ROUTED_AT`).
+
+    Args:
+        values: One value per routed field.
+
+    Returns:
+        The fields the message has.
+    """
+    return {
+        name: value
+        for name, value in zip(SEGMENT_ROUTED_FIELDS, values, strict=True)
+        if value is not UNSET
+    }
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from target_sfmc.fastpath.lanes import (
     struct_field_type,
 )
 from target_sfmc.mapping import CONTEXT_GROUPS, MappingError
-from target_sfmc.routing import SEGMENT_ROUTED_FIELDS
+from target_sfmc.routing import ROUTED_AT, SEGMENT_ROUTED_FIELDS, routed_fields
 from target_sfmc.validation import type_table
 
 if TYPE_CHECKING:
@@ -123,7 +123,7 @@ class SegmentLane(DecodingLane["list[Outcome]"]):
         self._dates = tuple(dates)
         self._nested_dates = nested_dates
         self._route = route
-        self.fields_of = self._compile_fields_of()
+        self.routed_of = self._compile_routed_of()
 
     def map_decoded(self, message: Any) -> list[Outcome] | None:
         """The outcomes of a decoded message, or None when the general path must take it.
@@ -151,14 +151,27 @@ class SegmentLane(DecodingLane["list[Outcome]"]):
         except MappingError:
             return None
 
-    def _compile_fields_of(self) -> Callable[[Any], dict[str, Any] | None]:
-        """The lane's ``fields_of``: its checks unrolled into one function.
+    def fields_of(self, message: Any) -> dict[str, Any] | None:
+        """A decoded message's routed fields by name, or None when a check refuses it.
+
+        Args:
+            message: A message decoded into :attr:`record_type`.
+
+        Returns:
+            The routed fields as the general path would route them (dates parsed).
+        """
+        values = self.routed_of(message)
+        return None if values is None else routed_fields(values)
+
+    def _compile_routed_of(self) -> Callable[[Any], tuple[Any, ...] | None]:
+        """The lane's ``routed_of``: its checks unrolled into one function.
 
         The generated function takes a message decoded into :attr:`record_type` and returns
-        its routed fields as the general path would route them (dates parsed), or None when
-        a check refuses it.
+        the values of its routed fields in :data:`~target_sfmc.routing.ROUTED_AT` order, as
+        the general path would route them (dates parsed; UNSET for a field the message
+        lacks), or None when a check refuses it.
         """
-        lines = ["def fields_of(message):", "    v = astuple(message)"]
+        lines = ["def routed_of(message):", "    v = astuple(message)"]
         lines += number_check_lines(self._number_checks)
         for index, _check in self._value_checks:
             lines += [
@@ -176,24 +189,16 @@ class SegmentLane(DecodingLane["list[Outcome]"]):
                 "        except (ValueError, TypeError):",
                 "            return None",
             ]
-        # Routing reads a missing field as null: only fields that decode to UNSET when
-        # missing are left out; the others go in at once.
-        may_be_unset = {index for index, _ in (*self._number_checks, *self._value_checks)}
-        present = ", ".join(
-            f"ROUTED[{position}]: v[{int(index)}]"
-            for position, (_name, index) in enumerate(self._routed)
-            if index not in may_be_unset
-        )
-        lines.append(f"    fields = {{{present}}}")
-        for position, (_name, index) in enumerate(self._routed):
-            if index in may_be_unset:
-                lines += [
-                    f"    if v[{int(index)}] is not UNSET:",
-                    f"        fields[ROUTED[{position}]] = v[{int(index)}]",
-                ]
-        if self._nested_dates:
-            lines.append("    parse_nested_datelike(fields, NESTED_DATES)")
-        lines.append("    return fields")
+        # Routing reads a missing field as null: a field missing from the message decodes to
+        # None, except one that decodes to UNSET when missing (checked on its own).
+        at = dict(self._routed)
+        values = [f"v[{int(at[name])}]" if name in at else "UNSET" for name in ROUTED_AT]
+        # Nested dates are parsed in place, within the routed objects holding them.
+        parents = {parent for parent, *_ in self._nested_dates if parent in ROUTED_AT}
+        if parents:
+            holders = ", ".join(f"{name!r}: {values[ROUTED_AT[name]]}" for name in sorted(parents))
+            lines.append(f"    parse_nested_datelike({{{holders}}}, NESTED_DATES)")
+        lines.append(f"    return ({', '.join(values)},)")
         namespace: dict[str, Any] = {
             "astuple": astuple,
             "UNSET": UNSET,
@@ -201,11 +206,10 @@ class SegmentLane(DecodingLane["list[Outcome]"]):
             "ALLOWED": dict(self._number_checks),
             "VALUE_CHECKS": dict(self._value_checks),
             "DATES": {index: parse for index, _kind, parse in self._dates},
-            "ROUTED": tuple(name for name, _index in self._routed),
             "NESTED_DATES": self._nested_dates,
         }
         exec("\n".join(lines), namespace)  # noqa: S102 - code built above from integers only
-        return namespace["fields_of"]
+        return namespace["routed_of"]
 
 
 def compile_segment_lane(  # noqa: C901, PLR0912 - one decision per kind of property

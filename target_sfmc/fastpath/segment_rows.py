@@ -19,6 +19,8 @@ from __future__ import annotations
 import decimal
 from typing import TYPE_CHECKING, Any
 
+from msgspec import UNSET, UnsetType
+
 from target_sfmc.de_columns import DECIMAL
 from target_sfmc.de_row_checks import fits_at_once
 from target_sfmc.fastpath.rows import attribute_row_type
@@ -34,20 +36,23 @@ from target_sfmc.mapping import (
     to_sfmc_value,
 )
 from target_sfmc.records import DataExtensionRow
+from target_sfmc.routing import ROUTED_AT, routed_fields
 from target_sfmc.settings_schema import DEFAULT_USER_ID_PROPERTIES
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Sequence
 
     from target_sfmc.column_gate import ColumnGate, StreamGates
     from target_sfmc.routing import SegmentRouter, SegmentRowPlan
 
 _FAILED = object()
-_USER_ID = DEFAULT_USER_ID_PROPERTIES[0]  # the first a Contact Key is taken from
+# Where a message's routed values hold what its row is made from.
+_TYPE_AT, _EVENT_AT, _CONTEXT_AT = ROUTED_AT["type"], ROUTED_AT["event"], ROUTED_AT["context"]
+_USER_ID_AT = ROUTED_AT[DEFAULT_USER_ID_PROPERTIES[0]]  # the first a Contact Key is taken from
 _AS_IS = frozenset({str, int, bool})
 # Contexts a row can be built from: objects, and decoded JSON values that add no attribute.
 _CONTEXT_KINDS = frozenset(
-    {dict, SegmentContext, type(None), str, int, bool, float, decimal.Decimal, list}
+    {dict, SegmentContext, type(None), UnsetType, str, int, bool, float, decimal.Decimal, list}
 )
 _EMPTY: dict[str, Any] = {}
 _CONTEXT_NAMES = frozenset(name for _path, name in CONTEXT_ATTRIBUTES)
@@ -241,7 +246,7 @@ class _Destination:
     def __init__(self, plan: SegmentRowPlan, gate: ColumnGate) -> None:
         self.plan = plan
         self.gate = gate
-        self.attributes_field = plan.attributes_field
+        self.attributes_at = ROUTED_AT[plan.attributes_field]
         self.generation = gate.generation
         # (attribute keys, context type) -> its builder (None: none can be built).
         self.builders: dict[tuple[tuple[str, ...], type], Any] = {}
@@ -275,9 +280,9 @@ class SegmentRows:
         self._destinations: dict[tuple[Any, Any], _Destination | None] = {}
         self._by_plan: dict[SegmentRowPlan, _Destination] = {}
 
-    def _destination(self, fields: Mapping[str, Any], kind: Any, event: Any) -> Any:
+    def _destination(self, values: Sequence[Any], kind: Any, event: Any) -> Any:
         """Where a message's row goes, kept for its type and event when they are text."""
-        plan = self._router.row_plan(fields)
+        plan = self._router.row_plan(routed_fields(values))
         gate = None if plan is None else self._gates.rows.get(plan.data_extension_key)
         found = None
         if plan is not None and gate is not None:
@@ -290,32 +295,35 @@ class SegmentRows:
             self._destinations[kind, event] = found
         return found
 
-    def row(self, fields: Mapping[str, Any]) -> DataExtensionRow | None:
+    def row(self, values: Sequence[Any]) -> DataExtensionRow | None:
         """The row of a message, when it becomes one row built here.
 
         Args:
-            fields: The message's routed fields (checked, dates parsed).
+            values: The message's routed values (checked, dates parsed; see
+                :data:`~target_sfmc.routing.ROUTED_AT`).
 
         Returns:
             The row, ready for its batch (it passed its gate), or None: take the slower way.
         """
-        kind, event = fields.get("type"), fields.get("event")
+        kind, event = values[_TYPE_AT], values[_EVENT_AT]
         try:  # messages of a stream repeat a few types and events
             destination = self._destinations[kind, event]
         except (KeyError, TypeError):  # new, or not hashable
-            destination = self._destination(fields, kind, event)
+            destination = self._destination(values, kind, event)
         if destination is None:
             return None
         # Most messages have a user id that is their Contact Key.
-        ck = clean_contact_key(fields.get(_USER_ID)) or self._router.contact_key_of(fields)
+        ck = clean_contact_key(values[_USER_ID_AT]) or self._router.contact_key_of(
+            routed_fields(values)
+        )
         if ck is None:
             return None
-        attributes = fields.get(destination.attributes_field)
-        if attributes is None:
+        attributes = values[destination.attributes_at]
+        if attributes is None or attributes is UNSET:
             attributes = _EMPTY
         elif type(attributes) is not dict:
             return None
-        context = fields.get("context")
+        context = values[_CONTEXT_AT]
         found = (tuple(attributes), type(context))
         build = destination.builders.get(found, _FAILED)
         if build is _FAILED or destination.generation != destination.gate.generation:

@@ -13,6 +13,7 @@ from target_sfmc.dates import DateParser, UnresolvableReferenceError
 from target_sfmc.errors import TargetSfmcError
 from target_sfmc.fastpath.lanes import compile_lane
 from target_sfmc.fastpath.segment_lane import compile_segment_lane
+from target_sfmc.routing import routed_fields
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -57,8 +58,8 @@ class SegmentLaneSpec:
 
     # The routed fields of a message -> its outcomes (None: the whole message is needed).
     route_fields: Callable[[Mapping[str, Any]], list[Outcome] | None]
-    # The routed fields of a message -> its one row, built past its gate (None: route it).
-    row_of: Callable[[dict[str, Any]], DataExtensionRow | None]
+    # The routed values of a message -> its one row, built past its gate (None: route it).
+    row_of: Callable[[Sequence[Any]], DataExtensionRow | None]
     keep_row: Callable[[DataExtensionRow, dict], None]  # adds such a row to the batch
     keep: Callable[[list[Outcome], dict], None]  # adds a message's outcomes to the batch
 
@@ -225,18 +226,18 @@ class FastPathSink(BatchSink):
         )
         if lane is None:
             return None
-        fields_of, outcomes_of = lane.fields_of, lane.outcomes_of
+        routed_of, outcomes_of = lane.routed_of, lane.outcomes_of
         row_of, keep_row, keep = spec.row_of, spec.keep_row, spec.keep
 
         def take(message: Any, context: dict) -> bool:
-            fields = fields_of(message)
-            if fields is None:
+            values = routed_of(message)
+            if values is None:
                 return False
-            row = row_of(fields)
+            row = row_of(values)
             if row is not None:
                 keep_row(row, context)
                 return True
-            outcomes = outcomes_of(fields)
+            outcomes = outcomes_of(routed_fields(values))
             if outcomes is None:
                 return False
             keep(outcomes, context)
