@@ -28,20 +28,28 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
 
-def fits_at_once(column: Column) -> str:
-    """A Python expression on ``v`` that is true when the value surely fits (no call needed).
+def fits_at_once(column: Column, value: str = "v") -> str:
+    """A Python expression on ``value`` that is true when it surely fits (no call needed).
 
     Only integers taken from the column are written into it; any other value goes to the
     column's full check.
+
+    Args:
+        column: The column.
+        value: The name of the variable holding the value.
+
+    Returns:
+        The expression.
     """
+    v = value
     if column.type in SIZED_TEXT and column.length:
-        return f"type(v) is str and len(v) <= {int(column.length)}"
+        return f"type({v}) is str and len({v}) <= {int(column.length)}"
     if column.type == NUMBER:
-        return f"type(v) is int and {INT32_MIN} <= v <= {INT32_MAX}"
+        return f"type({v}) is int and {INT32_MIN} <= {v} <= {INT32_MAX}"
     if column.type == BOOLEAN:
-        return "v is True or v is False"
+        return f"{v} is True or {v} is False"
     if column.type == DATE:
-        return "type(v) is str"
+        return f"type({v}) is str"
     if column.type == DECIMAL:
         precision = int(column.length or 18)
         scale = min(int(column.scale or 0), precision)
@@ -49,8 +57,8 @@ def fits_at_once(column: Column) -> str:
         # A Decimal's adjusted() is the position of its first digit; its text (never in
         # exponent form here) shows the digits after the point.
         return (
-            f"(type(v) is int and -{10**whole} < v < {10**whole}) or (type(v) is Decimal and "
-            f"v.adjusted() < {whole} and 'E' not in (text := str(v)) and "
+            f"(type({v}) is int and -{10**whole} < {v} < {10**whole}) or (type({v}) is Decimal "
+            f"and {v}.adjusted() < {whole} and 'E' not in (text := str({v})) and "
             f"('.' not in text or len(text) - text.find('.') <= {scale + 1}))"
         )
     return "False"

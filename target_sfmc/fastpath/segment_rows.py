@@ -102,28 +102,29 @@ class _Builder:
         if sends is None:  # the gate must see the name first: checked with its neighbours
             self.unseen.append(expression)
             return
+        variable = f"a{len(self.names)}"
         add = self.lines.append
-        add(f"{indent}v = {expression}")
+        add(f"{indent}{variable} = {expression}")
         column = self.gate.checked_column(name)
         if column is None:
-            add(f"{indent}if type(v) not in AS_IS:")
-            add(f"{indent}    v = SENT_VALUE(v)")
-            add(f"{indent}    if v is FAILED:")
-            add(f"{indent}        return None")
+            fits_as_is, fits = f"type({variable}) in AS_IS", None
         else:
             # A value that surely fits is one the mapping sends as it is (never a NaN).
-            fits = fits_at_once(column)
+            fits = fits_at_once(column, variable)
+            fits_as_is = fits
             if column.type == DECIMAL:
-                fits_as_is = f"({fits}) and (type(v) is not Decimal or v.is_finite())"
-            else:
-                fits_as_is = fits
-            add(f"{indent}if not ({fits_as_is}):")
-            add(f"{indent}    v = SENT_VALUE(v)")
-            add(f"{indent}    if v is FAILED or (v is not None and not ({fits})):")
-            add(f"{indent}        return None")
-        variable = self.variables[name] = f"a{len(self.names)}"
+                finite = f"type({variable}) is not Decimal or {variable}.is_finite()"
+                fits_as_is = f"({fits}) and ({finite})"
+        refused = f"{variable} is FAILED"
+        if fits is not None:
+            refused += f" or ({variable} is not None and not ({fits}))"
+        # Anything else is converted as the mapping would (None stays None: no attribute).
+        add(f"{indent}if not ({fits_as_is}) and {variable} is not None:")
+        add(f"{indent}    {variable} = SENT_VALUE({variable})")
+        add(f"{indent}    if {refused}:")
+        add(f"{indent}        return None")
+        self.variables[name] = variable
         self.names.append(name)
-        add(f"{indent}{variable} = v")
 
     def check_unseen(self, indent: str) -> None:
         """Give up when a name the gate has not seen yet has a value the mapping would send.
