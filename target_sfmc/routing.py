@@ -62,7 +62,13 @@ def _identify_row(
         return Skipped(UNMAPPED_EVENT, attributes, None)
     if not contact_key_set:
         attributes[CONTACT_KEY] = ck
-    return DataExtensionRow(de_key, {CONTACT_KEY: ck}, attributes, ck if create_contact else None)
+    return DataExtensionRow(
+        de_key,
+        {CONTACT_KEY: ck},
+        attributes,
+        ck if create_contact else None,
+        known_primary_key=(ck.casefold() if type(ck) is str else ck,),
+    )
 
 
 def _track_row(
