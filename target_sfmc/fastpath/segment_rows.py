@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from msgspec import UNSET, UnsetType
 
-from target_sfmc.de_columns import DECIMAL
+from target_sfmc.de_columns import DECIMAL, SIZED_TEXT
 from target_sfmc.de_row_checks import fits_at_once
 from target_sfmc.fastpath.rows import attribute_row_type
 from target_sfmc.fastpath.segment_lane import SegmentContext
@@ -58,6 +58,10 @@ _EMPTY: dict[str, Any] = {}
 _CONTEXT_NAMES = frozenset(name for _path, name in CONTEXT_ATTRIBUTES)
 # Builders kept per stream before the oldest are dropped (keys sets that never repeat).
 _MAX_BUILDERS = 1024
+# Distinct values a column's rows share before the column stops sharing them, and how many
+# rows are built between looks at that (see _SharedTexts).
+_MAX_SHARED = 1000
+_SHARE_CHECK_ROWS = 1000
 
 
 def _sent_value(value: Any) -> Any:
@@ -71,6 +75,41 @@ def _sent_value(value: Any) -> Any:
     return None if is_dropped(sent) else sent
 
 
+class _SharedTexts:
+    """One text object per distinct value of a column, shared by the rows that hold it.
+
+    A row lives until SFMC confirms it, long after it was built: by then its objects have
+    left the processor's cache, and encoding the request body and freeing the row read each
+    of them from memory again. The rows of a stream repeat many values (a user agent, a
+    locale, an app version, a campaign); rows sharing one object per value have far fewer
+    objects to read. A column keeps up to ``_MAX_SHARED`` distinct values; one with more (an
+    email, an IP address) stops sharing them, looked at every ``_SHARE_CHECK_ROWS`` rows.
+    """
+
+    def __init__(self) -> None:
+        self.tables: dict[str, dict[str, str]] = {}
+        self.varied: set[str] = set()  # columns with too many distinct values to share
+        self.countdown = _SHARE_CHECK_ROWS
+
+    def table(self, name: str) -> dict[str, str] | None:
+        """The column's shared values (None: the column does not share them)."""
+        if name in self.varied:
+            return None
+        table = self.tables.get(name)
+        if table is None:
+            table = self.tables[name] = {}
+        return table
+
+    def check(self) -> bool:
+        """Stop sharing the values of columns that have too many; True when any stopped."""
+        self.countdown = _SHARE_CHECK_ROWS
+        varied = [name for name, table in self.tables.items() if len(table) > _MAX_SHARED]
+        for name in varied:
+            self.varied.add(name)
+            del self.tables[name]
+        return bool(varied)
+
+
 def _any_sent(values: tuple[Any, ...]) -> bool:
     """Whether the mapping would send any of these values (or refuse one)."""
     return any(value is not None and _sent_value(value) is not None for value in values)
@@ -79,8 +118,9 @@ def _any_sent(values: tuple[Any, ...]) -> bool:
 class _Builder:
     """The source of one generated row builder."""
 
-    def __init__(self, gate: ColumnGate) -> None:
+    def __init__(self, gate: ColumnGate, shared: _SharedTexts) -> None:
         self.gate = gate
+        self.shared = shared
         self.lines: list[str] = []
         self.names: list[str] = []  # the row's fields, in order
         self.variables: dict[str, str] = {}  # field name -> local variable
@@ -123,6 +163,13 @@ class _Builder:
         add(f"{indent}    {variable} = SENT_VALUE({variable})")
         add(f"{indent}    if {refused}:")
         add(f"{indent}        return None")
+        shared = None
+        if column is not None and column.type in SIZED_TEXT and column.length:
+            shared = self.shared.table(name)  # the value is now text or None
+        if shared is not None:
+            self.namespace[f"SHARED_{variable}"] = shared.setdefault
+            add(f"{indent}if {variable} is not None:")
+            add(f"{indent}    {variable} = SHARED_{variable}({variable}, {variable})")
         self.variables[name] = variable
         self.names.append(name)
 
@@ -179,7 +226,11 @@ class _Builder:
 
 
 def compile_row_builder(
-    plan: SegmentRowPlan, gate: ColumnGate, keys: tuple[str, ...], context: type
+    plan: SegmentRowPlan,
+    gate: ColumnGate,
+    keys: tuple[str, ...],
+    context: type,
+    shared: _SharedTexts,
 ) -> Callable[[Any, dict[str, Any], str], DataExtensionRow | None] | None:
     """Generate the row builder of one destination, one set of attribute keys, one context.
 
@@ -189,6 +240,7 @@ def compile_row_builder(
         keys: The keys of the attributes object, in its order.
         context: The type of the context (a dict, the lane's :data:`SegmentContext`, or
             a value that adds no attribute).
+        shared: The destination's shared text values, as they are now.
 
     Returns:
         ``(context, attributes, contact_key) -> row or None``, or None when no row of these
@@ -202,7 +254,7 @@ def compile_row_builder(
         return None  # a later value would replace an earlier one in place: the slower way
     if not gate.sends(CONTACT_KEY):
         return None
-    source = _Builder(gate)
+    source = _Builder(gate, shared)
     add = source.lines.append
     add("def build(ctx, attributes, ck):")
     source.context(context)
@@ -251,6 +303,7 @@ class _Destination:
         self.generation = gate.generation
         # (attribute keys, context type) -> its builder (None: none can be built).
         self.builders: dict[tuple[tuple[str, ...], type], Any] = {}
+        self.shared = _SharedTexts()
 
     def builder(self, keys: tuple[str, ...], context: type) -> Any:
         """The builder of these keys and context, made now if need be (None: none can be)."""
@@ -260,7 +313,7 @@ class _Destination:
         elif len(self.builders) >= _MAX_BUILDERS:
             self.builders.clear()
         build = self.builders[keys, context] = compile_row_builder(
-            self.plan, self.gate, keys, context
+            self.plan, self.gate, keys, context, self.shared
         )
         return build
 
@@ -329,4 +382,10 @@ class SegmentRows:
         build = destination.builders.get(found, _FAILED)
         if build is _FAILED or destination.generation != destination.gate.generation:
             build = destination.builder(*found)
-        return None if build is None else build(context, attributes, ck)
+        if build is None:
+            return None
+        shared = destination.shared
+        shared.countdown -= 1
+        if not shared.countdown and shared.check():
+            destination.builders.clear()  # rebuilt without sharing the varied columns' values
+        return build(context, attributes, ck)

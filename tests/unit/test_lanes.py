@@ -879,3 +879,43 @@ def test_common_segment_rows_are_built_once_the_gate_knows_their_names() -> None
     # A value that does not surely fit its column takes the slower way, which words it.
     too_long = json.dumps({**message, "properties": {"order_id": "o-12345", "plan": 1}})
     assert rows.row(routed_values(too_long)) is None
+
+
+def test_segment_rows_share_repeated_text_until_a_column_has_too_many_values(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from target_sfmc.fastpath import segment_rows  # noqa: PLC0415
+    from target_sfmc.routing import SegmentRouter  # noqa: PLC0415
+    from target_sfmc.settings import parse_settings  # noqa: PLC0415
+
+    monkeypatch.setattr(segment_rows, "_MAX_SHARED", 3)
+    monkeypatch.setattr(segment_rows, "_SHARE_CHECK_ROWS", 4)
+    router = SegmentRouter(parse_settings(ROWS_SETTINGS)[0])
+    gates = row_gates()
+    rows = segment_rows.SegmentRows(router, gates)
+
+    def order(order_id: str) -> str:
+        return json.dumps(
+            {
+                "messageId": f"m-{order_id}",
+                "type": "track",
+                "userId": "u1",
+                "event": "Order Completed",
+                "properties": {"order_id": order_id},
+                "context": {"campaign": {"name": "abc"}},
+            }
+        )
+
+    general_rows(order("o-0"), router, gates)  # the gate learns the names
+    built = [rows.row(routed_values(order(f"o-{index}"))) for index in range(1, 9)]
+    assert all(row is not None for row in built)
+    campaigns = {id(row.values["UTM Campaign"]) for row in built if row is not None}
+    assert len(campaigns) == 1  # one object for the value every row repeats
+    # More distinct order ids than a column shares: later rows hold their own objects.
+    first, second = (rows.row(routed_values(order("o-1"))) for _twice in range(2))
+    assert first is not None and second is not None
+    assert first.values["Order Id"] == second.values["Order Id"] == "o-1"
+    assert first.values["Order Id"] is not second.values["Order Id"]
+    assert first.values["UTM Campaign"] is second.values["UTM Campaign"]
+    expected = b'{"UTM Campaign":"abc","Order Id":"o-1","Contact Key":"u1"}'
+    assert encode_json(first.values) == expected
