@@ -1,4 +1,7 @@
-"""Rows built in one call: a msgspec Struct per stream schema that reads like a dict."""
+"""Rows built in one call, and the text values rows share.
+
+A row is a msgspec Struct per stream schema that reads like a dict.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,11 @@ from msgspec.structs import astuple
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+
+# Distinct values a column's rows share before the column stops sharing them, and how many
+# rows are built between looks at that (see SharedTexts).
+MAX_SHARED_VALUES = 1000
+SHARE_CHECK_ROWS = 1000
 
 
 class AttributeRow(msgspec.Struct, omit_defaults=True, gc=False):
@@ -74,3 +82,43 @@ def attribute_row_type(names: Sequence[str]) -> type[AttributeRow]:
         rename={field: name for name, field in fields.items()},
         namespace={"_fields_by_name": fields},
     )
+
+
+class SharedTexts:
+    """One text object per distinct value of a column, shared by the rows that hold it.
+
+    A row lives until SFMC confirms it, long after it was built: by then its objects have
+    left the processor's cache, and encoding the request body and freeing the row read each
+    of them from memory again. The rows of a stream repeat many values (a user agent, a
+    locale, a plan, a campaign); rows sharing one object per value have far fewer objects to
+    read. A column keeps up to ``MAX_SHARED_VALUES`` distinct values; one with more (an email,
+    an IP address) stops sharing them, looked at every ``SHARE_CHECK_ROWS`` rows.
+    """
+
+    def __init__(self) -> None:
+        """Share nothing yet."""
+        self.tables: dict[str, dict[str, str]] = {}
+        self.varied: set[str] = set()  # columns with too many distinct values to share
+        self.countdown = SHARE_CHECK_ROWS
+
+    def table(self, name: str) -> dict[str, str] | None:
+        """The column's shared values (None: the column does not share them)."""
+        if name in self.varied:
+            return None
+        table = self.tables.get(name)
+        if table is None:
+            table = self.tables[name] = {}
+        return table
+
+    def check(self) -> list[str]:
+        """Stop sharing the values of columns that have too many.
+
+        Returns:
+            The columns that stopped sharing now.
+        """
+        self.countdown = SHARE_CHECK_ROWS
+        varied = [name for name, table in self.tables.items() if len(table) > MAX_SHARED_VALUES]
+        for name in varied:
+            self.varied.add(name)
+            del self.tables[name]
+        return varied

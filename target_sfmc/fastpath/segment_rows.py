@@ -23,7 +23,7 @@ from msgspec import UNSET, UnsetType
 
 from target_sfmc.de_columns import DECIMAL, SIZED_TEXT
 from target_sfmc.de_row_checks import fits_at_once
-from target_sfmc.fastpath.rows import attribute_row_type
+from target_sfmc.fastpath.rows import SharedTexts, attribute_row_type
 from target_sfmc.fastpath.segment_lane import SegmentContext
 from target_sfmc.mapping import (
     CONTACT_KEY,
@@ -58,10 +58,6 @@ _EMPTY: dict[str, Any] = {}
 _CONTEXT_NAMES = frozenset(name for _path, name in CONTEXT_ATTRIBUTES)
 # Builders kept per stream before the oldest are dropped (keys sets that never repeat).
 _MAX_BUILDERS = 1024
-# Distinct values a column's rows share before the column stops sharing them, and how many
-# rows are built between looks at that (see _SharedTexts).
-_MAX_SHARED = 1000
-_SHARE_CHECK_ROWS = 1000
 
 
 def _sent_value(value: Any) -> Any:
@@ -75,41 +71,6 @@ def _sent_value(value: Any) -> Any:
     return None if is_dropped(sent) else sent
 
 
-class _SharedTexts:
-    """One text object per distinct value of a column, shared by the rows that hold it.
-
-    A row lives until SFMC confirms it, long after it was built: by then its objects have
-    left the processor's cache, and encoding the request body and freeing the row read each
-    of them from memory again. The rows of a stream repeat many values (a user agent, a
-    locale, an app version, a campaign); rows sharing one object per value have far fewer
-    objects to read. A column keeps up to ``_MAX_SHARED`` distinct values; one with more (an
-    email, an IP address) stops sharing them, looked at every ``_SHARE_CHECK_ROWS`` rows.
-    """
-
-    def __init__(self) -> None:
-        self.tables: dict[str, dict[str, str]] = {}
-        self.varied: set[str] = set()  # columns with too many distinct values to share
-        self.countdown = _SHARE_CHECK_ROWS
-
-    def table(self, name: str) -> dict[str, str] | None:
-        """The column's shared values (None: the column does not share them)."""
-        if name in self.varied:
-            return None
-        table = self.tables.get(name)
-        if table is None:
-            table = self.tables[name] = {}
-        return table
-
-    def check(self) -> bool:
-        """Stop sharing the values of columns that have too many; True when any stopped."""
-        self.countdown = _SHARE_CHECK_ROWS
-        varied = [name for name, table in self.tables.items() if len(table) > _MAX_SHARED]
-        for name in varied:
-            self.varied.add(name)
-            del self.tables[name]
-        return bool(varied)
-
-
 def _any_sent(values: tuple[Any, ...]) -> bool:
     """Whether the mapping would send any of these values (or refuse one)."""
     return any(value is not None and _sent_value(value) is not None for value in values)
@@ -118,7 +79,7 @@ def _any_sent(values: tuple[Any, ...]) -> bool:
 class _Builder:
     """The source of one generated row builder."""
 
-    def __init__(self, gate: ColumnGate, shared: _SharedTexts) -> None:
+    def __init__(self, gate: ColumnGate, shared: SharedTexts) -> None:
         self.gate = gate
         self.shared = shared
         self.lines: list[str] = []
@@ -230,7 +191,7 @@ def compile_row_builder(
     gate: ColumnGate,
     keys: tuple[str, ...],
     context: type,
-    shared: _SharedTexts,
+    shared: SharedTexts,
 ) -> Callable[[Any, dict[str, Any], str], DataExtensionRow | None] | None:
     """Generate the row builder of one destination, one set of attribute keys, one context.
 
@@ -303,7 +264,7 @@ class _Destination:
         self.generation = gate.generation
         # (attribute keys, context type) -> its builder (None: none can be built).
         self.builders: dict[tuple[tuple[str, ...], type], Any] = {}
-        self.shared = _SharedTexts()
+        self.shared = SharedTexts()
 
     def builder(self, keys: tuple[str, ...], context: type) -> Any:
         """The builder of these keys and context, made now if need be (None: none can be)."""

@@ -884,12 +884,13 @@ def test_common_segment_rows_are_built_once_the_gate_knows_their_names() -> None
 def test_segment_rows_share_repeated_text_until_a_column_has_too_many_values(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from target_sfmc.fastpath import rows as shared_rows  # noqa: PLC0415
     from target_sfmc.fastpath import segment_rows  # noqa: PLC0415
     from target_sfmc.routing import SegmentRouter  # noqa: PLC0415
     from target_sfmc.settings import parse_settings  # noqa: PLC0415
 
-    monkeypatch.setattr(segment_rows, "_MAX_SHARED", 3)
-    monkeypatch.setattr(segment_rows, "_SHARE_CHECK_ROWS", 4)
+    monkeypatch.setattr(shared_rows, "MAX_SHARED_VALUES", 3)
+    monkeypatch.setattr(shared_rows, "SHARE_CHECK_ROWS", 4)
     router = SegmentRouter(parse_settings(ROWS_SETTINGS)[0])
     gates = row_gates()
     rows = segment_rows.SegmentRows(router, gates)
