@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
     from target_sfmc.fastpath.rows import AttributeRow
 
@@ -61,8 +61,8 @@ class DataExtensionRow(msgspec.Struct, gc=False):
         keys = self.keys
         if len(keys) == 1:  # the common case, without a generator
             (value,) = keys.values()
-            return (value.casefold(),) if type(value) is str else (value,)
-        return tuple([v.casefold() if type(v) is str else v for v in keys.values()])
+            return (key_value_folded(value),)
+        return tuple([key_value_folded(value) for value in keys.values()])
 
     def merge(self, later: DataExtensionRow) -> bool:
         """Merge a later record's row for the same key, when that keeps every value checked.
@@ -111,6 +111,37 @@ class DataExtensionRow(msgspec.Struct, gc=False):
             )
             for values in self.parts
         ]
+
+
+def folded_expression(variable: str) -> str:
+    """A Python expression: a key value as SFMC compares keys (text in any case).
+
+    Text is case-folded; ASCII text without capitals is its own case fold, so it is not
+    copied (rows are made by the hundred thousand, and each copy is memory to allocate and
+    free). Anything else is compared as it is. Generated row builders inline it;
+    :func:`key_value_folded` is the same expression as a function.
+
+    Args:
+        variable: The name of the variable holding the value.
+
+    Returns:
+        The expression.
+    """
+    v = variable
+    return (
+        f"(({v} if {v}.isascii() and {v}.islower() else {v}.casefold()) "
+        f"if type({v}) is str else {v})"
+    )
+
+
+def _folding_function() -> Callable[[Any], Any]:
+    namespace: dict[str, Any] = {}
+    exec(f"def key_value_folded(value):\n    return {folded_expression('value')}", namespace)  # noqa: S102
+    return namespace["key_value_folded"]
+
+
+# A key value as SFMC compares keys (see folded_expression).
+key_value_folded = _folding_function()
 
 
 @dataclass(slots=True)

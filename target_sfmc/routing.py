@@ -31,6 +31,7 @@ from target_sfmc.records import (
     MappingRefusal,
     Outcome,
     Skipped,
+    key_value_folded,
 )
 from target_sfmc.settings_schema import DEFAULT_MESSAGE_ID_PROPERTIES, DEFAULT_USER_ID_PROPERTIES
 
@@ -67,7 +68,7 @@ def _identify_row(
         {CONTACT_KEY: ck},
         attributes,
         ck if create_contact else None,
-        known_primary_key=(ck.casefold() if type(ck) is str else ck,),
+        known_primary_key=(key_value_folded(ck),),
     )
 
 

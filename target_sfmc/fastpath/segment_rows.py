@@ -35,7 +35,7 @@ from target_sfmc.mapping import (
     title_cased,
     to_sfmc_value,
 )
-from target_sfmc.records import DataExtensionRow
+from target_sfmc.records import DataExtensionRow, folded_expression
 from target_sfmc.routing import ROUTED_AT, routed_fields
 from target_sfmc.settings_schema import DEFAULT_USER_ID_PROPERTIES
 
@@ -236,7 +236,7 @@ def compile_row_builder(
         add("        return None")
         key_values.append(f"KEYS[{position}]: {variable}")
         # The row's primary key (see DataExtensionRow.primary_key), computed here at once.
-        identity.append(f"{variable}.casefold() if type({variable}) is str else {variable}")
+        identity.append(folded_expression(variable))
     row_type = attribute_row_type(source.names)
     fields = ", ".join(source.variables[name] for name in source.names)
     contact = "ck" if plan.create_contact else "None"

@@ -8,6 +8,7 @@ import json
 import math
 import uuid
 from collections.abc import Mapping
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -544,3 +545,15 @@ def test_float_infinity_check_uses_math() -> None:
     # Sanity: finite extremes are allowed.
     assert to_sfmc_value(1e308) == 1e308
     assert math.isfinite(to_sfmc_value(-1e308))
+
+
+@given(st.one_of(st.text(), st.text(alphabet="abcXYZ019-_@.ẞßİ"), st.integers(), st.none()))
+def test_key_values_fold_as_sfmc_compares_keys_and_lowercase_ascii_is_not_copied(
+    value: Any,
+) -> None:
+    from target_sfmc.records import key_value_folded  # noqa: PLC0415
+
+    folded = key_value_folded(value)
+    assert folded == (value.casefold() if isinstance(value, str) else value)
+    if isinstance(value, str) and value.isascii() and value.islower():
+        assert folded is value
