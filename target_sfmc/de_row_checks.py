@@ -32,11 +32,11 @@ def fits_at_once(column: Column, value: str = "v") -> str:
     """A Python expression on ``value`` that is true when it surely fits (no call needed).
 
     Only integers taken from the column are written into it; any other value goes to the
-    column's full check.
+    column's full check. A Decimal column's expression assigns ``text``: that name is taken.
 
     Args:
         column: The column.
-        value: The name of the variable holding the value.
+        value: The name of the variable holding the value (not ``text``).
 
     Returns:
         The expression.

@@ -116,10 +116,10 @@ class DataExtensionRow(msgspec.Struct, gc=False):
 def folded_expression(variable: str) -> str:
     """A Python expression: a key value as SFMC compares keys (text in any case).
 
-    Text is case-folded; ASCII text without capitals is its own case fold, so it is not
-    copied (rows are made by the hundred thousand, and each copy is memory to allocate and
-    free). Anything else is compared as it is. Generated row builders inline it;
-    :func:`key_value_folded` is the same expression as a function.
+    Text is case-folded; ASCII text without capitals (lower case, or digits only) is its
+    own case fold, so it is not copied (rows are made by the hundred thousand, and each copy
+    is memory to allocate and free). Anything else is compared as it is. Generated row
+    builders inline it; :func:`key_value_folded` is the same expression as a function.
 
     Args:
         variable: The name of the variable holding the value.
@@ -129,7 +129,7 @@ def folded_expression(variable: str) -> str:
     """
     v = variable
     return (
-        f"(({v} if {v}.isascii() and {v}.islower() else {v}.casefold()) "
+        f"(({v} if {v}.isascii() and ({v}.islower() or {v}.isdigit()) else {v}.casefold()) "
         f"if type({v}) is str else {v})"
     )
 

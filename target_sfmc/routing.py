@@ -353,7 +353,8 @@ SEGMENT_ROUTED_FIELDS = (
     "properties",
     "context",
 )
-# Where each routed field is in a lane's routed values (UNSET: the message lacks the field).
+# Where each routed field is in a lane's routed values (UNSET: left out of the fields, as a
+# field the message lacks).
 ROUTED_AT = {name: position for position, name in enumerate(SEGMENT_ROUTED_FIELDS)}
 
 

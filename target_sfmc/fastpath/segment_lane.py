@@ -80,7 +80,7 @@ def _plain_fields(fields: dict[str, Any]) -> dict[str, Any]:
     """Routed fields with a decoded context as the object it stands for (as routing reads it).
 
     Args:
-        fields: Routed fields from :meth:`SegmentLane.fields_of`.
+        fields: Routed fields by name (:func:`~target_sfmc.routing.routed_fields`).
 
     Returns:
         The same fields; a :data:`SegmentContext` becomes a dict of what it holds.
@@ -134,14 +134,14 @@ class SegmentLane(DecodingLane["list[Outcome]"]):
         Returns:
             What :meth:`map` returns.
         """
-        fields = self.fields_of(message)
-        return None if fields is None else self.outcomes_of(fields)
+        values = self.routed_of(message)
+        return None if values is None else self.outcomes_of(routed_fields(values))
 
     def outcomes_of(self, fields: dict[str, Any]) -> list[Outcome] | None:
         """The outcomes of a message's routed fields, or None when the general path must decide.
 
         Args:
-            fields: Routed fields from :attr:`fields_of`.
+            fields: Routed fields by name (:func:`~target_sfmc.routing.routed_fields`).
 
         Returns:
             The outcomes the general path would give the message, or None.
@@ -151,25 +151,14 @@ class SegmentLane(DecodingLane["list[Outcome]"]):
         except MappingError:
             return None
 
-    def fields_of(self, message: Any) -> dict[str, Any] | None:
-        """A decoded message's routed fields by name, or None when a check refuses it.
-
-        Args:
-            message: A message decoded into :attr:`record_type`.
-
-        Returns:
-            The routed fields as the general path would route them (dates parsed).
-        """
-        values = self.routed_of(message)
-        return None if values is None else routed_fields(values)
-
     def _compile_routed_of(self) -> Callable[[Any], tuple[Any, ...] | None]:
         """The lane's ``routed_of``: its checks unrolled into one function.
 
         The generated function takes a message decoded into :attr:`record_type` and returns
         the values of its routed fields in :data:`~target_sfmc.routing.ROUTED_AT` order, as
-        the general path would route them (dates parsed; UNSET for a field the message
-        lacks), or None when a check refuses it.
+        the general path would route them (dates parsed; a missing field is None, or UNSET
+        when it is checked on its own or the message Struct does not hold it), or None when
+        a check refuses it.
         """
         lines = ["def routed_of(message):", "    v = astuple(message)"]
         lines += number_check_lines(self._number_checks)

@@ -96,7 +96,11 @@ class _Builder:
         }
 
     def take(self, name: str, expression: str, indent: str) -> None:
-        """Read one value into the row, or give up when the gate would not send it as is."""
+        """Read one value into the row, or give up when the gate would not send it as is.
+
+        A name the gate has not seen is only noted: :meth:`check_unseen` checks such names
+        together.
+        """
         sends = self.gate.sends(name)
         if sends is False:
             return  # the gate ignores the name: never read
@@ -321,6 +325,8 @@ class SegmentRows:
             The row, ready for its batch (it passed its gate), or None: take the slower way.
         """
         kind, event = values[_TYPE_AT], values[_EVENT_AT]
+        if event is UNSET:  # routing reads a missing event as null
+            event = None
         try:  # messages of a stream repeat a few types and events
             destination = self._destinations[kind, event]
         except (KeyError, TypeError):  # new, or not hashable
