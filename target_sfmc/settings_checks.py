@@ -53,7 +53,8 @@ def check_environment(
     """Check the settings given as environment variables before the SDK reads them.
 
     The SDK turns a value it cannot read into a traceback, or reads any unknown word as
-    false; a misspelt variable would be ignored. Each problem here is one sentence.
+    false; a misspelt variable would be ignored. Each problem here is one sentence. The
+    prefix's ``LOGLEVEL`` is no setting but the SDK's log level, and is left to the SDK.
 
     Args:
         properties: Every setting's JSON Schema (the target's and the SDK's).
@@ -66,7 +67,7 @@ def check_environment(
     by_variable = {prefix + name.upper().replace("-", "_"): name for name in properties}
     problems: list[str] = []
     for variable, value in sorted(environ.items()):
-        if not variable.startswith(prefix):
+        if not variable.startswith(prefix) or variable == f"{prefix}LOGLEVEL":
             continue
         name = by_variable.get(variable)
         if name is None:

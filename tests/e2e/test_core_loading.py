@@ -332,6 +332,7 @@ def test_settings_from_environment_variables(example_emulator, tmp_path):
         "TARGET_SFMC_USE_ASYNC_API": "true",
         "TARGET_SFMC_REQUESTS_PER_SECOND": "10",
         "TARGET_SFMC_RETRY_BACKOFF_MS": "50",
+        "TARGET_SFMC_LOGLEVEL": "DEBUG",  # the SDK's log level: no setting, but accepted
     }
     text = "\n".join(singer_lines("users", schema, [{"user_id": "env-1"}])) + "\n"
     proc = subprocess.run(
@@ -344,5 +345,6 @@ def test_settings_from_environment_variables(example_emulator, tmp_path):
         env={**os.environ, **env},
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "DEBUG" in proc.stderr  # the level really was raised
     assert by_key(example_emulator.rows("IDENTIFY")) == {"env-1": {"Contact Key": "env-1"}}
     assert "async_upsert" in example_emulator.request_counts()

@@ -322,3 +322,13 @@ def test_quoted_values_are_hidden_from_logged_messages():
     assert hidden == "Contact '…' is not active. The duplicate key value is (…)."
     column_message = "Email: The value for column [Email] is not a valid email address."
     assert without_quoted_values(column_message) == column_message
+
+
+def test_the_sdk_log_level_variable_is_no_unknown_setting_but_a_misspelling_of_it_is() -> None:
+    from target_sfmc.settings_checks import check_environment  # noqa: PLC0415
+
+    properties = {"client_id": {"type": ["string"]}}
+    environ = {"TARGET_SFMC_LOGLEVEL": "DEBUG", "TARGET_SFMC_CLIENT_ID": "c", "LOGLEVEL": "INFO"}
+    assert check_environment(properties, "TARGET_SFMC_", environ) == []
+    misspelt = check_environment(properties, "TARGET_SFMC_", {"TARGET_SFMC_LOG_LEVEL": "DEBUG"})
+    assert misspelt == ["Environment variable TARGET_SFMC_LOG_LEVEL is not a setting."]
