@@ -264,18 +264,15 @@ class SfmcSink(RuntimeSink):
         # The decode checks what it can of each value against its column (lengths, ranges).
         gate = self._gates.rows.get(stream.data_extension_key or "")
         tally, add_outcome, add_admitted = self._tally, self._add_outcome, self._add_admitted
-        admit, add_row = None if gate is None else gate.admit_row, self._add_row
+        admit = None if gate is None else gate.admit_row
 
         def keep(outcome: Outcome, context: dict) -> None:
             tally.read += 1
-            if admit is None or type(outcome) is not DataExtensionRow:
-                add_outcome(outcome, context["batch"])
-                return
-            admitted = admit(outcome)  # the stream's rows all go to its gate's destination
-            if admitted is outcome:
-                add_row(outcome, context["batch"])
+            if admit is not None and type(outcome) is DataExtensionRow:
+                # The stream's rows all go to its gate's destination.
+                add_admitted(admit(outcome), context["batch"])
             else:
-                add_admitted(admitted, context["batch"])
+                add_outcome(outcome, context["batch"])
 
         constraints = {} if gate is None else gate.lane_constraints(self.schema)
         return LaneSpec(
